@@ -1,0 +1,26 @@
+"""One exception root for the plugin, with subclasses that also inherit the builtin they resemble."""
+from __future__ import annotations
+
+
+class HostperfError(Exception):
+    """Base of every error pytest-hostperf raises on purpose."""
+
+
+class InvalidArgument(HostperfError, ValueError):
+    """A value given by the user (option, ini key, marker, fixture argument) is not valid."""
+
+
+class MeasurementError(HostperfError, RuntimeError):
+    """A measurement could not be taken (the function raised, no sample fit the time budget...)."""
+
+
+class BudgetExceeded(HostperfError, AssertionError):
+    """A measurement is confidently over its latency budget."""
+
+
+class HostControlError(HostperfError, OSError):
+    """A host control (pinning, SCHED_FIFO, mlock) could not be applied or restored."""
+
+
+class BaselineError(HostperfError, ValueError):
+    """A baseline file cannot be read, validated or written."""

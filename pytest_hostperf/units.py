@@ -1,0 +1,58 @@
+"""Durations: parse "50us" into integer nanoseconds, and format nanoseconds for people."""
+from __future__ import annotations
+
+import math
+import re
+
+from pytest_hostperf.errors import InvalidArgument
+
+_UNITS_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+_DURATION_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE]([+-]?[0-9]+))?\s*(ns|us|µs|μs|ms|s)\s*$")
+
+
+def parse_duration(value: str | int | float, *, what: str = "duration") -> int:
+    """Parse a duration into integer nanoseconds.
+
+    Strings need a unit (``"800ns"``, ``"50us"``, ``"2ms"``, ``"1.5s"``); plain ints and floats
+    are taken as nanoseconds.
+
+    >>> parse_duration("50us")
+    50000
+    """
+    if isinstance(value, bool):
+        raise InvalidArgument(f"{what}: {value!r} is not a duration (e.g. '50us', '2ms', '800ns')")
+    if isinstance(value, (int, float)):
+        ns = float(value)
+    elif isinstance(value, str):
+        m = _DURATION_RE.match(value)
+        if not m:
+            raise InvalidArgument(
+                f"{what}: {value!r} is not a duration; give a number and a unit "
+                "(ns, us, ms, s), e.g. '50us', '2ms', '800ns'"
+            )
+        mantissa, exponent, unit = m.groups()
+        ns = float(mantissa) * (10 ** int(exponent) if exponent else 1) * _UNITS_NS[unit]
+    else:
+        raise InvalidArgument(f"{what}: {value!r} is not a duration (e.g. '50us', '2ms', '800ns')")
+    if not math.isfinite(ns) or ns <= 0:
+        raise InvalidArgument(f"{what}: {value!r} must be a positive, finite duration (e.g. '50us')")
+    return round(ns)
+
+
+def format_ns(ns: float | int | None) -> str:
+    """Format nanoseconds with three significant digits and a readable unit.
+
+    >>> format_ns(812), format_ns(12_345), format_ns(2_500_000)
+    ('812 ns', '12.3 us', '2.50 ms')
+    """
+    if ns is None or (isinstance(ns, float) and math.isnan(ns)):
+        return "-"
+    value = float(ns)
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
+        if abs(value) >= scale:
+            scaled = value / scale
+            break
+    else:
+        return f"{value:.0f} ns"
+    digits = 2 if abs(scaled) < 10 else 1 if abs(scaled) < 100 else 0
+    return f"{scaled:.{digits}f} {unit}"
