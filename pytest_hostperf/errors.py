@@ -24,3 +24,7 @@ class HostControlError(HostperfError, OSError):
 
 class BaselineError(HostperfError, ValueError):
     """A baseline file cannot be read, validated or written."""
+
+
+class HostperfWarning(UserWarning):
+    """Something the user should know that does not fail the run (an inconclusive budget...)."""

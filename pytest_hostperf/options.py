@@ -1,0 +1,217 @@
+"""Every ``--hostperf*`` option and ``hostperf_*`` ini key, declared once, with its validator.
+
+Precedence is CLI > ini > default. Validators raise ``argparse.ArgumentTypeError`` with the
+value and an example of a good one; argparse prefixes the option name, and pytest turns it
+into a usage error (exit code 4), never a traceback. Ini values go through the same
+validators and fail as ``pytest.UsageError`` naming the ini key.
+
+This module is imported by ``pytest --help``: it must not import numpy or torch.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+#: Defaults, also used by the CLI and by tests.
+DEFAULT_SAMPLES = 20_000
+DEFAULT_MAX_TIME = 3.0
+DEFAULT_TOLERANCE_PCT = 10.0
+DEFAULT_RT_PRIORITY = 49
+DEFAULT_BASELINES = "baselines"
+
+
+def _bad(value: str, what: str, example: str) -> argparse.ArgumentTypeError:
+    return argparse.ArgumentTypeError(f"{value!r} is not {what} (e.g. {example})")
+
+
+def parse_positive_int(value: str) -> int:
+    """A whole number >= 1 (samples, runs to keep)."""
+    try:
+        n = int(str(value).strip())
+    except ValueError:
+        raise _bad(value, "a whole number", "'20000'") from None
+    if n < 1:
+        raise _bad(value, "a whole number of at least 1", "'20000'")
+    return n
+
+
+def parse_seconds(value: str) -> float:
+    """A positive number of seconds."""
+    try:
+        s = float(str(value).strip().removesuffix("s"))
+    except ValueError:
+        raise _bad(value, "a number of seconds", "'3' or '0.5'") from None
+    if not (s > 0 and s < 86_400):
+        raise _bad(value, "a positive number of seconds below a day", "'3' or '0.5'")
+    return s
+
+
+def parse_tolerance(value: str) -> float:
+    """A practical-significance threshold in percent: ``10`` or ``10%``."""
+    try:
+        pct = float(str(value).strip().removesuffix("%"))
+    except ValueError:
+        raise _bad(value, "a percentage", "'10' or '10%'") from None
+    if not (0 <= pct <= 1000):
+        raise _bad(value, "a percentage between 0 and 1000", "'10' or '10%'")
+    return pct
+
+
+def parse_rt(value: str) -> int | None:
+    """A SCHED_FIFO priority 1..98, or ``off``. 99 is left to the kernel's own threads."""
+    text = str(value).strip().lower()
+    if text in ("off", "none", "no", "0"):
+        return None
+    try:
+        prio = int(text)
+    except ValueError:
+        raise _bad(value, "a SCHED_FIFO priority", "'49' or 'off'") from None
+    if not 1 <= prio <= 98:
+        raise _bad(value, "a SCHED_FIFO priority between 1 and 98", "'49' or 'off'")
+    return prio
+
+
+def parse_cpus(value: str) -> tuple[int, ...]:
+    """A CPU list (``3``, ``2-3``, ``0,2``) whose CPUs this process may run on."""
+    from pytest_hostperf.errors import InvalidArgument
+    from pytest_hostperf.host import control
+
+    try:
+        cpus = control.parse_cpu_list(str(value))
+        control.check_cpus(cpus)
+    except InvalidArgument as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return cpus
+
+
+def parse_bool(value: str) -> bool:
+    """``true``/``false`` (also yes/no, on/off, 1/0), for ini keys."""
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise _bad(value, "true or false", "'true'")
+
+
+def parse_text(value: str) -> str:
+    """Any non-empty text (paths, host ids; those are checked where they are used)."""
+    text = str(value)
+    if not text.strip():
+        raise _bad(value, "a non-empty value", "'baselines'")
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One option: its flag, its ini key (if any), validator, default and help."""
+
+    flag: str
+    help: str
+    parse: Callable[[str], Any] | None = None  # None: a store_true flag
+    default: Any = None
+    ini: bool = True
+    metavar: str | None = None
+    env: str | None = None
+
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("--hostperf", "Measure hostperf tests fully, compare with the baseline and gate "
+           "(without it they run as quick smoke tests)", ini=False),
+    Option("--hostperf-save", "Record this run into the host's baseline (atomic; keeps the last "
+           "hostperf_keep_runs runs)", ini=False),
+    Option("--hostperf-baselines", "Folder of per-host baseline files (default: baselines/ under rootdir)",
+           parse_text, DEFAULT_BASELINES, metavar="DIR"),
+    Option("--hostperf-host", "Host id override (also HOSTPERF_HOST); default derived from the "
+           "host fingerprint", parse_text, None, metavar="ID", env="HOSTPERF_HOST"),
+    Option("--hostperf-tolerance", "Practical-significance threshold for p99 regressions, in "
+           "percent (default 10)", parse_tolerance, DEFAULT_TOLERANCE_PCT, metavar="PCT"),
+    Option("--hostperf-cpus", "CPUs to pin measurements to: '3', '2-3', '0,2' (default: the "
+           "last allowed CPU)", parse_cpus, None, metavar="LIST"),
+    Option("--hostperf-rt", "SCHED_FIFO priority 1..98 during measurements, or 'off' "
+           "(default 49)", parse_rt, DEFAULT_RT_PRIORITY, metavar="PRIO|off"),
+    Option("--hostperf-mlock", "mlockall() around measurements (default on; "
+           "--hostperf-no-mlock turns it off)", parse_bool, True),
+    Option("--hostperf-samples", "Samples per measurement under --hostperf (default 20000)",
+           parse_positive_int, DEFAULT_SAMPLES, metavar="N"),
+    Option("--hostperf-max-time", "Time budget of one measurement's sampling, in seconds "
+           "(default 3)", parse_seconds, DEFAULT_MAX_TIME, metavar="SECONDS"),
+    Option("--hostperf-json", "Write the run's results as JSON to PATH", parse_text, None,
+           ini=False, metavar="PATH"),
+    Option("--hostperf-markdown", "Write a markdown report to PATH (default $GITHUB_STEP_SUMMARY "
+           "when set)", parse_text, None, ini=False, metavar="PATH"),
+    Option("--hostperf-plot", "Write percentile-distribution plots, baseline vs current, into DIR",
+           parse_text, None, ini=False, metavar="DIR"),
+    Option("--hostperf-strict", "Fail, not warn, when a verdict stays inconclusive", parse_bool, False),
+)
+_BY_DEST = {opt.dest: opt for opt in OPTIONS}
+
+#: Options declared ahead of the behaviour behind them; giving one explicitly prints a note.
+PENDING = frozenset({
+    "hostperf_save", "hostperf_baselines", "hostperf_host", "hostperf_tolerance", "hostperf_cpus",
+    "hostperf_rt", "hostperf_mlock", "hostperf_markdown", "hostperf_plot", "hostperf_strict",
+})
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Declare every option and ini key on pytest's parser."""
+    group = parser.getgroup("hostperf", "latency benchmarks as regression tests (pytest-hostperf)")
+    for opt in OPTIONS:
+        help_text = opt.help + (" [declared; takes effect in a later release]" if opt.dest in PENDING else "")
+        if opt.parse is None:
+            group.addoption(opt.flag, action="store_true", default=False, dest=opt.dest, help=help_text)
+        elif opt.parse is parse_bool:
+            group.addoption(opt.flag, action="store_true", default=None, dest=opt.dest, help=help_text)
+            group.addoption("--hostperf-no-" + opt.flag.removeprefix("--hostperf-"), action="store_false",
+                            dest=opt.dest, help=f"Opposite of {opt.flag}")
+        else:
+            group.addoption(opt.flag, type=opt.parse, default=None, dest=opt.dest, metavar=opt.metavar,
+                            help=help_text)
+        if opt.ini:
+            parser.addini(opt.dest, help=opt.help, default=None)
+    parser.addini("hostperf_keep_runs", help="Runs kept per host baseline (default 5)", default=None)
+
+
+def get(config: pytest.Config, dest: str) -> Any:
+    """The value of one option: CLI, then environment (where declared), then ini, then default."""
+    opt = _BY_DEST[dest]
+    value = config.getoption(dest, default=None)
+    if opt.parse is None:  # a plain flag: CLI only
+        return bool(value)
+    if value is not None:
+        return value
+    if opt.env and os.environ.get(opt.env):
+        return _validated(opt, os.environ[opt.env], f"environment variable {opt.env}")
+    if opt.ini:
+        raw = config.getini(dest)
+        if raw not in (None, ""):
+            return _validated(opt, raw, f"ini key {dest}")
+    return opt.default
+
+
+def explicitly_given(config: pytest.Config, dest: str) -> bool:
+    """Whether the user set this option anywhere (CLI, environment or ini)."""
+    opt = _BY_DEST[dest]
+    value = config.getoption(dest, default=None)
+    if value is not None and not (opt.parse is None and value is False):
+        return True
+    if opt.env and os.environ.get(opt.env):
+        return True
+    return bool(opt.ini and config.getini(dest) not in (None, ""))
+
+
+def _validated(opt: Option, raw: Any, where: str) -> Any:
+    parse = opt.parse or parse_bool
+    try:
+        return parse(str(raw))
+    except argparse.ArgumentTypeError as exc:
+        raise pytest.UsageError(f"{where} (for {opt.flag}): {exc}") from None

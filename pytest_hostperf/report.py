@@ -1,0 +1,63 @@
+"""Rendering only: the terminal table and the JSON report document. No decisions, no file I/O."""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pytest_hostperf.units import format_ns
+
+#: JSON report format history:
+#: 1 - first version: timer, settings, results with per-block statistics and budgets
+REPORT_SCHEMA = "pytest-hostperf-report"
+REPORT_SCHEMA_VERSION = 1
+
+_COLUMNS = ("measurement", "n", "p50", "p99", "p99.9", "max", "mode")
+
+
+def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> list[str]:
+    """Align ``rows`` under ``header``; the first column left-aligned, the others right-aligned."""
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(cells, widths))]
+        return "  ".join(parts).rstrip()
+
+    return [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+
+
+def result_rows(results: Iterable[dict[str, Any]]) -> list[list[str]]:
+    """One row per result dict (as ``Result.to_dict`` gives): name, n, p50, p99, p99.9, max, mode."""
+    return [[r["id"], str(r["n"]), format_ns(r["p50_ns"]), format_ns(r["p99_ns"]), format_ns(r["p999_ns"]),
+             format_ns(r["max_ns"]), r["mode"]] for r in results]
+
+
+def timer_line(timer: dict[str, Any]) -> str:
+    """One line describing the timer, e.g. ``timer perf_counter_ns: overhead 50 ns, resolution 10 ns``."""
+    return (f"timer {timer['clock']}: overhead {format_ns(timer['overhead_ns'])}, "
+            f"resolution {format_ns(timer['resolution_ns'])} (included in every latency, not subtracted)")
+
+
+def terminal_summary(doc: dict[str, Any]) -> list[str]:
+    """The lines printed after a ``--hostperf`` run."""
+    results = doc["results"]
+    lines = [timer_line(doc["timer"])] if doc.get("timer") else []
+    if not results:
+        return lines + ["no hostperf measurements in this run"]
+    lines += table(result_rows(results), _COLUMNS)
+    if any(r["batch"] > 1 for r in results):
+        lines.append("batched(k): each sample is the mean of k calls, too short to time alone; "
+                     "its percentiles understate the tail")
+    if any(r["truncated"] for r in results):
+        lines.append("some measurements hit the time budget before taking every sample "
+                     "(n shows what was taken; see --hostperf-max-time)")
+    for r in results:
+        for b in r.get("budgets", ()):
+            if b["status"] != "within":
+                lines.append(f"{b['status']}: {b['message']}")
+    return lines
+
+
+def to_json(doc: dict[str, Any]) -> str:
+    """Serialize a report document: sorted keys, stable indentation, trailing newline."""
+    return json.dumps(doc, sort_keys=True, indent=1, allow_nan=False) + "\n"

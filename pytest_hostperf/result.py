@@ -1,0 +1,96 @@
+"""The record of one measurement, as the fixture returns it and reports render it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from pytest_hostperf import stats
+from pytest_hostperf.measure import Samples
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Result:
+    """Per-call latency of one named measurement. All times are nanoseconds.
+
+    ``p50``/``p90``/``p99``/``p999`` are the run's estimates: the median over blocks of each
+    block's percentile (robust to one disturbed block); ``max``, ``min`` and ``mean`` are over
+    all samples. ``interval(stat)`` gives the 95% bootstrap interval of an estimate.
+    When ``batch > 1`` every sample is the mean of ``batch`` consecutive calls: such
+    percentiles understate the tail, and every output labels them ``batched(k)``.
+    """
+
+    id: str
+    nodeid: str
+    name: str
+    group: str | None
+    batch: int
+    n: int
+    calls: int
+    p50: float
+    p90: float
+    p99: float
+    p999: float
+    max: float
+    min: float
+    mean: float
+    blocks: tuple[stats.BlockStats, ...]
+    intervals: dict[str, tuple[float, float]]
+    seconds: float
+    truncated: bool
+    smoke: bool = False
+    samples: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def mode(self) -> str:
+        """``single`` when each call was timed alone, else ``batched(k)``."""
+        return "single" if self.batch == 1 else f"batched({self.batch})"
+
+    @property
+    def batched(self) -> bool:
+        """Whether samples are means of several calls (so the tail is understated)."""
+        return self.batch > 1
+
+    def interval(self, stat: str) -> tuple[float, float]:
+        """The 95% bootstrap interval (over blocks) of an estimate: ``"p50"`` ... ``"max"``."""
+        return self.intervals[stat]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict; times are integer nanoseconds (schema in the README)."""
+        def ns(x: float) -> int:
+            return int(round(x))
+
+        return {
+            "id": self.id,
+            "nodeid": self.nodeid,
+            "name": self.name,
+            "group": self.group,
+            "mode": self.mode,
+            "batch": self.batch,
+            "n": self.n,
+            "calls": self.calls,
+            "smoke": self.smoke,
+            "truncated": self.truncated,
+            "seconds": round(self.seconds, 6),
+            **{f"{s}_ns": ns(getattr(self, s)) for s in ("p50", "p90", "p99", "p999", "max", "min", "mean")},
+            "intervals_ns": {s: [ns(lo), ns(hi)] for s, (lo, hi) in sorted(self.intervals.items())},
+            "blocks": [{"n": b.n, **{f"{s}_ns": ns(b.get(s)) for s in stats.STATS}} for b in self.blocks],
+            **self.extra,
+        }
+
+
+def summarize(raw: Samples, *, nodeid: str, name: str, group: str | None = None, smoke: bool = False,
+              rng: np.random.Generator | None = None) -> Result:
+    """Turn raw samples into a ``Result``: block statistics, estimates and their intervals."""
+    blocks = tuple(stats.block_stats(b) for b in stats.split_blocks(raw.values, raw.block_sizes))
+    rng = np.random.default_rng(0) if rng is None else rng
+    intervals = {s: stats.interval(stats.block_values(blocks, s), rng=rng) for s in stats.STATS}
+    est = {s: stats.estimate(blocks, s) for s in ("p50", "p90", "p99", "p999")}
+    return Result(
+        id=f"{nodeid}[{name}]", nodeid=nodeid, name=name, group=group, batch=raw.batch, n=int(raw.values.size),
+        calls=raw.calls, **est, max=float(raw.values.max()), min=float(raw.values.min()),
+        mean=float(raw.values.mean()), blocks=blocks, intervals=intervals, seconds=raw.seconds,
+        truncated=raw.truncated, smoke=smoke, samples=raw.values,
+    )

@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+import pytest
+
+from pytest_hostperf import measure
+from pytest_hostperf.errors import InvalidArgument
+
+
+class FakeClock:
+    """A clock that advances `step` ns per read; `spend(ns)` is a function that takes ns."""
+
+    def __init__(self, step: int = 50) -> None:
+        self.t = 0
+        self.step = step
+        self.calls = 0
+
+    def __call__(self) -> int:
+        self.t += self.step
+        return self.t
+
+    def spend(self, ns: int) -> None:
+        self.calls += 1
+        self.t += ns
+
+
+def test_calibrate_reads_overhead_and_resolution() -> None:
+    info = measure.calibrate(FakeClock(step=40), pairs=100, name="fake")
+    assert (info.clock, info.overhead_ns, info.resolution_ns, info.pairs) == ("fake", 40.0, 40.0, 100)
+
+
+def test_calibrate_real_clock_is_sane() -> None:
+    info = measure.calibrate(pairs=1000)
+    assert info.overhead_ns >= 0 and info.resolution_ns >= 1
+
+
+def test_single_calls_when_long_enough() -> None:
+    clock = FakeClock(step=50)
+    timer = measure.TimerInfo("fake", 50, 10, 100)
+    plan = measure.Plan(samples=100, blocks=4, max_seconds=10, warmup_calls=5, pause_fraction=0, min_pause_seconds=0)
+    raw = measure.sample(clock.spend, (5000,), plan=plan, timer=timer, clock=clock, sleep=lambda s: None)
+    assert raw.batch == 1
+    assert raw.block_sizes == (25, 25, 25, 25)
+    assert np.all(raw.values == 5050)  # the call plus one timer read
+    assert raw.calls == clock.calls == 105
+    assert not raw.truncated
+
+
+def test_short_calls_are_batched_and_divided() -> None:
+    clock = FakeClock(step=50)
+    timer = measure.TimerInfo("fake", 50, 10, 100)
+    plan = measure.Plan(samples=10, blocks=2, max_seconds=10, warmup_calls=3, pause_fraction=0, min_pause_seconds=0)
+    raw = measure.sample(clock.spend, (100,), plan=plan, timer=timer, clock=clock, sleep=lambda s: None)
+    # warm-up sees 150 ns per call, i.e. 100 ns of work: 1000 ns needed -> 10 calls per sample
+    assert raw.batch == 10
+    assert np.all(raw.values == (10 * 100 + 50) / 10)
+    assert raw.calls == 3 + 10 * 10
+
+
+def test_time_budget_bounds_sampling() -> None:
+    clock = FakeClock(step=0)
+    timer = measure.TimerInfo("fake", 50, 10, 100)
+    plan = measure.Plan(samples=1000, blocks=4, max_seconds=1e-3, warmup_calls=1, pause_fraction=0, min_pause_seconds=0)
+    raw = measure.sample(clock.spend, (100_000,), plan=plan, timer=timer, clock=clock, sleep=lambda s: None)
+    # 1 ms budget, 100 us calls: 1 ms / 4 blocks = 250 us per block -> 3 calls each (deadline checked after)
+    assert raw.block_sizes == (3, 3, 3, 3)
+    assert raw.truncated
+
+
+def test_call_slower_than_budget_shrinks_blocks() -> None:
+    clock = FakeClock(step=0)
+    timer = measure.TimerInfo("fake", 50, 10, 100)
+    plan = measure.Plan(samples=1000, blocks=20, max_seconds=0.1, warmup_calls=1, pause_fraction=0, min_pause_seconds=0)
+    raw = measure.sample(clock.spend, (50_000_000,), plan=plan, timer=timer, clock=clock, sleep=lambda s: None)
+    assert len(raw.block_sizes) == 2 and sum(raw.block_sizes) == 2
+
+
+def test_pauses_between_blocks_keep_duty_cycle() -> None:
+    clock = FakeClock(step=0)
+    timer = measure.TimerInfo("fake", 50, 10, 100)
+    pauses: list[float] = []
+    plan = measure.Plan(samples=40, blocks=4, max_seconds=10, warmup_calls=1, pause_fraction=0.12, min_pause_seconds=0.001)
+    measure.sample(clock.spend, (1_000_000,), plan=plan, timer=timer, clock=clock, sleep=pauses.append)
+    # each block: 10 calls of 1 ms = 10 ms -> 1.2 ms pause
+    assert pauses == pytest.approx([0.0012] * 4)
+
+
+def test_gc_disabled_during_blocks_and_restored_even_on_error() -> None:
+    seen: list[bool] = []
+    timer = measure.TimerInfo("fake", 50, 10, 100)
+    plan = measure.Plan(samples=4, blocks=2, max_seconds=1, warmup_calls=1, pause_fraction=0, min_pause_seconds=0)
+    assert gc.isenabled()
+    measure.sample(lambda: seen.append(gc.isenabled()), plan=plan, timer=timer)
+    assert seen[0] is True and not any(seen[1:])  # warm-up runs with gc, sampling without
+    assert gc.isenabled()
+
+    def boom() -> None:
+        if not gc.isenabled():
+            raise KeyError("boom")
+
+    with pytest.raises(KeyError, match="boom"):
+        measure.sample(boom, plan=plan, timer=timer)
+    assert gc.isenabled()
+
+
+def test_kwargs_are_passed() -> None:
+    got: list[tuple] = []
+    timer = measure.TimerInfo("fake", 50, 10, 100)
+    measure.sample(lambda a, *, b: got.append((a, b)), (1,), {"b": 2}, plan=measure.SMOKE_PLAN, timer=timer)
+    assert set(got) == {(1, 2)}
+
+
+@pytest.mark.parametrize("kwargs", [{"samples": 0}, {"blocks": 0}, {"max_seconds": 0}, {"batch": 0}])
+def test_plan_rejects_bad_values(kwargs: dict) -> None:
+    with pytest.raises(InvalidArgument):
+        measure.Plan(**kwargs)
