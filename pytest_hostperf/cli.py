@@ -28,10 +28,27 @@ def _cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from pytest_hostperf.host import probe
+
+    checks = probe.audit()
+    if args.json:
+        print(json.dumps({"fingerprint": probe.fingerprint(), "audit": probe.audit_to_json(checks)},
+                         indent=1, sort_keys=True))
+    else:
+        print(probe.render_audit(checks))
+        print()
+        print(probe.audit_summary(checks))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hostperf", description="pytest-hostperf command line")
     parser.add_argument("--version", action="version", version=f"pytest-hostperf {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    audit = sub.add_parser("audit", help="Host tuning checklist with advice (read-only; exits 0)")
+    audit.add_argument("--json", action="store_true", help="Print the fingerprint and checks as JSON")
+    audit.set_defaults(func=_cmd_audit)
     show = sub.add_parser("show", help="Show a JSON report (--hostperf-json) as a table")
     show.add_argument("file", help="report file")
     show.set_defaults(func=_cmd_show)

@@ -146,6 +146,15 @@ def warm_up(fn: Callable[..., Any], args: tuple, plan: Plan, clock: Clock) -> np
     return np.frombuffer(buf, dtype=np.int64)[:done].astype(np.float64)
 
 
+def _per_call_ns(fn: Callable[..., Any], args: tuple, clock: Clock, *, deadline: int,
+                 group: int = 64, groups: int = 8) -> tuple[float, int]:
+    """Median cost of one call from ``groups`` timed groups of ``group`` calls (the timer
+    amortized), and the number of calls made."""
+    buf = array("q", bytes(8 * groups))
+    done = _block_batched(fn, args, buf, 0, groups, deadline, clock, group)
+    return float(np.median(np.frombuffer(buf, dtype=np.int64)[:done])) / group, done * group
+
+
 def sample(fn: Callable[..., Any], args: tuple = (), kwargs: dict | None = None, *, plan: Plan,
            timer: TimerInfo, clock: Clock = time.perf_counter_ns,
            sleep: Callable[[float], None] = time.sleep) -> Samples:
@@ -160,7 +169,13 @@ def sample(fn: Callable[..., Any], args: tuple = (), kwargs: dict | None = None,
     started = time.monotonic()
     warm = warm_up(fn, args, plan, clock)
     call_ns = float(np.median(warm))
-    batch = plan.batch or stats.batch_size(call_ns - timer.overhead_ns, timer.overhead_ns, timer.resolution_ns)
+    warm_calls = int(warm.size)
+    batch = plan.batch or stats.batch_size(call_ns, timer.overhead_ns, timer.resolution_ns)
+    if batch > 1 and plan.batch is None:
+        # A single timed call is mostly timer; time groups of calls to learn what one costs.
+        call_ns, probe_calls = _per_call_ns(fn, args, clock, deadline=clock() + int(plan.warmup_seconds * 1e9))
+        warm_calls += probe_calls
+        batch = stats.batch_size(call_ns, timer.overhead_ns, timer.resolution_ns)
     # A call slower than the whole budget would still run once per block: shrink the blocks.
     sample_ns = max(call_ns * batch, 1.0)
     blocks = max(1, min(plan.blocks, plan.samples, int(plan.max_seconds * 1e9 // sample_ns)))
@@ -194,6 +209,6 @@ def sample(fn: Callable[..., Any], args: tuple = (), kwargs: dict | None = None,
     raw = np.frombuffer(buf, dtype=np.int64)
     taken = np.concatenate([raw[i * per_block: i * per_block + n] for i, n in enumerate(sizes)])
     values = taken.astype(np.float64) / batch
-    return Samples(values=values, block_sizes=tuple(sizes), batch=batch, warmup_calls=int(warm.size),
-                   calls=int(taken.size) * batch + int(warm.size), seconds=time.monotonic() - started,
+    return Samples(values=values, block_sizes=tuple(sizes), batch=batch, warmup_calls=warm_calls,
+                   calls=int(taken.size) * batch + warm_calls, seconds=time.monotonic() - started,
                    truncated=truncated)

@@ -157,8 +157,8 @@ _BY_DEST = {opt.dest: opt for opt in OPTIONS}
 
 #: Options declared ahead of the behaviour behind them; giving one explicitly prints a note.
 PENDING = frozenset({
-    "hostperf_save", "hostperf_baselines", "hostperf_host", "hostperf_tolerance", "hostperf_cpus",
-    "hostperf_rt", "hostperf_mlock", "hostperf_markdown", "hostperf_plot", "hostperf_strict",
+    "hostperf_save", "hostperf_baselines", "hostperf_host", "hostperf_tolerance",
+    "hostperf_markdown", "hostperf_plot", "hostperf_strict",
 })
 
 

@@ -12,7 +12,9 @@ from pytest_hostperf.units import format_ns
 REPORT_SCHEMA = "pytest-hostperf-report"
 REPORT_SCHEMA_VERSION = 1
 
-_COLUMNS = ("measurement", "n", "p50", "p99", "p99.9", "max", "mode")
+_COLUMNS = ("measurement", "n", "p50", "p99", "p99.9", "max", "mode", "host")
+_POLICY = {"SCHED_FIFO": "fifo", "SCHED_RR": "rr", "SCHED_OTHER": "other", "SCHED_BATCH": "batch",
+           "SCHED_IDLE": "idle"}
 
 
 def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> list[str]:
@@ -26,10 +28,22 @@ def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> list[str]:
     return [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
 
 
+def host_cell(host: dict[str, Any] | None) -> str:
+    """Compact host state of one result, as read back during it: ``cpu1 fifo49 mlock``."""
+    if not host:
+        return "-"
+    from pytest_hostperf.host.control import format_cpu_list
+
+    policy = _POLICY.get(host["policy"], host["policy"])
+    if policy in ("fifo", "rr"):
+        policy += str(host["priority"])
+    return f"cpu{format_cpu_list(host['cpus'])} {policy}" + (" mlock" if host.get("memory_locked") else "")
+
+
 def result_rows(results: Iterable[dict[str, Any]]) -> list[list[str]]:
-    """One row per result dict (as ``Result.to_dict`` gives): name, n, p50, p99, p99.9, max, mode."""
+    """One row per result dict (as ``Result.to_dict`` gives): name, n, p50, p99, p99.9, max, mode, host."""
     return [[r["id"], str(r["n"]), format_ns(r["p50_ns"]), format_ns(r["p99_ns"]), format_ns(r["p999_ns"]),
-             format_ns(r["max_ns"]), r["mode"]] for r in results]
+             format_ns(r["max_ns"]), r["mode"], host_cell(r.get("host"))] for r in results]
 
 
 def timer_line(timer: dict[str, Any]) -> str:
@@ -51,6 +65,8 @@ def terminal_summary(doc: dict[str, Any]) -> list[str]:
     if any(r["truncated"] for r in results):
         lines.append("some measurements hit the time budget before taking every sample "
                      "(n shows what was taken; see --hostperf-max-time)")
+    for a in (doc.get("host") or {}).get("not_applied", ()):
+        lines.append(f"{a['control']}: not applied ({a['reason']}); fix: {a['fix']}")
     for r in results:
         for b in r.get("budgets", ()):
             if b["status"] != "within":

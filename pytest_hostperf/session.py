@@ -36,7 +36,7 @@ class MarkerSettings:
     samples: int | None = None
     group: str | None = None
     tolerance: float | None = None
-    rt: object = None
+    rt: int | str | None = None  # None: not given; "off"; "required"; or a priority
     cpus: tuple[int, ...] | None = None
     mlock: bool | None = None
 
@@ -81,6 +81,7 @@ def parse_marker(item: pytest.Item) -> MarkerSettings:
             rt = options.parse_rt(str(rt))
         except argparse.ArgumentTypeError as exc:
             raise InvalidArgument(f"@pytest.mark.hostperf(rt=...): {exc}; or 'required'") from None
+        rt = "off" if rt is None else rt
     group = kw.get("group")
     if group is not None and not isinstance(group, str):
         raise InvalidArgument(f"@pytest.mark.hostperf(group=...): {group!r} is not a string (e.g. 'alloc')")
@@ -100,6 +101,28 @@ class Recorder:
         self.settings = parse_marker(item)
         self.results: list[Result] = []
         self.checks: list[BudgetCheck] = []
+        if session.full and self.settings.rt == "required":
+            from pytest_hostperf.host import control
+
+            ok, reason, fix = control.rt_available(self._rt_priority())
+            if not ok:
+                pytest.skip(f"rt='required' but SCHED_FIFO is not available: {reason}; fix: {fix}")
+
+    @staticmethod
+    def marker_of(item: pytest.Item) -> MarkerSettings:
+        """The validated marker settings of ``item`` (for fixtures other than ``hostperf``)."""
+        return parse_marker(item)
+
+    def _rt_priority(self) -> int | None:
+        """The SCHED_FIFO priority for this test: the marker's, else the session's."""
+        from pytest_hostperf.host import control
+
+        rt = self.settings.rt
+        if rt == "required":
+            return self._session.rt or control.DEFAULT_RT_PRIORITY
+        if rt == "off":
+            return None
+        return self._session.rt if rt is None else rt
 
     def __call__(self, fn: Callable[..., Any], *args: Any, name: str | None = None,
                  samples: int | None = None, **kwargs: Any) -> Result:
@@ -121,9 +144,15 @@ class Recorder:
         if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 1):
             raise InvalidArgument(f"hostperf(..., samples=...): {samples!r} is not a whole number >= 1")
         plan = self._session.plan(samples or self.settings.samples)
-        raw = measure.sample(fn, args, kwargs, plan=plan, timer=self._session.timer)
+        timer = self._session.timer
+        if self._session.full:
+            raw, host = self._sample_controlled(fn, args, kwargs, plan, timer)
+        else:
+            raw, host = measure.sample(fn, args, kwargs, plan=plan, timer=timer), None
         res = result.summarize(raw, nodeid=self._item.nodeid, name=name, group=self.settings.group,
                                smoke=not self._session.full)
+        if host is not None:
+            res.extra["host"] = host
         self.results.append(res)
         self._session.results.append(res)
         if self._session.full:
@@ -131,6 +160,29 @@ class Recorder:
             self.checks.extend(checks)
             self._session.checks.extend(checks)
         return res
+
+
+    def _sample_controlled(self, fn: Callable[..., Any], args: tuple, kwargs: dict, plan: Plan,
+                           timer: TimerInfo) -> tuple[Any, dict[str, Any]]:
+        """Sample under pinning, mlock and SCHED_FIFO, recording the state read back from the OS."""
+        from pytest_hostperf import measure
+        from pytest_hostperf.host import control
+
+        s = self.settings
+        rt = self._rt_priority()
+        mlock = self._session.mlock if s.mlock is None else s.mlock
+        with control.controlled(cpus=s.cpus or self._session.cpus, rt=rt, mlock=mlock) as applied:
+            during = control.snapshot()  # read back from the OS, not copied from the options
+            rt_missing = next((a for a in applied if a.control == "rt" and not a.applied), None)
+            if s.rt == "required" and rt_missing is not None:
+                pytest.skip(f"rt='required' but SCHED_FIFO was not applied: {rt_missing.reason}; "
+                            f"fix: {rt_missing.fix}")
+            raw = measure.sample(fn, args, kwargs, plan=plan, timer=timer)
+        host = {"cpus": list(during.affinity), "policy": during.policy, "priority": during.priority,
+                "memory_locked": during.memory_locked,
+                "controls": [a.as_dict() for a in applied]}
+        self._session.note_controls(applied)
+        return raw, host
 
 
 recorder_key = pytest.StashKey[Recorder]()
@@ -145,6 +197,11 @@ class HostperfSession:
         self.samples: int = options.get(config, "hostperf_samples")
         self.max_time: float = options.get(config, "hostperf_max_time")
         self.json_path: str | None = options.get(config, "hostperf_json")
+        self.cpus: tuple[int, ...] | None = options.get(config, "hostperf_cpus")
+        self.rt: int | None = options.get(config, "hostperf_rt")
+        self.mlock: bool = options.get(config, "hostperf_mlock")
+        self.audit: list[Any] | None = None
+        self.not_applied: dict[tuple[str, str | None], Any] = {}
         self.results: list[Result] = []
         self.checks: list[BudgetCheck] = []
         self.notes: list[str] = []
@@ -169,6 +226,12 @@ class HostperfSession:
             self._timer = measure.calibrate(pairs=20_000 if self.full else 200, name="perf_counter_ns")
         return self._timer
 
+    def note_controls(self, applied: list[Any]) -> None:
+        """Remember each distinct control that could not be applied, to print its fix once."""
+        for a in applied:
+            if not a.applied:
+                self.not_applied.setdefault((a.control, a.reason), a)
+
     def plan(self, samples: int | None) -> Plan:
         from pytest_hostperf import measure
 
@@ -178,10 +241,13 @@ class HostperfSession:
                             warmup_seconds=min(0.3, self.max_time / 10))
 
     # -- hooks -----------------------------------------------------------------------------
-    def pytest_report_header(self, config: pytest.Config) -> str:
+    def pytest_report_header(self, config: pytest.Config) -> list[str] | str:
         if self.full:
-            return (f"hostperf: full measurement ({self.samples} samples, {self.max_time:g} s budget "
-                    "per measurement)")
+            from pytest_hostperf.host import probe
+
+            self.audit = probe.audit()
+            return [f"hostperf: full measurement ({self.samples} samples, {self.max_time:g} s budget "
+                    "per measurement)", "hostperf " + probe.audit_summary(self.audit)]
         return "hostperf: smoke mode (hostperf tests make a few calls; --hostperf measures and gates)"
 
     @pytest.hookimpl(wrapper=True)
@@ -218,8 +284,20 @@ class HostperfSession:
                 "clock": timer.clock, "overhead_ns": int(round(timer.overhead_ns)),
                 "resolution_ns": int(round(timer.resolution_ns)), "pairs": timer.pairs},
             "tools": _tool_versions(),
+            "host": self.host_document(),
             "results": results,
         }
+
+    def host_document(self) -> dict[str, Any] | None:
+        """Fingerprint, tuning audit and unapplied controls, for the JSON report (full mode)."""
+        if not self.full:
+            return None
+        from pytest_hostperf.host import probe
+
+        if self.audit is None:
+            self.audit = probe.audit()
+        return {"fingerprint": probe.fingerprint(), "audit": probe.audit_to_json(self.audit),
+                "not_applied": [a.as_dict() for a in self.not_applied.values()]}
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.full and self.json_path:

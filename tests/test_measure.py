@@ -53,10 +53,12 @@ def test_short_calls_are_batched_and_divided() -> None:
     timer = measure.TimerInfo("fake", 50, 10, 100)
     plan = measure.Plan(samples=10, blocks=2, max_seconds=10, warmup_calls=3, pause_fraction=0, min_pause_seconds=0)
     raw = measure.sample(clock.spend, (100,), plan=plan, timer=timer, clock=clock, sleep=lambda s: None)
-    # warm-up sees 150 ns per call, i.e. 100 ns of work: 1000 ns needed -> 10 calls per sample
+    # warm-up sees 150 ns per timed call (too short); 8 groups of 64 calls show ~100.8 ns per
+    # call; 1000 ns are needed per sample -> 10 calls per sample
     assert raw.batch == 10
     assert np.all(raw.values == (10 * 100 + 50) / 10)
-    assert raw.calls == 3 + 10 * 10
+    assert raw.calls == clock.calls == 3 + 8 * 64 + 10 * 10
+    assert raw.warmup_calls == 3 + 8 * 64
 
 
 def test_time_budget_bounds_sampling() -> None:
@@ -92,8 +94,9 @@ def test_gc_disabled_during_blocks_and_restored_even_on_error() -> None:
     timer = measure.TimerInfo("fake", 50, 10, 100)
     plan = measure.Plan(samples=4, blocks=2, max_seconds=1, warmup_calls=1, pause_fraction=0, min_pause_seconds=0)
     assert gc.isenabled()
-    measure.sample(lambda: seen.append(gc.isenabled()), plan=plan, timer=timer)
-    assert seen[0] is True and not any(seen[1:])  # warm-up runs with gc, sampling without
+    raw = measure.sample(lambda: seen.append(gc.isenabled()), plan=plan, timer=timer)
+    assert len(seen) == raw.calls
+    assert all(seen[:raw.warmup_calls]) and not any(seen[raw.warmup_calls:])  # warm-up with gc, sampling without
     assert gc.isenabled()
 
     def boom() -> None:
