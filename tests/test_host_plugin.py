@@ -174,3 +174,24 @@ def test_cli_audit_table_and_json(pytester: pytest.Pytester) -> None:
     assert swap["verdict"] == ("warn" if swappiness > 10 else "ok")
     if not os.path.exists("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"):
         assert governor["verdict"] == "unknown"
+
+
+def test_pytest_timeout_mid_measurement_restores_state(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(STATE_CONFTEST)
+    pytester.makepyfile("""
+        import time
+        import pytest
+
+        @pytest.mark.timeout(0.5, method="signal")
+        def test_times_out(hostperf):
+            hostperf(time.sleep, 0.001)   # 3 s of sampling: the timeout fires inside it
+
+        def test_after():
+            from conftest import BEFORE, state
+            assert state() == BEFORE
+    """)
+    result = pytester.runpytest_subprocess("--hostperf", "-p", "timeout")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*Timeout*"])
+    states = _states(pytester)
+    assert states["after"] == states["before"]
