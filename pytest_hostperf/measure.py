@@ -212,3 +212,13 @@ def sample(fn: Callable[..., Any], args: tuple = (), kwargs: dict | None = None,
     return Samples(values=values, block_sizes=tuple(sizes), batch=batch, warmup_calls=warm_calls,
                    calls=int(taken.size) * batch + warm_calls, seconds=time.monotonic() - started,
                    truncated=truncated)
+
+
+def merge(first: Samples, more: Samples) -> Samples:
+    """Samples of two sampling rounds of the same function and batch size, as one (more blocks)."""
+    if first.batch != more.batch:
+        raise InvalidArgument(f"merge: batch sizes differ ({first.batch} vs {more.batch})")
+    return Samples(values=np.concatenate([first.values, more.values]),
+                   block_sizes=first.block_sizes + more.block_sizes, batch=first.batch,
+                   warmup_calls=first.warmup_calls + more.warmup_calls, calls=first.calls + more.calls,
+                   seconds=first.seconds + more.seconds, truncated=first.truncated or more.truncated)

@@ -157,8 +157,7 @@ _BY_DEST = {opt.dest: opt for opt in OPTIONS}
 
 #: Options declared ahead of the behaviour behind them; giving one explicitly prints a note.
 PENDING = frozenset({
-    "hostperf_save", "hostperf_baselines", "hostperf_host", "hostperf_tolerance",
-    "hostperf_markdown", "hostperf_plot", "hostperf_strict",
+    "hostperf_markdown", "hostperf_plot",
 })
 
 
@@ -196,6 +195,17 @@ def get(config: pytest.Config, dest: str) -> Any:
         if raw not in (None, ""):
             return _validated(opt, raw, f"ini key {dest}")
     return opt.default
+
+
+def keep_runs(config: pytest.Config) -> int:
+    """Runs kept per baseline file: ini ``hostperf_keep_runs`` (default 5)."""
+    raw = config.getini("hostperf_keep_runs")
+    if raw in (None, ""):
+        return 5
+    try:
+        return parse_positive_int(str(raw))
+    except argparse.ArgumentTypeError as exc:
+        raise pytest.UsageError(f"ini key hostperf_keep_runs: {exc}") from None
 
 
 def explicitly_given(config: pytest.Config, dest: str) -> bool:

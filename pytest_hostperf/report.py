@@ -40,10 +40,34 @@ def host_cell(host: dict[str, Any] | None) -> str:
     return f"cpu{format_cpu_list(host['cpus'])} {policy}" + (" mlock" if host.get("memory_locked") else "")
 
 
-def result_rows(results: Iterable[dict[str, Any]]) -> list[list[str]]:
-    """One row per result dict (as ``Result.to_dict`` gives): name, n, p50, p99, p99.9, max, mode, host."""
-    return [[r["id"], str(r["n"]), format_ns(r["p50_ns"]), format_ns(r["p99_ns"]), format_ns(r["p999_ns"]),
-             format_ns(r["max_ns"]), r["mode"], host_cell(r.get("host"))] for r in results]
+def status_of(r: dict[str, Any]) -> str:
+    """The row's verdict: over-budget wins over the baseline comparison."""
+    if any(b["status"] == "over-budget" for b in r.get("budgets", ())):
+        return "over-budget"
+    v = r.get("verdict")
+    return v["status"] if v else "-"
+
+
+def delta_cell(v: dict[str, Any] | None) -> str:
+    """``+38% [+30%, +46%]``: p99 change against the baseline with its 95% interval."""
+    if not v or v.get("ratio") is None:
+        return "-"
+    lo, hi = v["interval"]
+    return f"{v['ratio'] - 1:+.0%} [{lo - 1:+.0%}, {hi - 1:+.0%}]"
+
+
+def result_rows(results: Iterable[dict[str, Any]], *, compare: bool = False) -> list[list[str]]:
+    """One row per result dict: name, n, p50, p99, p99.9, max, mode, host (and with ``compare``:
+    baseline p99, Δp99 with interval, verdict)."""
+    rows = []
+    for r in results:
+        row = [r["id"], str(r["n"]), format_ns(r["p50_ns"]), format_ns(r["p99_ns"]), format_ns(r["p999_ns"]),
+               format_ns(r["max_ns"]), r["mode"], host_cell(r.get("host"))]
+        if compare:
+            v = r.get("verdict") or {}
+            row += [format_ns(v.get("baseline_ns")), delta_cell(v), status_of(r)]
+        rows.append(row)
+    return rows
 
 
 def timer_line(timer: dict[str, Any]) -> str:
@@ -58,7 +82,22 @@ def terminal_summary(doc: dict[str, Any]) -> list[str]:
     lines = [timer_line(doc["timer"])] if doc.get("timer") else []
     if not results:
         return lines + ["no hostperf measurements in this run"]
-    lines += table(result_rows(results), _COLUMNS)
+    base = doc.get("baseline") or {}
+    compare = any(r.get("verdict") for r in results)
+    columns = _COLUMNS + (("base p99", "Δp99 [95% CI]", "verdict") if compare else ())
+    lines += table(result_rows(results, compare=compare), columns)
+    if compare:
+        counts: dict[str, int] = {}
+        for r in results:
+            counts[status_of(r)] = counts.get(status_of(r), 0) + 1
+        lines.append("verdicts: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    if base and not base.get("exists"):
+        lines.append(f"no baseline for host {base['host_id']} ({base['path']}): nothing was compared; "
+                     "record one with: pytest --hostperf --hostperf-save")
+    if base.get("host_differences"):
+        lines.append("baseline was taken on a different setup: " + "; ".join(base["host_differences"]))
+    for c in doc.get("speedups", ()):
+        lines.append(f"expect_faster {c['status']}: {c['message']}")
     if any(r["batch"] > 1 for r in results):
         lines.append("batched(k): each sample is the mean of k calls, too short to time alone; "
                      "its percentiles understate the tail")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as _dt
 import platform
 import sys
+from dataclasses import replace
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -101,6 +102,8 @@ class Recorder:
         self.settings = parse_marker(item)
         self.results: list[Result] = []
         self.checks: list[BudgetCheck] = []
+        self.verdicts: dict[str, Any] = {}
+        self.speedups: list[Any] = []
         if session.full and self.settings.rt == "required":
             from pytest_hostperf.host import control
 
@@ -131,7 +134,9 @@ class Recorder:
         ``name`` labels the measurement (default: the function's name); it must be unique
         within the test. ``samples`` overrides the marker and ``--hostperf-samples``.
         """
-        from pytest_hostperf import measure, result, verdict
+        import numpy as np
+
+        from pytest_hostperf import measure, result, stats, verdict
 
         if not callable(fn):
             raise InvalidArgument(f"hostperf(fn, ...): {fn!r} is not callable; pass the function, not its result")
@@ -143,23 +148,63 @@ class Recorder:
                                   "give each measurement its own name=...")
         if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 1):
             raise InvalidArgument(f"hostperf(..., samples=...): {samples!r} is not a whole number >= 1")
-        plan = self._session.plan(samples or self.settings.samples)
+        mid = f"{self._item.nodeid}[{name}]"
+        base_runs = self._session.baseline_runs(mid)
+        plan = self._session.plan(samples or self.settings.samples,
+                                  batch=base_runs[-1]["batch"] if base_runs else None)
         timer = self._session.timer
-        if self._session.full:
-            raw, host = self._sample_controlled(fn, args, kwargs, plan, timer)
-        else:
-            raw, host = measure.sample(fn, args, kwargs, plan=plan, timer=timer), None
-        res = result.summarize(raw, nodeid=self._item.nodeid, name=name, group=self.settings.group,
-                               smoke=not self._session.full)
-        if host is not None:
-            res.extra["host"] = host
+        if not self._session.full:
+            raw = measure.sample(fn, args, kwargs, plan=plan, timer=timer)
+            res = result.summarize(raw, nodeid=self._item.nodeid, name=name, group=self.settings.group, smoke=True)
+            self.results.append(res)
+            self._session.results.append(res)
+            return res
+
+        raw, host = self._sample_controlled(fn, args, kwargs, plan, timer)
+        res = result.summarize(raw, nodeid=self._item.nodeid, name=name, group=self.settings.group)
+        tolerance = self.settings.tolerance if self.settings.tolerance is not None else self._session.tolerance
+        baseline_p99 = [np.array([b["p99_ns"] for b in run["blocks"]], dtype=float) for run in base_runs]
+        v = verdict.compare(stats.block_values(res.blocks, "p99"), baseline_p99, tolerance_pct=tolerance)
+        rounds = 0
+        # Inconclusive: take more blocks (same batch size) within a bounded number of rounds.
+        while v.status == "inconclusive" and rounds < self._session.max_rounds:
+            rounds += 1
+            more, _ = self._sample_controlled(fn, args, kwargs, replace(plan, batch=raw.batch,
+                                                                         warmup_calls=10), timer)
+            raw = measure.merge(raw, more)
+            res = result.summarize(raw, nodeid=self._item.nodeid, name=name, group=self.settings.group)
+            v = verdict.compare(stats.block_values(res.blocks, "p99"), baseline_p99, tolerance_pct=tolerance)
+        res.extra["host"] = host
+        res.extra["verdict"] = verdict_dict(v, rounds)
+        self.verdicts[res.id] = v
         self.results.append(res)
         self._session.results.append(res)
-        if self._session.full:
-            checks = [verdict.check_budget(res, stat, budget) for stat, budget in self.settings.budgets.items()]
-            self.checks.extend(checks)
-            self._session.checks.extend(checks)
+        checks = [verdict.check_budget(res, stat, budget) for stat, budget in self.settings.budgets.items()]
+        self.checks.extend(checks)
+        self._session.checks.extend(checks)
         return res
+
+    def expect_faster(self, fast: Result, slow: Result, *, factor: float = 1.0, at: str = "p99") -> Any:
+        """Fail the test when ``fast`` is confidently *not* ``factor`` times faster than ``slow``.
+
+        Both measurements come from this run, so this relative budget holds on any host and
+        needs no baseline. Inconclusive (the interval straddles ``factor``) warns, or fails
+        under ``--hostperf-strict``. In smoke mode nothing is decided.
+        """
+        from pytest_hostperf import verdict
+
+        if not (isinstance(factor, (int, float)) and factor > 0):
+            raise InvalidArgument(f"expect_faster(..., factor=...): {factor!r} is not a positive number (e.g. 2.0)")
+        if at not in ("p50", "p90", "p99", "p999", "max"):
+            raise InvalidArgument(f"expect_faster(..., at=...): {at!r} is not one of p50, p90, p99, p999, max")
+        if fast.smoke or slow.smoke:
+            return None
+        check = verdict.check_speedup(fast, slow, factor=float(factor), stat=at)
+        self.speedups.append(check)
+        self._session.speedups.append(check)
+        if check.failed:
+            pytest.fail(check.message, pytrace=False)
+        return check
 
 
     def _sample_controlled(self, fn: Callable[..., Any], args: tuple, kwargs: dict, plan: Plan,
@@ -185,6 +230,15 @@ class Recorder:
         return raw, host
 
 
+def verdict_dict(v: Any, rounds: int) -> dict[str, Any]:
+    """A Verdict as stored in the JSON report."""
+    return {"status": v.status, "stat": v.stat, "ratio": None if v.ratio is None else round(v.ratio, 4),
+            "interval": None if v.interval is None else [round(x, 4) for x in v.interval],
+            "baseline_ns": None if v.baseline_ns is None else int(round(v.baseline_ns)),
+            "current_ns": int(round(v.current_ns)), "tolerance_pct": v.tolerance_pct,
+            "baseline_runs": v.baseline_runs, "extra_rounds": rounds, "reason": v.reason}
+
+
 recorder_key = pytest.StashKey[Recorder]()
 
 
@@ -205,16 +259,82 @@ class HostperfSession:
         self.results: list[Result] = []
         self.checks: list[BudgetCheck] = []
         self.notes: list[str] = []
+        self.save_failed = False
+        self.speedups: list[Any] = []
         self._timer: TimerInfo | None = None
-        if options.get(config, "hostperf_save"):
-            raise pytest.UsageError("--hostperf-save: baselines are not available in this version of "
-                                    "pytest-hostperf yet; run without --hostperf-save")
-        pending = sorted(d for d in options.PENDING if d != "hostperf_save" and options.explicitly_given(config, d))
+        self.tolerance: float = options.get(config, "hostperf_tolerance")
+        self.strict: bool = options.get(config, "hostperf_strict")
+        self.save: bool = options.get(config, "hostperf_save")
+        self.keep_runs: int = options.keep_runs(config)
+        self.max_rounds = 2  # extra sampling rounds for an inconclusive verdict
+        folder = Path(options.get(config, "hostperf_baselines"))
+        self.baselines_dir = folder if folder.is_absolute() else Path(config.rootpath) / folder
+        self.host_id: str | None = None
+        self.baseline: Any = None
+        self._fingerprint: dict[str, Any] | None = None
+        if self.save and not self.full:
+            raise pytest.UsageError("--hostperf-save needs --hostperf: smoke runs are not measurements; "
+                                    "run pytest --hostperf --hostperf-save")
+        if self.full:
+            self._load_baseline(options.get(config, "hostperf_host"))
+        pending = sorted(d for d in options.PENDING if options.explicitly_given(config, d))
         if pending:
             self.notes.append("declared but not yet active in this version: "
                               + ", ".join("--" + d.replace("_", "-") for d in pending))
         if self.json_path and not self.full:
             self.notes.append("--hostperf-json is written only under --hostperf")
+
+    def _load_baseline(self, override: str | None) -> None:
+        from pytest_hostperf import baseline
+        from pytest_hostperf.errors import BaselineError
+
+        try:
+            self.host_id = baseline.host_id(self.fingerprint, override)
+            self.baseline = baseline.load_if_exists(self.baselines_dir, self.host_id)
+        except BaselineError as exc:
+            raise pytest.UsageError(f"hostperf baseline: {exc}") from None
+
+    @property
+    def fingerprint(self) -> dict[str, Any]:
+        if self._fingerprint is None:
+            from pytest_hostperf.host import probe
+
+            self._fingerprint = probe.fingerprint()
+        return self._fingerprint
+
+    def baseline_runs(self, mid: str) -> list[dict[str, Any]]:
+        """This measurement's records in the stored baseline runs, oldest first (full mode only)."""
+        if not self.full or self.baseline is None:
+            return []
+        return self.baseline.runs_of(mid)
+
+    def host_differences(self) -> list[str]:
+        """Fields that differ between this run and the baseline's newest run and that change latency."""
+        if self.baseline is None or not self.baseline.runs:
+            return []
+        old = self.baseline.latest
+        diffs = []
+        for key in ("cpu_model", "logical_cpus", "smt", "numa_nodes", "kernel", "python", "governor", "rt_runtime_us"):
+            a, b = (old.get("fingerprint") or {}).get(key), self.fingerprint.get(key)
+            if a != b:
+                diffs.append(f"{key} {a} -> {b}")
+        rt_now = self._rt_applied([r.extra.get("host") for r in self.results])
+        rt_then = self._rt_applied([m.get("host") for m in (old.get("measurements") or {}).values()])
+        if rt_now is not None and rt_then is not None and rt_now != rt_then:
+            diffs.append(f"SCHED_FIFO applied {rt_then} -> {rt_now}")
+        if old.get("concurrency", 1) != self.concurrency:
+            diffs.append(f"concurrency {old.get('concurrency', 1)} -> {self.concurrency}")
+        return diffs
+
+    @staticmethod
+    def _rt_applied(hosts: list[Any]) -> bool | None:
+        policies = {h.get("policy") for h in hosts if h}
+        return None if not policies else "SCHED_FIFO" in policies
+
+    @property
+    def concurrency(self) -> int:
+        """Workers measuring at once (xdist); 1 in a plain run."""
+        return 1
 
     # -- measurement -----------------------------------------------------------------------
     @property
@@ -232,13 +352,14 @@ class HostperfSession:
             if not a.applied:
                 self.not_applied.setdefault((a.control, a.reason), a)
 
-    def plan(self, samples: int | None) -> Plan:
+    def plan(self, samples: int | None, *, batch: int | None = None) -> Plan:
+        """The sampling plan; ``batch`` pins the batch size to the baseline's, so both compare."""
         from pytest_hostperf import measure
 
         if not self.full:
             return measure.SMOKE_PLAN
         return measure.Plan(samples=samples or self.samples, max_seconds=self.max_time,
-                            warmup_seconds=min(0.3, self.max_time / 10))
+                            warmup_seconds=min(0.3, self.max_time / 10), batch=batch)
 
     # -- hooks -----------------------------------------------------------------------------
     def pytest_report_header(self, config: pytest.Config) -> list[str] | str:
@@ -255,12 +376,21 @@ class HostperfSession:
         outcome = yield
         rec = item.stash.get(recorder_key, None)
         if rec is not None and self.full:
-            failed = [c for c in rec.checks if c.failed]
-            for c in rec.checks:
-                if c.status == "inconclusive":
-                    item.warn(HostperfWarning(c.message + "; measure longer (--hostperf-max-time) to decide"))
-            if failed:
-                pytest.fail("\n".join(c.message for c in failed), pytrace=False)
+            from pytest_hostperf import verdict
+
+            failures = [c.message for c in rec.checks if c.failed]
+            failures += [verdict.regression_message(mid, v) for mid, v in rec.verdicts.items() if v.failed]
+            unsure = [c.message for c in rec.checks if c.status == "inconclusive"]
+            unsure += [f"{mid}: p99 inconclusive: {v.reason}" for mid, v in rec.verdicts.items()
+                       if v.status == "inconclusive"]
+            unsure += [c.message for c in rec.speedups if c.status == "inconclusive"]
+            if self.strict:
+                failures += [f"{u} (failing: --hostperf-strict)" for u in unsure]
+            else:
+                for u in unsure:
+                    item.warn(HostperfWarning(u + "; measure longer (--hostperf-max-time) or on a quieter host"))
+            if failures:
+                pytest.fail("\n".join(failures), pytrace=False)
         return outcome
 
     def report_document(self) -> dict[str, Any]:
@@ -279,14 +409,28 @@ class HostperfSession:
             "schema_version": report.REPORT_SCHEMA_VERSION,
             "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "mode": "full" if self.full else "smoke",
-            "settings": {"samples": self.samples, "max_time_s": self.max_time},
+            "settings": {"samples": self.samples, "max_time_s": self.max_time, "tolerance_pct": self.tolerance,
+                         "strict": self.strict},
+            "baseline": self.baseline_document(),
             "timer": None if timer is None else {
                 "clock": timer.clock, "overhead_ns": int(round(timer.overhead_ns)),
                 "resolution_ns": int(round(timer.resolution_ns)), "pairs": timer.pairs},
             "tools": _tool_versions(),
+            "speedups": [{"fast": c.fast_id, "slow": c.slow_id, "stat": c.stat, "factor": c.factor,
+                          "speedup": round(c.speedup, 4), "interval": [round(x, 4) for x in c.interval],
+                          "status": c.status, "message": c.message} for c in self.speedups],
             "host": self.host_document(),
             "results": results,
         }
+
+    def baseline_document(self) -> dict[str, Any] | None:
+        """Which baseline the run was compared with, and how the host differs from it."""
+        if not self.full:
+            return None
+        path = None if self.host_id is None else str(self.baselines_dir / f"{self.host_id}.json")
+        return {"host_id": self.host_id, "path": path, "exists": self.baseline is not None,
+                "runs": 0 if self.baseline is None else len(self.baseline.runs),
+                "host_differences": self.host_differences()}
 
     def host_document(self) -> dict[str, Any] | None:
         """Fingerprint, tuning audit and unapplied controls, for the JSON report (full mode)."""
@@ -300,6 +444,10 @@ class HostperfSession:
                 "not_applied": [a.as_dict() for a in self.not_applied.values()]}
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.save and self.results:
+            self._save_baseline()
+            if self.save_failed and session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
         if self.full and self.json_path:
             from pytest_hostperf import report
             from pytest_hostperf._io import atomic_write_text
@@ -309,6 +457,24 @@ class HostperfSession:
                 path = Path(self.config.invocation_params.dir) / path
             atomic_write_text(path, report.to_json(self.report_document()))
             self.notes.append(f"JSON report written to {path}")
+
+    def _save_baseline(self) -> None:
+        from pytest_hostperf import baseline
+        from pytest_hostperf.errors import BaselineError
+
+        doc = self.report_document()
+        try:
+            records = {r.id: baseline.measurement_record(d, r.samples) for r, d in zip(self.results, doc["results"])}
+            run = baseline.new_run(measurements=records, fingerprint=self.fingerprint, audit=doc["host"]["audit"],
+                                   timer=doc["timer"], tools=doc["tools"], concurrency=self.concurrency,
+                                   commit=baseline.commit_info(Path(self.config.rootpath)))
+            path = baseline.save_run(self.baselines_dir, self.host_id or "unknown-host", run, keep=self.keep_runs)
+        except BaselineError as exc:
+            self.notes.append(f"baseline NOT saved: {exc}")
+            self.save_failed = True
+            return
+        self.notes.append(f"baseline saved: {path} ({len(records)} measurements, keeps the last "
+                          f"{self.keep_runs} runs)")
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.results and not self.notes:

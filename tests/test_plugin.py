@@ -42,7 +42,7 @@ def test_full_mode_summary_and_sleep_latency(fast_ini: pytest.Pytester) -> None:
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines([
         "*timer perf_counter_ns: overhead * ns, resolution *",
-        "measurement*n*p50*p99*p99.9*max*mode*host",
+        "measurement*n*p50*p99*p99.9*max*mode*host*",
         "test_full_mode_summary_and_sleep_latency.py::test_sleep[[]sleep[]] *us*single*",
     ])
 

@@ -1,0 +1,109 @@
+"""Decision rules on synthetic block data: exact outcomes and hypothesis properties."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from pytest_hostperf import measure, verdict
+from pytest_hostperf.result import summarize
+
+RNG = np.random.default_rng(42)
+BASE = [RNG.normal(100_000, 1_000, 20) for _ in range(5)]  # 5 runs of 20 block p99s, ~1% spread
+
+
+def test_clearly_slower_is_regressed_with_message() -> None:
+    v = verdict.compare(RNG.normal(200_000, 1_000, 20), BASE, tolerance_pct=10)
+    assert v.status == "regressed" and v.failed
+    assert 1.9 < v.interval[0] <= v.ratio <= v.interval[1] < 2.1
+    msg = verdict.regression_message("t.py::test[x]", v)
+    assert msg.startswith("t.py::test[x]: p99 regressed: baseline 100.0 us -> current 200 us, ratio 2.00 [95% CI 1.9")
+    assert "(tolerance 10%, 5 baseline run(s))" in msg
+    assert v.delta_text().startswith("+100% [+9")
+
+
+def test_clearly_same_is_unchanged() -> None:
+    v = verdict.compare(RNG.normal(100_000, 1_000, 20), BASE, tolerance_pct=10)
+    assert v.status == "unchanged" and not v.failed
+
+
+def test_clearly_faster_is_improved() -> None:
+    assert verdict.compare(RNG.normal(50_000, 500, 20), BASE, tolerance_pct=10).status == "improved"
+
+
+def test_too_noisy_to_tell_is_inconclusive() -> None:
+    noisy = RNG.lognormal(np.log(112_000), 0.5, 20)
+    assert verdict.compare(noisy, BASE, tolerance_pct=10).status == "inconclusive"
+
+
+def test_significant_but_below_tolerance_is_not_regressed() -> None:
+    v = verdict.compare(RNG.normal(105_000, 500, 20), BASE, tolerance_pct=10)
+    assert v.status in ("unchanged", "inconclusive") and v.ratio > 1.04
+
+
+def test_no_baseline_is_new() -> None:
+    v = verdict.compare(np.array([5.0, 6.0]), [], tolerance_pct=10)
+    assert (v.status, v.ratio, v.baseline_runs, v.failed) == ("new", None, 0, False)
+
+
+def test_run_to_run_spread_widens_the_interval() -> None:
+    spread_runs = [r * f for r, f in zip(BASE, (0.8, 0.9, 1.0, 1.1, 1.2))]
+    assert verdict.run_spread(BASE) == pytest.approx(verdict.RUN_SPREAD_FLOOR)
+    assert verdict.run_spread(spread_runs) > 0.1
+    cur = RNG.normal(125_000, 1_000, 20)
+    assert verdict.compare(cur, BASE, tolerance_pct=10).status == "regressed"
+    # +25% is within what those noisier runs do among themselves: no longer confident
+    assert verdict.compare(cur, spread_runs, tolerance_pct=10).status == "inconclusive"
+
+
+blocks = hnp.arrays(np.float64, st.integers(3, 30), elements=st.floats(1_000, 1e7))
+
+
+@given(blocks, st.lists(blocks, min_size=1, max_size=5), st.floats(1.0, 5.0), st.floats(0, 50))
+@settings(max_examples=60, deadline=None)
+def test_scaling_current_up_never_turns_regressed_into_improved(cur: np.ndarray, base: list, f: float,
+                                                                tol: float) -> None:
+    rank = {"improved": 0, "unchanged": 1, "inconclusive": 1, "regressed": 2}
+    before = verdict.compare(cur, base, tolerance_pct=tol).status
+    after = verdict.compare(cur * f, base, tolerance_pct=tol).status
+    assert not (before == "regressed" and after == "improved")
+    assert rank[after] >= rank[before] or before in ("unchanged", "inconclusive")
+
+
+@given(st.lists(blocks, min_size=1, max_size=5), st.integers(0, 4), st.floats(0, 50))
+@settings(max_examples=60, deadline=None)
+def test_a_run_is_never_regressed_against_itself(base: list, pick: int, tol: float) -> None:
+    cur = base[pick % len(base)]
+    assert verdict.compare(cur, base, tolerance_pct=tol).status != "regressed"
+    assert verdict.compare(cur, [cur], tolerance_pct=tol).status != "regressed"
+
+
+def _result(values: np.ndarray, blocks: int = 10, name: str = "x"):
+    n = len(values) // blocks
+    raw = measure.Samples(values=values[: n * blocks].astype(float), block_sizes=(n,) * blocks, batch=1,
+                          warmup_calls=0, calls=n * blocks, seconds=0.1, truncated=False)
+    return summarize(raw, nodeid="t.py::test", name=name)
+
+
+def test_budget_over_within_inconclusive() -> None:
+    r = _result(RNG.normal(100_000, 2_000, 10_000))
+    assert verdict.check_budget(r, "p99", 50_000).status == "over-budget"
+    assert verdict.check_budget(r, "p99", 1_000_000).status == "within"
+    lo, hi = r.interval("p99")
+    assert verdict.check_budget(r, "p99", int((r.p99 + lo) / 2)).status in ("inconclusive", "over-budget")
+    msg = verdict.check_budget(r, "max", 50_000).message
+    assert "max" in msg and "is over its budget of 50.0 us" in msg
+
+
+def test_speedup_holds_fails_and_inconclusive() -> None:
+    slow = _result(RNG.normal(100_000, 1_000, 10_000), name="slow")
+    fast = _result(RNG.normal(20_000, 200, 10_000), name="fast")
+    assert verdict.check_speedup(fast, slow, factor=4).status == "holds"
+    failing = verdict.check_speedup(fast, slow, factor=10)
+    assert failing.status == "fails" and failing.failed
+    assert failing.message.startswith("t.py::test[fast] is not 10x faster than t.py::test[slow] at p99: speedup 5.0")
+    noisy_fast = _result(RNG.lognormal(np.log(20_000), 0.8, 10_000), name="nf")
+    noisy_slow = _result(RNG.lognormal(np.log(100_000), 0.8, 10_000), name="ns")
+    assert verdict.check_speedup(noisy_fast, noisy_slow, factor=5).status == "inconclusive"
