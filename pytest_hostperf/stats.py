@@ -127,4 +127,7 @@ def batch_size(call_ns: float, overhead_ns: float, resolution_ns: float, *,
     if call_ns >= need:
         return 1
     per_call = max(float(call_ns), 1.0)
-    return int(min(max_batch, int(np.ceil(need / per_call))))
+    k = int(np.ceil(need / per_call))
+    if k > 1 and (k - 1) * per_call >= need:  # need/per_call rounded up past an exact multiple
+        k -= 1
+    return int(min(max_batch, k))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -64,6 +64,7 @@ def test_batch_size_exact(call: float, overhead: float, resolution: float, k: in
 
 
 @given(st.floats(0, 1e7), st.floats(1, 1e4), st.floats(1, 1e3))
+@example(call=409.7214944502855, overhead=409.7214944502855, resolution=1.0)  # float rounding in need/call
 def test_batch_spans_enough_time(call: float, overhead: float, resolution: float) -> None:
     k = stats.batch_size(call, overhead, resolution)
     need = 20 * max(overhead, resolution)
