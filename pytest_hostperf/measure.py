@@ -146,6 +146,18 @@ def warm_up(fn: Callable[..., Any], args: tuple, plan: Plan, clock: Clock) -> np
     return np.frombuffer(buf, dtype=np.int64)[:done].astype(np.float64)
 
 
+def _block_returned(fn: Callable[..., Any], args: tuple, buf: array, start: int, stop: int,
+                    deadline: int, clock: Clock) -> int:
+    # Self-timed calls (CUDA events, wake-up lateness) return their own latency in ns.
+    i = start
+    while i < stop:
+        buf[i] = int(fn(*args))
+        i += 1
+        if clock() >= deadline:
+            break
+    return i
+
+
 def _per_call_ns(fn: Callable[..., Any], args: tuple, clock: Clock, *, deadline: int,
                  group: int = 64, groups: int = 8) -> tuple[float, int]:
     """Median cost of one call from ``groups`` timed groups of ``group`` calls (the timer
@@ -157,12 +169,14 @@ def _per_call_ns(fn: Callable[..., Any], args: tuple, clock: Clock, *, deadline:
 
 def sample(fn: Callable[..., Any], args: tuple = (), kwargs: dict | None = None, *, plan: Plan,
            timer: TimerInfo, clock: Clock = time.perf_counter_ns,
-           sleep: Callable[[float], None] = time.sleep) -> Samples:
+           sleep: Callable[[float], None] = time.sleep, self_timed: bool = False) -> Samples:
     """Warm up, choose the batch size, and take ``plan.samples`` samples in ``plan.blocks`` blocks.
 
     Each block has an equal share of ``plan.max_seconds`` and of the samples; the garbage
     collector is collected once and disabled while blocks run (its young generation is
     collected between blocks), then restored. Exceptions from ``fn`` propagate unchanged.
+    With ``self_timed`` each call returns its own latency in ns (e.g. from CUDA events),
+    which is recorded instead of the wall time around it; such calls are never batched.
     """
     if kwargs:
         fn = functools.partial(fn, **kwargs)
@@ -170,7 +184,7 @@ def sample(fn: Callable[..., Any], args: tuple = (), kwargs: dict | None = None,
     warm = warm_up(fn, args, plan, clock)
     call_ns = float(np.median(warm))
     warm_calls = int(warm.size)
-    batch = plan.batch or stats.batch_size(call_ns, timer.overhead_ns, timer.resolution_ns)
+    batch = 1 if self_timed else plan.batch or stats.batch_size(call_ns, timer.overhead_ns, timer.resolution_ns)
     if batch > 1 and plan.batch is None:
         # A single timed call is mostly timer; time groups of calls to learn what one costs.
         call_ns, probe_calls = _per_call_ns(fn, args, clock, deadline=clock() + int(plan.warmup_seconds * 1e9))
@@ -192,7 +206,9 @@ def sample(fn: Callable[..., Any], args: tuple = (), kwargs: dict | None = None,
         for b in range(blocks):
             start = b * per_block
             t_start = clock()
-            if batch == 1:
+            if self_timed:
+                end = _block_returned(fn, args, buf, start, start + per_block, t_start + block_ns, clock)
+            elif batch == 1:
                 end = _block_single(fn, args, buf, start, start + per_block, t_start + block_ns, clock)
             else:
                 end = _block_batched(fn, args, buf, start, start + per_block, t_start + block_ns, clock, batch)

@@ -128,11 +128,13 @@ class Recorder:
         return self._session.rt if rt is None else rt
 
     def __call__(self, fn: Callable[..., Any], *args: Any, name: str | None = None,
-                 samples: int | None = None, **kwargs: Any) -> Result:
+                 samples: int | None = None, self_timed: bool = False, **kwargs: Any) -> Result:
         """Measure ``fn(*args, **kwargs)`` call by call and return its ``Result``.
 
         ``name`` labels the measurement (default: the function's name); it must be unique
         within the test. ``samples`` overrides the marker and ``--hostperf-samples``.
+        ``self_timed=True``: ``fn`` returns its own latency in ns (CUDA events, wake-up
+        lateness), recorded instead of the wall time around the call.
         """
         import numpy as np
 
@@ -154,13 +156,13 @@ class Recorder:
                                   batch=base_runs[-1]["batch"] if base_runs else None)
         timer = self._session.timer
         if not self._session.full:
-            raw = measure.sample(fn, args, kwargs, plan=plan, timer=timer)
+            raw = measure.sample(fn, args, kwargs, plan=plan, timer=timer, self_timed=self_timed)
             res = result.summarize(raw, nodeid=self._item.nodeid, name=name, group=self.settings.group, smoke=True)
             self.results.append(res)
             self._session.results.append(res)
             return res
 
-        raw, host = self._sample_controlled(fn, args, kwargs, plan, timer)
+        raw, host = self._sample_controlled(fn, args, kwargs, plan, timer, self_timed)
         res = result.summarize(raw, nodeid=self._item.nodeid, name=name, group=self.settings.group)
         tolerance = self.settings.tolerance if self.settings.tolerance is not None else self._session.tolerance
         baseline_p99 = [np.array([b["p99_ns"] for b in run["blocks"]], dtype=float) for run in base_runs]
@@ -169,8 +171,8 @@ class Recorder:
         # Inconclusive: take more blocks (same batch size) within a bounded number of rounds.
         while v.status == "inconclusive" and rounds < self._session.max_rounds:
             rounds += 1
-            more, _ = self._sample_controlled(fn, args, kwargs, replace(plan, batch=raw.batch,
-                                                                         warmup_calls=10), timer)
+            more, _ = self._sample_controlled(fn, args, kwargs, replace(plan, batch=raw.batch, warmup_calls=10),
+                                              timer, self_timed)
             raw = measure.merge(raw, more)
             res = result.summarize(raw, nodeid=self._item.nodeid, name=name, group=self.settings.group)
             v = verdict.compare(stats.block_values(res.blocks, "p99"), baseline_p99, tolerance_pct=tolerance)
@@ -183,6 +185,11 @@ class Recorder:
         self.checks.extend(checks)
         self._session.checks.extend(checks)
         return res
+
+    def note(self, text: str) -> None:
+        """Add a line to the hostperf section of the terminal summary and the JSON report
+        (e.g. a rate derived from a measurement: ``semaphore ping-pong: 15.2 kHz``)."""
+        self._session.notes.append(f"{self._item.nodeid}: {text}")
 
     def expect_faster(self, fast: Result, slow: Result, *, factor: float = 1.0, at: str = "p99") -> Any:
         """Fail the test when ``fast`` is confidently *not* ``factor`` times faster than ``slow``.
@@ -208,7 +215,7 @@ class Recorder:
 
 
     def _sample_controlled(self, fn: Callable[..., Any], args: tuple, kwargs: dict, plan: Plan,
-                           timer: TimerInfo) -> tuple[Any, dict[str, Any]]:
+                           timer: TimerInfo, self_timed: bool = False) -> tuple[Any, dict[str, Any]]:
         """Sample under pinning, mlock and SCHED_FIFO, recording the state read back from the OS."""
         from pytest_hostperf import measure
         from pytest_hostperf.host import control
@@ -222,7 +229,7 @@ class Recorder:
             if s.rt == "required" and rt_missing is not None:
                 pytest.skip(f"rt='required' but SCHED_FIFO was not applied: {rt_missing.reason}; "
                             f"fix: {rt_missing.fix}")
-            raw = measure.sample(fn, args, kwargs, plan=plan, timer=timer)
+            raw = measure.sample(fn, args, kwargs, plan=plan, timer=timer, self_timed=self_timed)
         host = {"cpus": list(during.affinity), "policy": during.policy, "priority": during.priority,
                 "memory_locked": during.memory_locked,
                 "controls": [a.as_dict() for a in applied]}
@@ -420,6 +427,7 @@ class HostperfSession:
                           "speedup": round(c.speedup, 4), "interval": [round(x, 4) for x in c.interval],
                           "status": c.status, "message": c.message} for c in self.speedups],
             "host": self.host_document(),
+            "notes": list(self.notes),
             "results": results,
         }
 

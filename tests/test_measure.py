@@ -119,3 +119,12 @@ def test_kwargs_are_passed() -> None:
 def test_plan_rejects_bad_values(kwargs: dict) -> None:
     with pytest.raises(InvalidArgument):
         measure.Plan(**kwargs)
+
+
+def test_self_timed_calls_record_what_they_return() -> None:
+    timer = measure.TimerInfo("fake", 50, 10, 100)
+    values = iter(range(1, 10_000))
+    plan = measure.Plan(samples=10, blocks=2, max_seconds=10, warmup_calls=3, pause_fraction=0, min_pause_seconds=0)
+    raw = measure.sample(lambda: next(values), plan=plan, timer=timer, self_timed=True)
+    assert raw.batch == 1
+    assert raw.values.tolist() == [float(v) for v in range(4, 14)]  # after 3 warm-up calls
