@@ -166,18 +166,20 @@ class Recorder:
         res = result.summarize(raw, nodeid=self._item.nodeid, name=name, group=self.settings.group)
         tolerance = self.settings.tolerance if self.settings.tolerance is not None else self._session.tolerance
         baseline_p99 = [np.array([b["p99_ns"] for b in run["blocks"]], dtype=float) for run in base_runs]
-        v = verdict.compare(stats.block_values(res.blocks, "p99"), baseline_p99, tolerance_pct=tolerance)
-        rounds = 0
-        # Inconclusive: take more blocks (same batch size) within a bounded number of rounds.
-        while v.status == "inconclusive" and rounds < self._session.max_rounds:
-            rounds += 1
+        rounds = [stats.block_values(res.blocks, "p99")]
+        v = verdict.compare(rounds, baseline_p99, tolerance_pct=tolerance)
+        # Regressed or inconclusive: measure further rounds (same batch size, same bounds each), so
+        # a regression must hold over several rounds and one disturbed round cannot fail the run.
+        while v.status in ("regressed", "inconclusive") and len(rounds) <= self._session.max_rounds:
             more, _ = self._sample_controlled(fn, args, kwargs, replace(plan, batch=raw.batch, warmup_calls=10),
                                               timer, self_timed)
+            rounds.append(stats.block_values(
+                result.summarize(more, nodeid=self._item.nodeid, name=name, group=self.settings.group).blocks, "p99"))
             raw = measure.merge(raw, more)
             res = result.summarize(raw, nodeid=self._item.nodeid, name=name, group=self.settings.group)
-            v = verdict.compare(stats.block_values(res.blocks, "p99"), baseline_p99, tolerance_pct=tolerance)
+            v = verdict.compare(rounds, baseline_p99, tolerance_pct=tolerance)
         res.extra["host"] = host
-        res.extra["verdict"] = verdict_dict(v, rounds)
+        res.extra["verdict"] = verdict_dict(v, len(rounds) - 1)
         self.verdicts[res.id] = v
         self.results.append(res)
         self._session.results.append(res)
@@ -273,7 +275,7 @@ class HostperfSession:
         self.strict: bool = options.get(config, "hostperf_strict")
         self.save: bool = options.get(config, "hostperf_save")
         self.keep_runs: int = options.keep_runs(config)
-        self.max_rounds = 2  # extra sampling rounds for an inconclusive verdict
+        self.max_rounds = 2  # extra sampling rounds for a regressed or inconclusive verdict
         folder = Path(options.get(config, "hostperf_baselines"))
         self.baselines_dir = folder if folder.is_absolute() else Path(config.rootpath) / folder
         self.host_id: str | None = None

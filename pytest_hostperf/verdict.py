@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 
@@ -90,6 +91,7 @@ class Verdict:
     tolerance_pct: float
     baseline_runs: int
     reason: str
+    rounds: int = 1  # measurement rounds of the current run the verdict rests on
 
     @property
     def failed(self) -> bool:
@@ -103,82 +105,129 @@ class Verdict:
         return f"{self.ratio - 1:+.0%} [{lo - 1:+.0%}, {hi - 1:+.0%}]"
 
 
-def _run_medians(runs: Sequence[np.ndarray], rng: np.random.Generator, resamples: int) -> np.ndarray:
-    """Bootstrap of the baseline's estimate: the median over resampled runs of each resampled
-    run's median block value (a two-level bootstrap: runs, then blocks within runs), so the
-    interval carries run-to-run variance as well as within-run variance."""
-    k = len(runs)
-    pick = rng.integers(0, k, size=(resamples, k))
-    per_run = np.empty((k, resamples))
-    for j, values in enumerate(runs):
-        per_run[j] = stats.bootstrap_medians(values, resamples=resamples, rng=rng)
-    chosen = per_run[pick, np.arange(resamples)[:, None]]  # (resamples, k)
-    return np.median(chosen, axis=1)
+def _median_bootstrap_se(values: np.ndarray, rng: np.random.Generator, resamples: int) -> float:
+    """Standard error of log(median of ``values``) within one run, by a bootstrap over its blocks."""
+    if len(values) < 2:
+        return 0.0
+    boot = stats.bootstrap_medians(values, resamples=resamples, rng=rng)
+    return float(np.std(np.log(np.maximum(boot, 1e-9)), ddof=1))
 
 
-#: Smallest run-to-run spread (standard deviation of log p99 between runs) ever assumed. A
-#: run's p99 moves between runs on any host (neighbours, frequency, page placement) by more
-#: than blocks within one run show; with few stored runs the spread measured from them is
-#: unreliable, so it is never taken below this. Chosen with benchmarks/verdict_quality.py.
-RUN_SPREAD_FLOOR = 0.025
-#: Spread assumed while the baseline holds fewer than 3 runs and so cannot show its own: on the
-#: shared 2-vCPU development VM a neighbour on the sibling vCPU moved p99 by 8-25% between runs.
+def _log_estimates(runs: Sequence[np.ndarray]) -> np.ndarray:
+    """log of each run's estimate (the median of its block values)."""
+    return np.log(np.maximum([float(np.median(r)) for r in runs], 1e-9))
+
+
+#: Smallest run-to-run spread (standard deviation of log p99 between runs) ever assumed: a
+#: run's p99 moves between runs on any host (neighbours, frequency, page placement); with few
+#: runs the spread measured from them is unreliable. Chosen with benchmarks/verdict_quality.py.
+RUN_SPREAD_FLOOR = 0.03
+#: Spread assumed while fewer than 3 runs can show their own: on the shared 2-vCPU development
+#: VM a neighbour on the sibling vCPU moved p99 by 8-25% between runs.
 FEW_RUNS_SPREAD = 0.08
+#: Median-based estimates are this much noisier (in variance) than a mean of as many values.
+_MEDIAN_VARIANCE = np.pi / 2
 
 
-def run_spread(baseline_runs: Sequence[np.ndarray], floor: float = RUN_SPREAD_FLOOR) -> float:
-    """Run-to-run spread: the standard deviation of the log of each run's median block value,
-    at least ``floor``; at least ``FEW_RUNS_SPREAD`` with fewer than three runs."""
-    medians = [float(np.median(r)) for r in baseline_runs if len(r)]
-    measured = float(np.std(np.log(np.maximum(medians, 1e-9)), ddof=1)) if len(medians) >= 2 else 0.0
-    return max(floor if len(medians) >= 3 else max(floor, FEW_RUNS_SPREAD), measured)
+def run_spread(baseline_runs: Sequence[np.ndarray], current_rounds: Sequence[np.ndarray] = (), *,
+               floor: float = RUN_SPREAD_FLOOR) -> float:
+    """Run-to-run spread σ: a robust standard deviation of log(run estimate).
+
+    The deviations of the baseline's runs from their median and of the current rounds from
+    theirs are pooled, and σ = 1.4826 × their median absolute value (the MAD), so one run
+    disturbed by a neighbour does not inflate it. At least ``floor``; at least
+    ``FEW_RUNS_SPREAD`` when fewer than three runs show a spread.
+    """
+    devs: list[float] = []
+    for group in (baseline_runs, current_rounds):
+        logs = _log_estimates([r for r in group if len(r)])
+        if len(logs) >= 2:
+            devs.extend((logs - np.median(logs)).tolist())
+    if len(devs) < 3:
+        return max(floor, FEW_RUNS_SPREAD)
+    return max(floor, 1.4826 * float(np.median(np.abs(devs))))
+
+
+def _se_factor(n: int) -> float:
+    """Variance factor of the centre of ``n`` runs: a median from three on, else a mean."""
+    return (_MEDIAN_VARIANCE if n >= 3 else 1.0) / n
+
+
+def baseline_ratio_interval(current_rounds: Sequence[np.ndarray], baseline_runs: Sequence[np.ndarray], *,
+                            confidence: float = 0.95, resamples: int = 500,
+                            rng: np.random.Generator | None = None) -> tuple[float, tuple[float, float], float]:
+    """Ratio current / baseline of a run-level estimate, its interval, and the spread σ used.
+
+    The unit is the run: each baseline run and each current round gives one estimate, the
+    median of its block values (robust to a disturbed block). The baseline's centre is the
+    median of its runs' estimates, the current's the median of its rounds' (the mean below
+    three). On a log scale the difference has standard error σ·sqrt(f(m) + f(K)), with σ the
+    robust run-to-run spread (:func:`run_spread`, never below the typical within-run bootstrap
+    error of either side), m rounds, K runs and f(n) = 1/n (π/2n for a median). Run-level rather than
+    sample-level because on a shared host p99 drifts between runs far more than blocks within
+    one run show (benchmarks/verdict_quality.py measures the consequence).
+    """
+    rng = np.random.default_rng(0) if rng is None else rng
+    runs = [np.asarray(r, dtype=np.float64) for r in baseline_runs if len(r)]
+    rounds = [np.asarray(r, dtype=np.float64) for r in current_rounds if len(r)]
+    if not runs or not rounds:
+        raise ValueError("baseline_ratio_interval needs current blocks and at least one baseline run")
+    base_logs, cur_logs = _log_estimates(runs), _log_estimates(rounds)
+    centre = (lambda x: float(np.median(x)) if len(x) >= 3 else float(np.mean(x)))
+    delta = centre(cur_logs) - centre(base_logs)
+    within = max(float(np.median([_median_bootstrap_se(r, rng, resamples) for r in side])) for side in (runs, rounds))
+    sigma = max(run_spread(runs, rounds), within)
+    se = sigma * float(np.sqrt(_se_factor(len(rounds)) + _se_factor(len(runs))))
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    return float(np.exp(delta)), (float(np.exp(delta - z * se)), float(np.exp(delta + z * se))), sigma
 
 
 def ratio_interval(current: np.ndarray, baseline_runs: Sequence[np.ndarray], *, confidence: float = 0.95,
-                   resamples: int = stats.BOOTSTRAP_RESAMPLES, spread: float | None = None,
+                   resamples: int = stats.BOOTSTRAP_RESAMPLES,
                    rng: np.random.Generator | None = None) -> tuple[float, tuple[float, float]]:
-    """Point estimate and bootstrap interval of median(current) / baseline estimate.
+    """Point estimate and bootstrap interval of median(current) / median(baseline), by blocks.
 
-    ``current`` holds the current run's block values; ``baseline_runs`` one array of block
-    values per stored run. The baseline estimate is the median of the runs' medians; its
-    uncertainty comes from a two-level bootstrap (runs, then blocks). The current run is one
-    more run: besides its own block-to-block uncertainty it may sit anywhere in the
-    run-to-run spread, so each resampled ratio is also multiplied by ``exp(spread * Z)``,
-    ``spread`` defaulting to :func:`run_spread` of the baseline (0 for a same-run comparison).
+    For two measurements of one run (``expect_faster``), where no run-to-run drift separates
+    them: the interval comes from resampling the blocks of each side (never single samples:
+    consecutive samples are correlated).
     """
     rng = np.random.default_rng(0) if rng is None else rng
     runs = [np.asarray(r, dtype=np.float64) for r in baseline_runs if len(r)]
     if not runs or not len(current):
         raise ValueError("ratio_interval needs current blocks and at least one baseline run")
-    base = float(np.median([np.median(r) for r in runs]))
-    cur = float(np.median(current))
+    base_vals = np.concatenate(runs)
     cur_boot = stats.bootstrap_medians(np.asarray(current, dtype=np.float64), resamples=resamples, rng=rng)
-    base_boot = _run_medians(runs, rng, resamples)
-    spread = run_spread(runs) if spread is None else spread
-    ratios = cur_boot / np.maximum(base_boot, 1e-9) * np.exp(spread * rng.standard_normal(resamples))
+    base_boot = stats.bootstrap_medians(base_vals, resamples=resamples, rng=rng)
+    ratios = cur_boot / np.maximum(base_boot, 1e-9)
     alpha = (1 - confidence) / 2
     lo, hi = np.quantile(ratios, [alpha, 1 - alpha])
-    return cur / max(base, 1e-9), (float(lo), float(hi))
+    return float(np.median(current)) / max(float(np.median(base_vals)), 1e-9), (float(lo), float(hi))
 
 
-def compare(current: np.ndarray, baseline_runs: Sequence[np.ndarray], *, tolerance_pct: float, stat: str = "p99",
-            rng: np.random.Generator | None = None) -> Verdict:
+def compare(current: np.ndarray | Sequence[np.ndarray], baseline_runs: Sequence[np.ndarray], *,
+            tolerance_pct: float, stat: str = "p99", rng: np.random.Generator | None = None) -> Verdict:
     """Decide ``regressed`` / ``improved`` / ``unchanged`` / ``inconclusive`` (DESIGN.md section 5).
 
+    ``current`` is one round's block values, or a list of rounds (re-measurements) of them;
+    ``baseline_runs`` one array of block values per stored run.
     - regressed: the ratio's interval lies above 1 and its point estimate above 1 + tolerance;
     - improved: the mirror image (interval below 1, point below 1 / (1 + tolerance));
     - unchanged: the interval lies within [1 / (1 + tolerance), 1 + tolerance];
-    - inconclusive: anything else (the caller re-measures, then warns).
+    - inconclusive: anything else.
+    The caller re-measures a regressed or inconclusive result (a regression must hold over
+    several rounds, so one disturbed round cannot fail a run), then warns on inconclusive.
     The bounds are symmetric on a log scale: 2x slower and 2x faster are equally far from 1.
     """
+    rounds = [np.asarray(current)] if isinstance(current, np.ndarray) and np.ndim(current) == 1 else list(current)
+    cur = float(np.median(np.concatenate(rounds))) if rounds else float("nan")
     if not baseline_runs:
-        cur = float(np.median(current))
-        return Verdict("new", stat, None, None, None, cur, tolerance_pct, 0, "no baseline for this measurement")
-    ratio, (lo, hi) = ratio_interval(current, baseline_runs, rng=rng)
+        return Verdict("new", stat, None, None, None, cur, tolerance_pct, 0, "no baseline for this measurement",
+                       len(rounds))
+    ratio, (lo, hi), sigma = baseline_ratio_interval(rounds, baseline_runs, rng=rng)
     up = 1 + tolerance_pct / 100
     down = 1 / up
-    base = float(np.median([np.median(r) for r in baseline_runs]))
-    cur = float(np.median(current))
+    base = float(np.exp(np.median(_log_estimates([r for r in baseline_runs if len(r)]))))
+    cur = base * ratio
     label = _LABEL[stat]
     if lo > 1 and ratio > up:
         status, why = "regressed", f"{label} confidently above baseline by more than the {tolerance_pct:g}% tolerance"
@@ -188,8 +237,9 @@ def compare(current: np.ndarray, baseline_runs: Sequence[np.ndarray], *, toleran
         status, why = "unchanged", f"{label} interval within ±{tolerance_pct:g}% of baseline"
     else:
         status, why = "inconclusive", (f"{label} interval [{lo - 1:+.0%}, {hi - 1:+.0%}] is too wide or too close "
-                                       f"to the {tolerance_pct:g}% tolerance to decide")
-    return Verdict(status, stat, ratio, (lo, hi), base, cur, tolerance_pct, len(baseline_runs), why)
+                                       f"to the {tolerance_pct:g}% tolerance to decide (run-to-run spread "
+                                       f"{sigma:.0%})")
+    return Verdict(status, stat, ratio, (lo, hi), base, cur, tolerance_pct, len(baseline_runs), why, len(rounds))
 
 
 def regression_message(result_id: str, v: Verdict) -> str:
@@ -197,7 +247,8 @@ def regression_message(result_id: str, v: Verdict) -> str:
     lo, hi = v.interval or (float("nan"), float("nan"))
     return (f"{result_id}: {_LABEL[v.stat]} {v.status}: baseline {format_ns(v.baseline_ns)} -> current "
             f"{format_ns(v.current_ns)}, ratio {v.ratio:.2f} [95% CI {lo:.2f} .. {hi:.2f}] "
-            f"(tolerance {v.tolerance_pct:g}%, {v.baseline_runs} baseline run(s))")
+            f"(tolerance {v.tolerance_pct:g}%, {v.baseline_runs} baseline run(s)); held over {v.rounds} "
+            f"measurement round(s)")
 
 
 # --------------------------------------------------------------------------- relative budgets
@@ -236,7 +287,7 @@ def check_speedup(fast: Result, slow: Result, *, factor: float, stat: str = "p99
     run, so this holds on any host without a baseline.
     """
     ratio, (lo, hi) = ratio_interval(stats.block_values(fast.blocks, stat), [stats.block_values(slow.blocks, stat)],
-                                     spread=0.0, rng=rng)
+                                     rng=rng)
     speedup, s_lo, s_hi = 1 / ratio, 1 / hi, 1 / lo
     status = "holds" if s_lo >= factor else "fails" if s_hi < factor else "inconclusive"
     return SpeedupCheck(fast.id, slow.id, stat, factor, speedup, (s_lo, s_hi), status)
