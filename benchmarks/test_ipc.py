@@ -17,7 +17,7 @@ from pytest_hostperf.workloads.ipc import SemPingPong, loops_per_second
 @pytest.mark.parametrize("kind", ["posix", "multiprocessing"])
 def test_semaphore_ping_pong(hostperf, cpu_pair, kind):
     with SemPingPong(kind, cpus=cpu_pair) as pp:
-        r = hostperf(pp.roundtrip, name=kind)
+        r = hostperf(pp.roundtrip, name="roundtrip")
     assert r.p99 >= r.p50
     if not r.smoke:
         hostperf.note(f"{kind} semaphore ping-pong: {loops_per_second(r) / 1e3:.1f} kHz at p50 "
