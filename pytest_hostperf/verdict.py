@@ -136,16 +136,19 @@ def run_spread(baseline_runs: Sequence[np.ndarray], current_rounds: Sequence[np.
     The deviations of the baseline's runs from their median and of the current rounds from
     theirs are pooled, and σ = 1.4826 × their median absolute value (the MAD), so one run
     disturbed by a neighbour does not inflate it. At least ``floor``; at least
-    ``FEW_RUNS_SPREAD`` when fewer than three runs show a spread.
+    ``FEW_RUNS_SPREAD`` while the baseline holds fewer than three runs.
     """
     devs: list[float] = []
     for group in (baseline_runs, current_rounds):
         logs = _log_estimates([r for r in group if len(r)])
         if len(logs) >= 2:
             devs.extend((logs - np.median(logs)).tolist())
-    if len(devs) < 3:
-        return max(floor, FEW_RUNS_SPREAD)
-    return max(floor, 1.4826 * float(np.median(np.abs(devs))))
+    measured = 1.4826 * float(np.median(np.abs(devs))) if len(devs) >= 3 else 0.0
+    # Rounds of the current run are taken moments apart: they cannot show how far p99 moves
+    # between occasions, so a baseline of fewer than three runs keeps the larger assumption.
+    if sum(1 for r in baseline_runs if len(r)) < 3:
+        return max(floor, FEW_RUNS_SPREAD, measured)
+    return max(floor, measured)
 
 
 def _se_factor(n: int) -> float:

@@ -75,8 +75,9 @@ def test_one_disturbed_run_moves_neither_the_spread_nor_the_verdict() -> None:
 
 def test_few_runs_assume_the_few_runs_spread() -> None:
     assert verdict.run_spread(BASE[:1]) == verdict.run_spread(BASE[:2]) == verdict.FEW_RUNS_SPREAD
-    assert verdict.run_spread(BASE[:2], [BASE[2]]) == verdict.FEW_RUNS_SPREAD  # 2 deviations are not enough
-    assert verdict.run_spread(BASE[:2], BASE[2:4]) == pytest.approx(verdict.RUN_SPREAD_FLOOR)
+    # rounds of the current run, taken moments apart, do not stand in for baseline runs
+    assert verdict.run_spread(BASE[:1], BASE[1:4]) == verdict.FEW_RUNS_SPREAD
+    assert verdict.run_spread(BASE[:3], BASE[3:4]) == pytest.approx(verdict.RUN_SPREAD_FLOOR)
 
 
 blocks = hnp.arrays(np.float64, st.integers(3, 30), elements=st.floats(1_000, 1e7))
