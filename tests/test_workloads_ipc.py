@@ -112,6 +112,18 @@ def test_sweep_removes_a_real_stale_semaphore(dead_pid: int) -> None:
         path.unlink(missing_ok=True)
 
 
+def test_a_new_process_sweeps_stale_resources_on_its_first_name(dead_pid: int) -> None:
+    stale = SHM / f"hostperf-{dead_pid}-{os.urandom(4).hex()}-ring"
+    stale.write_bytes(b"\0" * 64)  # a segment left by a killed run
+    try:
+        code = "from pytest_hostperf.workloads.ipc import resource_name; print(resource_name('x'))"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+        assert out.stdout.startswith("hostperf-")
+        assert not stale.exists()
+    finally:
+        stale.unlink(missing_ok=True)
+
+
 # --- the semaphore itself ----------------------------------------------------------------------
 
 

@@ -61,14 +61,24 @@ _SLICE_NS = 50_000_000
 # --- names and the sweep of stale resources ---------------------------------------------------
 
 
+#: Processes that have swept stale resources already (a forked child sweeps on its own).
+_SWEPT: set[int] = set()
+
+
 def resource_name(tag: str = "", *, prefix: str = PREFIX) -> str:
     """A fresh IPC resource name ``<prefix><pid>-<8 hex>[-tag]`` that encodes its owner's pid.
+
+    The first call in a process also runs :func:`sweep_stale`, so a run removes what an
+    earlier, killed run left in ``/dev/shm``.
 
     >>> resource_name("ping")  # doctest: +SKIP
     'hostperf-4242-9f0c1a2b-ping'
     """
     if tag and not re.fullmatch(r"[A-Za-z0-9_.]+", tag):
         raise InvalidArgument(f"tag: {tag!r} may only hold letters, digits, '_' and '.' (e.g. 'ping')")
+    if os.getpid() not in _SWEPT:  # the first resource of a process clears what killed runs left
+        _SWEPT.add(os.getpid())
+        sweep_stale(prefix)
     name = f"{prefix}{os.getpid()}-{secrets.token_hex(4)}"
     return f"{name}-{tag}" if tag else name
 
