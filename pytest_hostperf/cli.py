@@ -1,4 +1,8 @@
-"""The ``hostperf`` console script."""
+"""The ``hostperf`` console script: ``audit``, ``show``, ``compare``, ``plot``.
+
+Exit codes: 0 done; 1 ``compare --fail-on-regression`` found a regression; 2 a usage
+error or an input that cannot be read (argparse's own code for usage errors).
+"""
 from __future__ import annotations
 
 import argparse
@@ -12,19 +16,47 @@ from pytest_hostperf.errors import HostperfError
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from pytest_hostperf import report
+    from pytest_hostperf import compare, report
 
-    path = Path(args.file)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise HostperfError(f"{path}: cannot read a hostperf report: {exc}") from None
-    if not isinstance(doc, dict) or doc.get("schema") != report.REPORT_SCHEMA:
-        raise HostperfError(f"{path}: not a pytest-hostperf report (no \"schema\": \"{report.REPORT_SCHEMA}\")")
-    if doc.get("schema_version") != report.REPORT_SCHEMA_VERSION:
-        raise HostperfError(f"{path}: report schema_version {doc.get('schema_version')!r} is not supported "
-                            f"(this version reads {report.REPORT_SCHEMA_VERSION}); upgrade pytest-hostperf")
-    print("\n".join(report.terminal_summary(doc)))
+    src = compare.load_input(args.file, Path(args.baselines))
+    if src.kind == "baseline":
+        print("\n".join(compare.render_history(src)))
+    else:
+        print("\n".join(report.terminal_summary(compare.read_report(Path(args.file)))))
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from pytest_hostperf import compare
+
+    if len(args.inputs) < 2:
+        raise HostperfError("compare needs at least two inputs (baseline files, host ids or JSON reports), "
+                            "e.g. hostperf compare baselines/old-host.json baselines/new-host.json")
+    sources = [compare.load_input(arg, Path(args.baselines)) for arg in args.inputs]
+    cmp = compare.compare_sources(sources, tolerance_pct=args.tolerance)
+    if args.format == "json":
+        print(json.dumps(compare.to_json_doc(cmp), indent=1, sort_keys=True, allow_nan=False))
+    elif args.format == "markdown":
+        print(compare.render_markdown(cmp), end="")
+    else:
+        print("\n".join(compare.render_table(cmp)))
+    return 1 if args.fail_on_regression and cmp.regressed else 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from pytest_hostperf import compare, plots
+
+    plots.require_matplotlib()  # before reading anything: the install hint is the answer
+    if len(args.inputs) > 2:
+        raise HostperfError("plot takes one or two inputs: hostperf plot BASELINE [CURRENT]")
+    sources = [compare.load_input(arg, Path(args.baselines)) for arg in args.inputs]
+    roles = ["baseline", "current"] if len(sources) == 2 else [
+        "baseline" if sources[0].kind == "baseline" else "current"]
+    written = plots.write_plots(list(zip(roles, sources)), Path(args.out))
+    for path in written:
+        print(path)
+    if not written:
+        print("no measurements to plot", file=sys.stderr)
     return 0
 
 
@@ -42,16 +74,60 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tolerance(value: str) -> float:
+    from pytest_hostperf import options
+
+    return options.parse_tolerance(value)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from pytest_hostperf import options
+
     parser = argparse.ArgumentParser(prog="hostperf", description="pytest-hostperf command line")
     parser.add_argument("--version", action="version", version=f"pytest-hostperf {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    def baselines_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--baselines", default=options.DEFAULT_BASELINES, metavar="DIR",
+                       help="Folder where host ids are looked up (default: baselines)")
+
     audit = sub.add_parser("audit", help="Host tuning checklist with advice (read-only; exits 0)")
     audit.add_argument("--json", action="store_true", help="Print the fingerprint and checks as JSON")
     audit.set_defaults(func=_cmd_audit)
-    show = sub.add_parser("show", help="Show a JSON report (--hostperf-json) as a table")
-    show.add_argument("file", help="report file")
+
+    show = sub.add_parser("show", help="Show a JSON report, or a baseline with its host and run history",
+                          description="A JSON report (--hostperf-json) as the run's table; a baseline file "
+                                      "(or host id) as its host and its stored runs: date, commit, p99 per run")
+    show.add_argument("file", help="report file, baseline file or host id")
+    baselines_option(show)
     show.set_defaults(func=_cmd_show)
+
+    comp = sub.add_parser(
+        "compare", help="Compare baselines or reports side by side, with p99 ratios and verdicts",
+        description="Compare two or more inputs (baseline files, host ids in the baselines folder, or "
+                    "JSON reports): per measurement p50, p99, p99.9, the p99 ratio with its 95%% interval "
+                    "and the verdict, then the host differences. With more than two inputs each one is "
+                    "compared with the one before and with the first.")
+    comp.add_argument("inputs", nargs="+", metavar="INPUT", help="baseline file, host id, or JSON report")
+    baselines_option(comp)
+    comp.add_argument("--format", choices=("table", "markdown", "json"), default="table",
+                      help="Output format (default: table)")
+    comp.add_argument("--tolerance", type=_tolerance, default=options.DEFAULT_TOLERANCE_PCT, metavar="PCT",
+                      help="Practical-significance threshold for p99 changes, in percent (default 10)")
+    comp.add_argument("--fail-on-regression", action="store_true",
+                      help="Exit 1 when the last input regressed against the one before")
+    comp.set_defaults(func=_cmd_compare)
+
+    plot = sub.add_parser(
+        "plot", help="Percentile-distribution plots (PNG and SVG), baseline vs current",
+        description="Per measurement group, latency on a log axis against percentile on a nines axis "
+                    "(p50 .. p99.99): the first input dashed (baseline), the second solid (current). "
+                    "Needs matplotlib: pip install 'pytest-hostperf[plot]'")
+    plot.add_argument("inputs", nargs="+", metavar="INPUT", help="baseline file, host id, or JSON report (1 or 2)")
+    baselines_option(plot)
+    plot.add_argument("--out", default="hostperf-plots", metavar="DIR",
+                      help="Folder for the plot files (default: hostperf-plots)")
+    plot.set_defaults(func=_cmd_plot)
     return parser
 
 

@@ -28,3 +28,11 @@ class BaselineError(HostperfError, ValueError):
 
 class HostperfWarning(UserWarning):
     """Something the user should know that does not fail the run (an inconclusive budget...)."""
+
+
+class ReportError(HostperfError, ValueError):
+    """A report or compare input cannot be read or is not a pytest-hostperf report or baseline."""
+
+
+class PlotUnavailable(HostperfError, ImportError):
+    """Plots were asked for but matplotlib (the ``plot`` extra) is not installed."""

@@ -147,18 +147,21 @@ OPTIONS: tuple[Option, ...] = (
            "(default 3)", parse_seconds, DEFAULT_MAX_TIME, metavar="SECONDS"),
     Option("--hostperf-json", "Write the run's results as JSON to PATH", parse_text, None,
            ini=False, metavar="PATH"),
-    Option("--hostperf-markdown", "Write a markdown report to PATH (default $GITHUB_STEP_SUMMARY "
-           "when set)", parse_text, None, ini=False, metavar="PATH"),
-    Option("--hostperf-plot", "Write percentile-distribution plots, baseline vs current, into DIR",
+    Option("--hostperf-markdown", "Write a markdown report (verdict headline, regressions first) to "
+           "PATH; under --hostperf it is also appended to $GITHUB_STEP_SUMMARY when that is set",
+           parse_text, None, ini=False, metavar="PATH"),
+    Option("--hostperf-plot", "Write percentile-distribution plots (PNG and SVG), baseline vs current, "
+           "per measurement group into DIR (needs matplotlib: the 'plot' extra)",
            parse_text, None, ini=False, metavar="DIR"),
     Option("--hostperf-strict", "Fail, not warn, when a verdict stays inconclusive", parse_bool, False),
 )
 _BY_DEST = {opt.dest: opt for opt in OPTIONS}
+#: CLI default of valued options: ``--hostperf-rt=off`` parses to None, which must not read as
+#: "not given". Not a string, because argparse runs a string default through the option's type.
+_NOT_GIVEN: Any = type("NotGiven", (), {"__repr__": lambda self: "<not given>"})()
 
 #: Options declared ahead of the behaviour behind them; giving one explicitly prints a note.
-PENDING = frozenset({
-    "hostperf_markdown", "hostperf_plot",
-})
+PENDING: frozenset[str] = frozenset()
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -173,7 +176,7 @@ def add_options(parser: pytest.Parser) -> None:
             group.addoption("--hostperf-no-" + opt.flag.removeprefix("--hostperf-"), action="store_false",
                             dest=opt.dest, help=f"Opposite of {opt.flag}")
         else:
-            group.addoption(opt.flag, type=opt.parse, default=None, dest=opt.dest, metavar=opt.metavar,
+            group.addoption(opt.flag, type=opt.parse, default=_NOT_GIVEN, dest=opt.dest, metavar=opt.metavar,
                             help=help_text)
         if opt.ini:
             parser.addini(opt.dest, help=opt.help, default=None)
@@ -183,11 +186,11 @@ def add_options(parser: pytest.Parser) -> None:
 def get(config: pytest.Config, dest: str) -> Any:
     """The value of one option: CLI, then environment (where declared), then ini, then default."""
     opt = _BY_DEST[dest]
-    value = config.getoption(dest, default=None)
+    value = config.getoption(dest, default=_NOT_GIVEN)
     if opt.parse is None:  # a plain flag: CLI only
-        return bool(value)
-    if value is not None:
-        return value
+        return bool(value) and value is not _NOT_GIVEN
+    if value is not _NOT_GIVEN and (value is not None or opt.parse is not parse_bool):
+        return value  # None here is an explicit "off" (--hostperf-rt=off)
     if opt.env and os.environ.get(opt.env):
         return _validated(opt, os.environ[opt.env], f"environment variable {opt.env}")
     if opt.ini:
@@ -211,8 +214,9 @@ def keep_runs(config: pytest.Config) -> int:
 def explicitly_given(config: pytest.Config, dest: str) -> bool:
     """Whether the user set this option anywhere (CLI, environment or ini)."""
     opt = _BY_DEST[dest]
-    value = config.getoption(dest, default=None)
-    if value is not None and not (opt.parse is None and value is False):
+    value = config.getoption(dest, default=_NOT_GIVEN)
+    if value is not _NOT_GIVEN and not (opt.parse is None and value is False) and not (
+            opt.parse is parse_bool and value is None):
         return True
     if opt.env and os.environ.get(opt.env):
         return True

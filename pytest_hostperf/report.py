@@ -1,4 +1,7 @@
-"""Rendering only: the terminal table and the JSON report document. No decisions, no file I/O."""
+"""Rendering only: the terminal table and the JSON report document. No decisions, no file I/O.
+
+Comparisons and the markdown report are rendered by :mod:`compare`, plots by :mod:`plots`.
+"""
 from __future__ import annotations
 
 import json
@@ -8,7 +11,8 @@ from typing import Any
 from pytest_hostperf.units import format_ns
 
 #: JSON report format history:
-#: 1 - first version: timer, settings, results with per-block statistics and budgets
+#: 1 - first version: timer, settings, results with per-block statistics and budgets; before any
+#:     release, readers made to accept their absence: ``commit`` and each result's ``histogram``
 REPORT_SCHEMA = "pytest-hostperf-report"
 REPORT_SCHEMA_VERSION = 1
 
@@ -17,12 +21,14 @@ _POLICY = {"SCHED_FIFO": "fifo", "SCHED_RR": "rr", "SCHED_OTHER": "other", "SCHE
            "SCHED_IDLE": "idle"}
 
 
-def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> list[str]:
-    """Align ``rows`` under ``header``; the first column left-aligned, the others right-aligned."""
+def table(rows: Sequence[Sequence[str]], header: Sequence[str], align: str | None = None) -> list[str]:
+    """Align ``rows`` under ``header``; by default the first column left-aligned, the others
+    right-aligned; ``align`` gives one letter per column instead (``l`` or ``r``)."""
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+    align = align or "l" + "r" * (len(header) - 1)
 
     def line(cells: Sequence[str]) -> str:
-        parts = [str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(cells, widths))]
+        parts = [str(c).ljust(w) if a == "l" else str(c).rjust(w) for c, w, a in zip(cells, widths, align)]
         return "  ".join(parts).rstrip()
 
     return [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
@@ -101,7 +107,7 @@ def terminal_summary(doc: dict[str, Any]) -> list[str]:
     if any(r["batch"] > 1 for r in results):
         lines.append("batched(k): each sample is the mean of k calls, too short to time alone; "
                      "its percentiles understate the tail")
-    if any(r["truncated"] for r in results):
+    if any(r.get("truncated") for r in results):
         lines.append("some measurements hit the time budget before taking every sample "
                      "(n shows what was taken; see --hostperf-max-time)")
     for a in (doc.get("host") or {}).get("not_applied", ()):

@@ -248,6 +248,19 @@ def verdict_dict(v: Any, rounds: int) -> dict[str, Any]:
             "baseline_runs": v.baseline_runs, "extra_rounds": rounds, "reason": v.reason}
 
 
+def junit_properties(rec: Recorder) -> list[tuple[str, Any]]:
+    """``record_property`` entries of a test's measurements, so ``--junitxml`` shows them:
+    ``hostperf[<name>].p99_ns`` and ``hostperf[<name>].verdict`` (over-budget wins, as in reports)."""
+    props: list[tuple[str, Any]] = []
+    for r in rec.results:
+        v = rec.verdicts.get(r.id)
+        status = v.status if v is not None else "-"
+        if any(c.failed for c in rec.checks if c.result_id == r.id):
+            status = "over-budget"
+        props += [(f"hostperf[{r.name}].p99_ns", int(round(r.p99))), (f"hostperf[{r.name}].verdict", status)]
+    return props
+
+
 recorder_key = pytest.StashKey[Recorder]()
 
 
@@ -260,6 +273,11 @@ class HostperfSession:
         self.samples: int = options.get(config, "hostperf_samples")
         self.max_time: float = options.get(config, "hostperf_max_time")
         self.json_path: str | None = options.get(config, "hostperf_json")
+        self.markdown_path: str | None = options.get(config, "hostperf_markdown")
+        self.plot_dir: str | None = options.get(config, "hostperf_plot")
+        self.warnings: list[str] = []  # printed as warning lines; the run goes on
+        self._histograms: dict[str, dict[str, Any] | None] = {}
+        self._commit: dict[str, Any] | None = None
         self.cpus: tuple[int, ...] | None = options.get(config, "hostperf_cpus")
         self.rt: int | None = options.get(config, "hostperf_rt")
         self.mlock: bool = options.get(config, "hostperf_mlock")
@@ -290,8 +308,10 @@ class HostperfSession:
         if pending:
             self.notes.append("declared but not yet active in this version: "
                               + ", ".join("--" + d.replace("_", "-") for d in pending))
-        if self.json_path and not self.full:
-            self.notes.append("--hostperf-json is written only under --hostperf")
+        for flag, given in (("--hostperf-json", self.json_path), ("--hostperf-markdown", self.markdown_path),
+                            ("--hostperf-plot", self.plot_dir)):
+            if given and not self.full:
+                self.notes.append(f"{flag} is written only under --hostperf")
 
     def _load_baseline(self, override: str | None) -> None:
         from pytest_hostperf import baseline
@@ -382,8 +402,12 @@ class HostperfSession:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
-        outcome = yield
-        rec = item.stash.get(recorder_key, None)
+        try:
+            outcome = yield
+        finally:  # also when the test failed after measuring: JUnit shows what was measured
+            rec = item.stash.get(recorder_key, None)
+            if rec is not None and self.full:
+                item.user_properties.extend(junit_properties(rec))
         if rec is not None and self.full:
             from pytest_hostperf import verdict
 
@@ -411,13 +435,15 @@ class HostperfSession:
             by_id.setdefault(c.result_id, []).append({
                 "stat": c.stat, "budget_ns": c.budget_ns, "estimate_ns": int(round(c.estimate_ns)),
                 "interval_ns": [int(round(x)) for x in c.interval_ns], "status": c.status, "message": c.message})
-        results = [{**r.to_dict(), "budgets": by_id.get(r.id, [])} for r in self.results]
+        results = [{**r.to_dict(), "budgets": by_id.get(r.id, []), "histogram": self._histogram(r)}
+                   for r in self.results]
         timer = self._timer
         return {
             "schema": report.REPORT_SCHEMA,
             "schema_version": report.REPORT_SCHEMA_VERSION,
             "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "mode": "full" if self.full else "smoke",
+            "commit": self.commit,
             "settings": {"samples": self.samples, "max_time_s": self.max_time, "tolerance_pct": self.tolerance,
                          "strict": self.strict},
             "baseline": self.baseline_document(),
@@ -432,6 +458,27 @@ class HostperfSession:
             "notes": list(self.notes),
             "results": results,
         }
+
+    def _histogram(self, r: Result) -> dict[str, Any] | None:
+        """The result's latency distribution (``log2-32``, as baselines store it), computed once."""
+        if r.id not in self._histograms:
+            from pytest_hostperf import baseline
+            from pytest_hostperf.errors import HostperfError
+
+            try:
+                self._histograms[r.id] = None if r.samples is None else baseline.encode_histogram(r.samples)
+            except HostperfError:  # e.g. a self-timed function returned a negative latency
+                self._histograms[r.id] = None
+        return self._histograms[r.id]
+
+    @property
+    def commit(self) -> dict[str, Any]:
+        """``{"sha", "branch", "dirty"}`` of the checkout under test (None where unknown)."""
+        if self._commit is None:
+            from pytest_hostperf import baseline
+
+            self._commit = baseline.commit_info(Path(self.config.rootpath))
+        return self._commit
 
     def baseline_document(self) -> dict[str, Any] | None:
         """Which baseline the run was compared with, and how the host differs from it."""
@@ -467,6 +514,74 @@ class HostperfSession:
                 path = Path(self.config.invocation_params.dir) / path
             atomic_write_text(path, report.to_json(self.report_document()))
             self.notes.append(f"JSON report written to {path}")
+        if self.full:
+            self._write_markdown()
+            if self.plot_dir:
+                self._write_plots()
+
+    def _out_path(self, given: str) -> Path:
+        path = Path(given)
+        return path if path.is_absolute() else Path(self.config.invocation_params.dir) / path
+
+    def _baseline_name(self) -> str:
+        path = self.baselines_dir / f"{self.host_id}.json"
+        try:
+            return str(path.relative_to(Path(self.config.rootpath)))
+        except ValueError:
+            return str(path)
+
+    def _write_markdown(self) -> None:
+        """``--hostperf-markdown=PATH`` (replaced) and ``$GITHUB_STEP_SUMMARY`` (appended to)."""
+        import os
+
+        # A run without measurements (e.g. --hostperf over a unit suite) leaves the job summary alone.
+        summary = os.environ.get("GITHUB_STEP_SUMMARY") if self.results else None
+        if not self.markdown_path and not summary:
+            return
+        from pytest_hostperf import compare
+        from pytest_hostperf._io import atomic_write_text
+
+        doc = self.report_document()
+        text = compare.render_markdown(compare.from_run(doc, self.baseline, base_name=self._baseline_name()))
+        if self.markdown_path:
+            path = self._out_path(self.markdown_path)
+            try:
+                atomic_write_text(path, text)
+                self.notes.append(f"markdown report written to {path}")
+            except OSError as exc:
+                self.warnings.append(f"markdown report NOT written to {path}: {exc.strerror or exc}")
+        if summary:
+            try:
+                with open(summary, "a", encoding="utf-8") as fh:
+                    fh.write(text + "\n")
+                self.notes.append("markdown report appended to $GITHUB_STEP_SUMMARY")
+            except OSError as exc:
+                self.warnings.append(f"markdown report NOT appended to $GITHUB_STEP_SUMMARY ({summary}): "
+                                     f"{exc.strerror or exc}")
+
+    def _write_plots(self) -> None:
+        """``--hostperf-plot=DIR``: one PNG and one SVG per measurement group, baseline vs current."""
+        from pytest_hostperf import compare
+        from pytest_hostperf.errors import PlotUnavailable
+
+        try:
+            from pytest_hostperf import plots
+
+            plots.require_matplotlib()
+            run = compare.source_from_report(self.report_document(), name="this run")
+            inputs = [("current", run)]
+            if self.baseline is not None:
+                inputs.insert(0, ("baseline", compare.source_from_baseline(self.baseline,
+                                                                           name=self._baseline_name())))
+            out = self._out_path(self.plot_dir or "")
+            written = plots.write_plots(inputs, out)
+        except PlotUnavailable as exc:
+            self.warnings.append(f"plots NOT written: {exc}")
+            return
+        except OSError as exc:
+            self.warnings.append(f"plots NOT written to {self.plot_dir}: {exc.strerror or exc}")
+            return
+        self.notes.append(f"plots written to {out} ({len(written)} files)")
 
     def _save_baseline(self) -> None:
         from pytest_hostperf import baseline
@@ -487,7 +602,7 @@ class HostperfSession:
                           f"{self.keep_runs} runs)")
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not self.results and not self.notes:
+        if not self.results and not self.notes and not self.warnings:
             return
         terminalreporter.section("hostperf")
         if self.full:
@@ -502,6 +617,8 @@ class HostperfSession:
                 "(a few calls each, nothing gated or written); run with --hostperf to measure")
         for note in self.notes:
             terminalreporter.write_line(f"note: {note}")
+        for warning in self.warnings:
+            terminalreporter.write_line(f"warning: {warning}", yellow=True)
 
 
 def _tool_versions() -> dict[str, str]:
