@@ -32,8 +32,11 @@ def test_processes_mpqueue_vs_shm_ring(hostperf, cpu_pair):
         queued = hostperf(q.roundtrip, name="multiprocessing.Queue")
     with ProcessPingPong("ring", cpus=cpu_pair) as r:
         ring = hostperf(r.roundtrip, name="shm_ring")
-    hostperf.expect_faster(ring, queued, factor=10, at="p50")
-    hostperf.expect_faster(ring, queued, factor=5, at="p99")
+    same_cpu = cpu_pair[0] == cpu_pair[1]  # pytest -n N with one CPU per worker
+    if not same_cpu:  # the ring's lesson is a cross-core one: both sides poll, nobody sleeps
+        hostperf.expect_faster(ring, queued, factor=10, at="p50")
+        hostperf.expect_faster(ring, queued, factor=5, at="p99")
     if not ring.smoke:
-        hostperf.note(f"shm ring round trips: {1e6 / ring.p50:.0f} kHz at p50; "
+        where = f"both on CPU {cpu_pair[0]} (a same-core hand-off)" if same_cpu else "across cores"
+        hostperf.note(f"shm ring round trips {where}: {1e6 / ring.p50:.0f} kHz at p50; "
                       f"multiprocessing.Queue: {1e6 / queued.p50:.1f} kHz")

@@ -80,6 +80,23 @@ def _tolerance(value: str) -> float:
     return options.parse_tolerance(value)
 
 
+def _cmd_import_benchmark(args: argparse.Namespace) -> int:
+    from pytest_hostperf import pbench, report
+    from pytest_hostperf._io import atomic_write_text
+
+    doc = pbench.import_benchmark(Path(args.file))
+    text = report.to_json(doc)
+    if args.output:
+        try:
+            atomic_write_text(Path(args.output), text)
+        except OSError as exc:
+            raise HostperfError(f"{args.output}: cannot write the report: {exc.strerror or exc}") from None
+        print(f"{args.output}: {len(doc['results'])} measurement(s) imported from {args.file}")
+    else:
+        print(text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from pytest_hostperf import options
 
@@ -117,6 +134,15 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--fail-on-regression", action="store_true",
                       help="Exit 1 when the last input regressed against the one before")
     comp.set_defaults(func=_cmd_compare)
+
+    imp = sub.add_parser(
+        "import-benchmark", help="Turn a pytest-benchmark JSON file into a hostperf report",
+        description="Read a file written by pytest --benchmark-json=FILE --benchmark-save-data and write a "
+                    "hostperf JSON report that hostperf compare, show and plot accept. Rounds of one "
+                    "iteration keep their tail; batched rounds are marked as not speaking for it.")
+    imp.add_argument("file", help="pytest-benchmark JSON file (saved with --benchmark-save-data)")
+    imp.add_argument("-o", "--output", metavar="PATH", help="Where to write the report (default: stdout)")
+    imp.set_defaults(func=_cmd_import_benchmark)
 
     plot = sub.add_parser(
         "plot", help="Percentile-distribution plots (PNG and SVG), baseline vs current",

@@ -188,6 +188,34 @@ class Recorder:
         self._session.checks.extend(checks)
         return res
 
+    def record_external(self, raw: Any, *, name: str, host: dict[str, Any], gate: bool,
+                        why_not: str | None = None) -> Result:
+        """Record samples timed by another tool (pytest-benchmark) as one measurement: compared
+        with the baseline when ``gate`` (one round: it cannot be re-measured), else reported with
+        ``why_not`` in place of a verdict."""
+        import numpy as np
+
+        from pytest_hostperf import result, stats, verdict
+
+        res = result.summarize(raw, nodeid=self._item.nodeid, name=name, group=self.settings.group)
+        res.extra["host"] = host
+        if gate and self._session.full:
+            base_runs = self._session.baseline_runs(res.id)
+            baseline_p99 = [np.array([b["p99_ns"] for b in run["blocks"]], dtype=float) for run in base_runs]
+            tolerance = self.settings.tolerance if self.settings.tolerance is not None else self._session.tolerance
+            v = verdict.compare([stats.block_values(res.blocks, "p99")], baseline_p99, tolerance_pct=tolerance)
+            res.extra["verdict"] = verdict_dict(v, 0)
+            self.verdicts[res.id] = v
+        elif why_not:
+            res.extra["not_gated"] = why_not
+            self._session.notes.append(f"{res.id}: {why_not}")
+        self.results.append(res)
+        self._session.results.append(res)
+        checks = [verdict.check_budget(res, stat, budget) for stat, budget in self.settings.budgets.items()]
+        self.checks.extend(checks)
+        self._session.checks.extend(checks)
+        return res
+
     def note(self, text: str) -> None:
         """Add a line to the hostperf section of the terminal summary and the JSON report
         (e.g. a rate derived from a measurement: ``semaphore ping-pong: 15.2 kHz``)."""
@@ -294,6 +322,7 @@ class HostperfSession:
         self.save: bool = options.get(config, "hostperf_save")
         self.keep_runs: int = options.keep_runs(config)
         self.max_rounds = 2  # extra sampling rounds for a regressed or inconclusive verdict
+        self._init_workers(config)
         folder = Path(options.get(config, "hostperf_baselines"))
         self.baselines_dir = folder if folder.is_absolute() else Path(config.rootpath) / folder
         self.host_id: str | None = None
@@ -312,6 +341,68 @@ class HostperfSession:
                             ("--hostperf-plot", self.plot_dir)):
             if given and not self.full:
                 self.notes.append(f"{flag} is written only under --hostperf")
+
+    def _init_workers(self, config: pytest.Config) -> None:
+        """xdist (DESIGN.md section 9): each worker measures on its own CPUs, or, with more
+        workers than CPUs, the hostperf tests are gathered onto one worker."""
+        from pytest_hostperf import workers
+
+        self.worker = workers.worker_of(config)  # (index, count) inside an xdist worker
+        self.remote: list[dict[str, Any]] = []  # what the workers sent home (controller)
+        self.gathered = False
+        self.workers = 0
+        if not self.full:
+            return
+        usable = workers.usable_cpus(self.cpus)
+        if self.worker is not None:
+            index, count = self.worker
+            self.workers = count
+            self.gathered = workers.must_gather(count, usable)
+            if self.gathered:  # workers re-parse the command line: tell xdist's worker side too
+                config.option.loadgroup = True
+            else:
+                self.cpus = workers.worker_cpus(usable, count, index)
+                self._confine_worker()
+            return
+        self.workers = workers.xdist_workers(config)
+        if self.workers and workers.must_gather(self.workers, usable):
+            self.gathered = True
+            if config.getvalue("dist") == "load":  # xdist's default for -n: group instead
+                config.option.dist = "loadgroup"
+            self.notes.append(
+                f"{self.workers} xdist workers but {len(usable)} CPU(s) to measure on: the hostperf tests "
+                f"ran on one worker (xdist_group '{workers.GROUP}', --dist loadgroup), the other tests in "
+                "parallel")
+
+    def _confine_worker(self) -> None:
+        """Keep the whole worker on its share of CPUs, so the threads and child processes its
+        tests start (ping-pong peers, echo threads) never run on another worker's CPUs.
+        Restored at the end of the worker's session."""
+        import os
+
+        self._worker_affinity: set[int] | None = None
+        if not hasattr(os, "sched_setaffinity") or not self.cpus:
+            return
+        try:
+            before = os.sched_getaffinity(0)
+            os.sched_setaffinity(0, self.cpus)
+        except OSError as exc:
+            self.warnings.append(f"xdist worker not confined to cpus {','.join(map(str, self.cpus))}: "
+                                 f"{exc.strerror or exc}")
+            return
+        self._worker_affinity = before
+
+    def _release_worker(self) -> None:
+        import os
+
+        before = getattr(self, "_worker_affinity", None)
+        if before:
+            os.sched_setaffinity(0, before)
+            self._worker_affinity = None
+
+    @property
+    def is_worker(self) -> bool:
+        return self.worker is not None
 
     def _load_baseline(self, override: str | None) -> None:
         from pytest_hostperf import baseline
@@ -347,7 +438,8 @@ class HostperfSession:
             a, b = (old.get("fingerprint") or {}).get(key), self.fingerprint.get(key)
             if a != b:
                 diffs.append(f"{key} {a} -> {b}")
-        rt_now = self._rt_applied([r.extra.get("host") for r in self.results])
+        rt_now = self._rt_applied([r.extra.get("host") for r in self.results]
+                                  + [d.get("host") for out in self.remote for d in out["results"]])
         rt_then = self._rt_applied([m.get("host") for m in (old.get("measurements") or {}).values()])
         if rt_now is not None and rt_then is not None and rt_now != rt_then:
             diffs.append(f"SCHED_FIFO applied {rt_then} -> {rt_now}")
@@ -362,8 +454,8 @@ class HostperfSession:
 
     @property
     def concurrency(self) -> int:
-        """Workers measuring at once (xdist); 1 in a plain run."""
-        return 1
+        """Workers measuring at once (xdist); 1 in a plain run or when gathered onto one worker."""
+        return 1 if self.gathered or not self.workers else self.workers
 
     # -- measurement -----------------------------------------------------------------------
     @property
@@ -400,10 +492,38 @@ class HostperfSession:
                     "per measurement)", "hostperf " + probe.audit_summary(self.audit)]
         return "hostperf: smoke mode (hostperf tests make a few calls; --hostperf measures and gates)"
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        """With more workers than CPUs, mark hostperf tests so xdist sends them to one worker
+        (runs before xdist's own hook, which turns the mark into the node id suffix)."""
+        if not (self.gathered and self.is_worker):
+            return
+        from pytest_hostperf import workers
+
+        for item in items:
+            names = getattr(item, "fixturenames", ())
+            if "hostperf" in names or "benchmark" in names or item.get_closest_marker("hostperf"):
+                item.add_marker(pytest.mark.xdist_group(workers.GROUP))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """Controller: keep what a worker measured (it arrives in ``workeroutput``)."""
+        from pytest_hostperf import workers
+
+        out = getattr(node, "workeroutput", {}).get(workers.OUTPUT_KEY)
+        if out:
+            self.remote.append(out)
+
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
+        bench = None
+        if self.full and "benchmark" in getattr(item, "fixturenames", ()):
+            bench = item.funcargs.get("benchmark")  # type: ignore[attr-defined]
         try:
-            outcome = yield
+            if bench is not None and getattr(bench, "enabled", False):
+                outcome = yield from self._under_control(item, bench)
+            else:
+                outcome = yield
         finally:  # also when the test failed after measuring: JUnit shows what was measured
             rec = item.stash.get(recorder_key, None)
             if rec is not None and self.full:
@@ -426,6 +546,35 @@ class HostperfSession:
                 pytest.fail("\n".join(failures), pytrace=False)
         return outcome
 
+    def _under_control(self, item: pytest.Item, bench: Any) -> Generator[None, None, Any]:
+        """Run a pytest-benchmark test under hostperf's host control, then record its rounds:
+        per call (iterations=1) they are gated on p99; batched rounds are reported, not gated."""
+        from pytest_hostperf import pbench
+        from pytest_hostperf.host import control
+
+        rec = item.stash.get(recorder_key, None)
+        if rec is None:
+            rec = Recorder(self, item)
+            item.stash[recorder_key] = rec
+        s = rec.settings
+        mlock = self.mlock if s.mlock is None else s.mlock
+        with control.controlled(cpus=s.cpus or self.cpus, rt=rec._rt_priority(), mlock=mlock) as applied:
+            during = control.snapshot()
+            outcome = yield
+        self.note_controls(applied)
+        meta = getattr(bench, "stats", None)
+        data = getattr(getattr(meta, "stats", None), "data", None)
+        if meta is None or not data:
+            return outcome
+        iterations = int(getattr(meta, "iterations", 1) or 1)
+        host = {"cpus": list(during.affinity), "policy": during.policy, "priority": during.priority,
+                "memory_locked": during.memory_locked, "controls": [a.as_dict() for a in applied],
+                "timed_by": "pytest-benchmark"}
+        raw = pbench.samples_from_data(data, iterations)
+        rec.record_external(raw, name="benchmark", host=host, gate=iterations == 1,
+                            why_not=pbench.tail_note(iterations))
+        return outcome
+
     def report_document(self) -> dict[str, Any]:
         """The run as a JSON-ready document (schema in the README)."""
         from pytest_hostperf import report
@@ -437,6 +586,8 @@ class HostperfSession:
                 "interval_ns": [int(round(x)) for x in c.interval_ns], "status": c.status, "message": c.message})
         results = [{**r.to_dict(), "budgets": by_id.get(r.id, []), "histogram": self._histogram(r)}
                    for r in self.results]
+        for out in self.remote:  # xdist: the workers' results, in the order the workers ended
+            results.extend(out["results"])
         timer = self._timer
         return {
             "schema": report.REPORT_SCHEMA,
@@ -447,13 +598,15 @@ class HostperfSession:
             "settings": {"samples": self.samples, "max_time_s": self.max_time, "tolerance_pct": self.tolerance,
                          "strict": self.strict},
             "baseline": self.baseline_document(),
-            "timer": None if timer is None else {
+            "timer": next((out["timer"] for out in self.remote if out.get("timer")), None) if timer is None else {
                 "clock": timer.clock, "overhead_ns": int(round(timer.overhead_ns)),
                 "resolution_ns": int(round(timer.resolution_ns)), "pairs": timer.pairs},
+            "concurrency": self.concurrency,
             "tools": _tool_versions(),
             "speedups": [{"fast": c.fast_id, "slow": c.slow_id, "stat": c.stat, "factor": c.factor,
                           "speedup": round(c.speedup, 4), "interval": [round(x, 4) for x in c.interval],
-                          "status": c.status, "message": c.message} for c in self.speedups],
+                          "status": c.status, "message": c.message} for c in self.speedups]
+                        + [sp for out in self.remote for sp in out.get("speedups", [])],
             "host": self.host_document(),
             "notes": list(self.notes),
             "results": results,
@@ -500,8 +653,56 @@ class HostperfSession:
         return {"fingerprint": probe.fingerprint(), "audit": probe.audit_to_json(self.audit),
                 "not_applied": [a.as_dict() for a in self.not_applied.values()]}
 
+    def _send_home(self) -> None:
+        """xdist worker: put this worker's results (and their baseline records, built here where
+        the samples are) into ``workeroutput``; the controller reports and saves."""
+        from pytest_hostperf import baseline, workers
+        from pytest_hostperf.errors import BaselineError
+
+        doc = self.report_document()
+        for d in doc["results"]:
+            d["worker"] = self.config.workerinput["workerid"]  # type: ignore[attr-defined]
+        records: dict[str, Any] = {}
+        for r, d in zip(self.results, doc["results"]):
+            try:
+                records[r.id] = baseline.measurement_record(d, r.samples)
+            except BaselineError as exc:
+                self.notes.append(f"{r.id}: not saved: {exc}")
+        self.config.workeroutput[workers.OUTPUT_KEY] = {  # type: ignore[attr-defined]
+            "worker": self.config.workerinput["workerid"], "cpus": list(self.cpus or ()),  # type: ignore[attr-defined]
+            "results": doc["results"], "records": records, "timer": doc["timer"], "speedups": doc["speedups"],
+            "notes": list(self.notes), "warnings": list(self.warnings),
+            "not_applied": [a.as_dict() for a in self.not_applied.values()]}
+
+    def _merge_remote(self) -> None:
+        """Controller: notes and warnings of the workers, each once."""
+        for out in self.remote:
+            for line in out.get("notes", []):
+                if line not in self.notes:
+                    self.notes.append(line)
+            for line in out.get("warnings", []):
+                if line not in self.warnings:
+                    self.warnings.append(line)
+        if self.remote and not self.gathered:
+            placed = ", ".join(f"{o['worker']} cpus {','.join(map(str, o['cpus'])) or '-'}"
+                               for o in sorted(self.remote, key=lambda o: o["worker"]) if o["results"])
+            if placed:
+                self.notes.append(f"xdist: {len(self.remote)} workers measured on disjoint CPUs ({placed})")
+
+    @property
+    def has_results(self) -> bool:
+        return bool(self.results) or any(out["results"] for out in self.remote)
+
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if self.save and self.results:
+        if self.is_worker:
+            try:
+                if self.full:
+                    self._send_home()
+            finally:
+                self._release_worker()
+            return
+        self._merge_remote()
+        if self.save and self.has_results:
             self._save_baseline()
             if self.save_failed and session.exitstatus == pytest.ExitCode.OK:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -535,7 +736,7 @@ class HostperfSession:
         import os
 
         # A run without measurements (e.g. --hostperf over a unit suite) leaves the job summary alone.
-        summary = os.environ.get("GITHUB_STEP_SUMMARY") if self.results else None
+        summary = os.environ.get("GITHUB_STEP_SUMMARY") if self.has_results else None
         if not self.markdown_path and not summary:
             return
         from pytest_hostperf import compare
@@ -590,6 +791,8 @@ class HostperfSession:
         doc = self.report_document()
         try:
             records = {r.id: baseline.measurement_record(d, r.samples) for r, d in zip(self.results, doc["results"])}
+            for out in self.remote:
+                records.update(out["records"])
             run = baseline.new_run(measurements=records, fingerprint=self.fingerprint, audit=doc["host"]["audit"],
                                    timer=doc["timer"], tools=doc["tools"], concurrency=self.concurrency,
                                    commit=baseline.commit_info(Path(self.config.rootpath)))
@@ -602,7 +805,7 @@ class HostperfSession:
                           f"{self.keep_runs} runs)")
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not self.results and not self.notes and not self.warnings:
+        if self.is_worker or (not self.has_results and not self.notes and not self.warnings):
             return
         terminalreporter.section("hostperf")
         if self.full:

@@ -1,0 +1,120 @@
+"""pytest-benchmark support: gate its per-call rounds on p99, import its JSON files.
+
+pytest-benchmark times *rounds*; each round runs the function ``iterations`` times and it
+stores the round's time divided by ``iterations``. With ``iterations=1``
+(``benchmark.pedantic(fn, rounds=N, iterations=1)``) every stored value is one call's latency,
+so its percentiles are real and hostperf gates p99 like any of its own measurements. With
+more iterations each value is a mean of ``iterations`` calls: the tail is averaged away, and
+the result says so instead of pretending (``mode`` ``batched(k)``, not gated).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pytest_hostperf.errors import HostperfError
+from pytest_hostperf.measure import Samples
+
+#: Blocks a pytest-benchmark run is split into, as hostperf splits its own samples.
+BLOCKS = 20
+#: At least this many values per block; fewer rounds give fewer blocks.
+MIN_BLOCK = 10
+#: Refuse larger files: a saved pytest-benchmark file with data is a few MB per 100k rounds.
+MAX_FILE_BYTES = 256 * 1024 * 1024
+
+
+def samples_from_data(data_s: Any, iterations: int, seconds: float = 0.0) -> Samples:
+    """hostperf ``Samples`` from pytest-benchmark's per-round values (seconds per iteration)."""
+    values = np.asarray(data_s, dtype=np.float64) * 1e9
+    if values.ndim != 1 or not len(values) or not np.all(np.isfinite(values)) or np.any(values < 0):
+        raise HostperfError("pytest-benchmark data: expected a non-empty list of non-negative finite times")
+    if not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 1:
+        raise HostperfError(f"pytest-benchmark iterations: {iterations!r} is not a whole number >= 1")
+    n = len(values)
+    blocks = max(1, min(BLOCKS, n // MIN_BLOCK))
+    sizes = tuple(len(b) for b in np.array_split(np.arange(n), blocks))
+    return Samples(values=values, block_sizes=sizes, batch=iterations, warmup_calls=0,
+                   calls=n * iterations, seconds=float(seconds or values.sum() * iterations / 1e9),
+                   truncated=False)
+
+
+def tail_note(iterations: int) -> str | None:
+    """Why a batched pytest-benchmark result cannot speak for the tail (None when per call)."""
+    if iterations == 1:
+        return None
+    return (f"pytest-benchmark ran {iterations} iterations per round and stores their mean: the "
+            "tail is averaged away, so p99 is not gated; time it per call with "
+            "benchmark.pedantic(fn, rounds=..., iterations=1)")
+
+
+def load_benchmark_json(path: Path) -> dict[str, Any]:
+    """Read a ``--benchmark-json`` file; a clear error when it is not one or lacks the data."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise HostperfError(f"{path}: {size} bytes is more than the {MAX_FILE_BYTES} this reads")
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise HostperfError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise HostperfError(f"{path}: not JSON: {exc}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("benchmarks"), list) or "machine_info" not in doc:
+        raise HostperfError(f"{path}: not a pytest-benchmark JSON file (no \"benchmarks\" list and "
+                            "\"machine_info\"); write one with pytest --benchmark-json=FILE --benchmark-save-data")
+    for i, b in enumerate(doc["benchmarks"]):
+        stats = b.get("stats") if isinstance(b, dict) else None
+        if not isinstance(stats, dict) or not isinstance(stats.get("data"), list):
+            name = b.get("fullname", f"benchmarks[{i}]") if isinstance(b, dict) else f"benchmarks[{i}]"
+            raise HostperfError(f"{path}: {name} has no per-round data; save it with --benchmark-save-data")
+    return doc
+
+
+def _fingerprint(machine: dict[str, Any]) -> dict[str, Any]:
+    """What pytest-benchmark's ``machine_info`` says of the host, in hostperf's fingerprint keys."""
+    cpu = machine.get("cpu") if isinstance(machine.get("cpu"), dict) else {}
+    return {k: v for k, v in {
+        "cpu_model": cpu.get("brand_raw") or cpu.get("brand") or machine.get("processor") or None,
+        "logical_cpus": cpu.get("count"),
+        "arch": machine.get("machine"),
+        "kernel": machine.get("release"),
+        "python": ".".join(str(machine.get("python_version", "")).split(".")[:2]) or None,
+        "implementation": str(machine.get("python_implementation", "")).lower() or None,
+        "hostname": machine.get("node"),
+        "source": "pytest-benchmark machine_info",
+    }.items() if v is not None}
+
+
+def import_benchmark(path: Path) -> dict[str, Any]:
+    """A hostperf report document (``--hostperf-json`` schema) from a pytest-benchmark JSON file
+    saved with ``--benchmark-save-data``; ``hostperf compare`` and ``hostperf plot`` accept it."""
+    from pytest_hostperf import baseline, report
+    from pytest_hostperf.result import summarize
+
+    doc = load_benchmark_json(Path(path))
+    results = []
+    for b in doc["benchmarks"]:
+        stats = b["stats"]
+        iterations = stats.get("iterations", 1)
+        try:
+            raw = samples_from_data(stats["data"], iterations)
+        except HostperfError as exc:
+            raise HostperfError(f"{path}: {b.get('fullname', '?')}: {exc}") from None
+        nodeid = str(b.get("fullname") or b.get("name") or "benchmark")
+        res = summarize(raw, nodeid=nodeid, name="benchmark", group=b.get("group"))
+        note = tail_note(iterations)
+        if note:
+            res.extra["not_gated"] = note
+        results.append({**res.to_dict(), "budgets": [], "histogram": baseline.encode_histogram(raw.values)})
+    commit = doc.get("commit_info") if isinstance(doc.get("commit_info"), dict) else {}
+    fingerprint = _fingerprint(doc["machine_info"] if isinstance(doc["machine_info"], dict) else {})
+    return {
+        "schema": report.REPORT_SCHEMA, "schema_version": report.REPORT_SCHEMA_VERSION,
+        "created_utc": doc.get("datetime"), "mode": "imported",
+        "source": {"tool": "pytest-benchmark", "version": doc.get("version"), "file": str(path)},
+        "commit": {"sha": commit.get("id"), "branch": commit.get("branch"), "dirty": commit.get("dirty")},
+        "host": {"fingerprint": fingerprint, "audit": [], "not_applied": []},
+        "baseline": None, "timer": None, "speedups": [], "notes": [], "results": results,
+    }

@@ -1,0 +1,80 @@
+"""pytest-xdist support (DESIGN.md section 9): disjoint CPUs per worker, results sent home.
+
+Under ``pytest -n N --hostperf`` every worker measures on CPUs no other worker uses: the
+CPUs hostperf may use (``--hostperf-cpus``, else the allowed set) are dealt round-robin, so
+with 4 CPUs and 2 workers ``gw0`` gets ``0,2`` and ``gw1`` ``1,3`` and each pins to the last
+of its own. A worker never writes a baseline, JSON or markdown file: at its session end it
+puts its results (with the baseline records already built from its samples) into
+``workeroutput``; the controller prints the one summary, writes the reports and saves the
+baseline once.
+
+When N exceeds the CPUs, two workers would measure on one CPU and disturb each other: the
+hostperf tests are then gathered onto one worker (``xdist_group("hostperf")`` under
+``--dist loadgroup``, which hostperf selects when ``--dist`` was left at ``load``), the others
+keep running every other test in parallel, and the report says so.
+
+Written by hand: xdist gives workers an id and a count and nothing else about placement.
+"""
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from typing import Any
+
+#: ``workeroutput`` key under which a worker sends its measurements home.
+OUTPUT_KEY = "hostperf"
+#: xdist_group that gathers hostperf tests onto one worker when CPUs are too few.
+GROUP = "hostperf"
+
+
+def worker_index(workerid: str) -> int:
+    """``"gw3"`` -> 3 (xdist names its workers ``gw0``, ``gw1``, ...)."""
+    m = re.fullmatch(r"gw(\d+)", workerid)
+    if not m:
+        raise ValueError(f"not an xdist worker id: {workerid!r} (expected gw0, gw1, ...)")
+    return int(m.group(1))
+
+
+def must_gather(workers: int, cpus: Sequence[int]) -> bool:
+    """Whether hostperf tests must run on one worker: fewer CPUs than measuring workers."""
+    return workers > len(cpus)
+
+
+def worker_cpus(cpus: Sequence[int], workers: int, index: int) -> tuple[int, ...]:
+    """The CPUs of worker ``index`` of ``workers``: every ``workers``-th of ``cpus``, sorted.
+
+    Disjoint for distinct indices and together exactly ``cpus`` when ``workers <= len(cpus)``.
+
+    >>> [worker_cpus([0, 1, 2, 3], 2, i) for i in (0, 1)]
+    [(0, 2), (1, 3)]
+    """
+    if workers < 1 or not 0 <= index < workers:
+        raise ValueError(f"worker {index} of {workers}: index must be in 0..{workers - 1}")
+    ordered = sorted(set(cpus))
+    if workers > len(ordered):
+        raise ValueError(f"{workers} workers cannot have disjoint CPUs among {len(ordered)}")
+    return tuple(ordered[index::workers])
+
+
+def usable_cpus(requested: Sequence[int] | None) -> tuple[int, ...]:
+    """The CPUs hostperf may measure on: ``--hostperf-cpus`` or this process's allowed set."""
+    if requested:
+        return tuple(sorted(set(requested)))
+    if hasattr(os, "sched_getaffinity"):
+        return tuple(sorted(os.sched_getaffinity(0)))
+    return tuple(range(os.cpu_count() or 1))
+
+
+def xdist_workers(config: Any) -> int:
+    """Number of xdist workers this run starts (0 without ``-n`` or xdist)."""
+    n = getattr(config.option, "numprocesses", None)
+    return n if isinstance(n, int) and n > 0 and not getattr(config.option, "collectonly", False) else 0
+
+
+def worker_of(config: Any) -> tuple[int, int] | None:
+    """``(index, count)`` inside an xdist worker, None in the controller or a plain run."""
+    info = getattr(config, "workerinput", None)
+    if info is None:
+        return None
+    return worker_index(info["workerid"]), int(info["workercount"])

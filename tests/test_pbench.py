@@ -1,0 +1,70 @@
+"""pytest-benchmark under --hostperf: host control, p99 gate on per-call rounds, JSON import."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("pytest_benchmark", reason="pytest-benchmark is not installed (pip install 'pytest-hostperf[dev]')")
+
+BENCH = """
+import os
+from pytest_hostperf.workloads.synthetic import slowdown_from_env, work
+
+def test_per_call(benchmark):
+    def probe():
+        work(int(200 * slowdown_from_env()))
+        return os.sched_getscheduler(0), sorted(os.sched_getaffinity(0))
+    policy, cpus = benchmark.pedantic(probe, rounds=400, iterations=1, warmup_rounds=20)
+    with open("seen.txt", "w") as fh:
+        fh.write(f"{policy} {cpus}")
+
+def test_batched(benchmark):
+    benchmark.pedantic(work, args=(50,), rounds=100, iterations=20)
+"""
+
+
+@pytest.fixture
+def bench(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makeini("[pytest]\nhostperf_samples = 300\nhostperf_max_time = 0.2\n")
+    pytester.makepyfile(test_bench=BENCH)
+    return pytester
+
+
+def test_per_call_benchmark_is_measured_under_control_and_gated(bench: pytest.Pytester,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    res = bench.runpytest_subprocess("--hostperf", "--hostperf-save", "--hostperf-json=r.json")
+    res.assert_outcomes(passed=2)
+    import os
+
+    policy, _ = (bench.path / "seen.txt").read_text().split(" ", 1)
+    assert int(policy) == os.SCHED_FIFO, "the benchmarked function ran under SCHED_FIFO"
+    res.stdout.fnmatch_lines(["*test_bench.py::test_per_call[[]benchmark[]] *400 *single*new*"])
+    doc = json.loads((bench.path / "r.json").read_text())
+    by = {r["id"]: r for r in doc["results"]}
+    per_call, batched = by["test_bench.py::test_per_call[benchmark]"], by["test_bench.py::test_batched[benchmark]"]
+    assert per_call["host"]["timed_by"] == "pytest-benchmark" and per_call["host"]["policy"] == "SCHED_FIFO"
+    assert per_call["mode"] == "single" and per_call["verdict"]["status"] == "new"
+    assert batched["mode"] == "batched(20)" and "verdict" not in batched
+    assert "20 iterations per round" in batched["not_gated"]
+    res.stdout.fnmatch_lines(["*test_batched[[]benchmark[]]: pytest-benchmark ran 20 iterations per round*"])
+    monkeypatch.setenv("HOSTPERF_SLOWDOWN", "20")
+    slow = bench.runpytest_subprocess("--hostperf", "--hostperf-tolerance=300")
+    slow.assert_outcomes(passed=1, failed=1)
+    slow.stdout.fnmatch_lines(["*test_per_call[[]benchmark[]]: p99 regressed: baseline * -> current *"])
+
+
+def test_import_benchmark_json_is_a_report_compare_accepts(bench: pytest.Pytester) -> None:
+    bench.runpytest_subprocess("--benchmark-json=b.json", "--benchmark-save-data", "-p", "no:xdist",
+                               "--benchmark-disable-gc").assert_outcomes(passed=2)
+    from pytest_hostperf import cli, compare
+
+    out = bench.path / "imported.json"
+    assert cli.main(["import-benchmark", str(bench.path / "b.json"), "-o", str(out)]) == 0
+    doc = compare.read_report(out)
+    by = {r["id"]: r for r in doc["results"]}
+    assert by["test_bench.py::test_per_call[benchmark]"]["n"] == 400
+    assert by["test_bench.py::test_batched[benchmark]"]["mode"] == "batched(20)"
+    assert doc["host"]["fingerprint"]["source"] == "pytest-benchmark machine_info"
+    assert cli.main(["compare", str(out), str(out), "--fail-on-regression"]) == 0
+    assert cli.main(["import-benchmark", str(bench.path / "missing.json")]) == 2

@@ -1,0 +1,48 @@
+"""pytest-benchmark data -> hostperf samples; the end-to-end runs are in test_pbench.py."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pytest_hostperf import pbench
+from pytest_hostperf.errors import HostperfError
+
+
+def test_per_call_rounds_become_blocks_of_samples() -> None:
+    s = pbench.samples_from_data([1e-6] * 95 + [5e-6] * 5, iterations=1)
+    assert s.batch == 1 and s.calls == 100 and sum(s.block_sizes) == 100 and len(s.block_sizes) == 10
+    assert s.values.max() == pytest.approx(5000) and s.values.min() == pytest.approx(1000)
+    assert pbench.tail_note(1) is None
+
+
+def test_batched_rounds_say_why_they_are_not_gated() -> None:
+    s = pbench.samples_from_data(np.full(1000, 2e-7), iterations=50)
+    assert s.batch == 50 and s.calls == 50_000 and len(s.block_sizes) == pbench.BLOCKS
+    assert "50 iterations per round" in pbench.tail_note(50) and "iterations=1" in pbench.tail_note(50)
+
+
+@pytest.mark.parametrize("data, iterations, match", [
+    ([], 1, "non-empty"), ([float("nan")], 1, "finite"), ([-1.0], 1, "non-negative"),
+    ([1e-6], 0, "iterations: 0"), ([1e-6], True, "iterations: True"),
+])
+def test_bad_data_is_a_clear_error(data: list, iterations: int, match: str) -> None:
+    with pytest.raises(HostperfError, match=match):
+        pbench.samples_from_data(data, iterations)
+
+
+def test_load_refuses_what_is_not_a_saved_benchmark_file(tmp_path: Path) -> None:
+    p = tmp_path / "b.json"
+    p.write_text("{")
+    with pytest.raises(HostperfError, match="b.json: not JSON"):
+        pbench.load_benchmark_json(p)
+    p.write_text(json.dumps({"schema": "pytest-hostperf-report"}))
+    with pytest.raises(HostperfError, match="not a pytest-benchmark JSON file"):
+        pbench.load_benchmark_json(p)
+    p.write_text(json.dumps({"machine_info": {}, "benchmarks": [{"fullname": "t.py::test_x", "stats": {"mean": 1}}]}))
+    with pytest.raises(HostperfError, match="t.py::test_x has no per-round data; save it with --benchmark-save-data"):
+        pbench.load_benchmark_json(p)
+    with pytest.raises(HostperfError, match="cannot read"):
+        pbench.load_benchmark_json(tmp_path / "missing.json")
