@@ -91,6 +91,7 @@ class Measurement:
     host: dict | None = None  # host state read back during the (newest) measurement
     budgets: tuple[dict, ...] = ()  # budget checks (reports only)
     verdict: dict | None = None  # the gate's verdict (reports only)
+    counters: tuple[dict, ...] = ()  # per run: {counter: {"per_call", "blocks"}} (counters.py)
 
     @property
     def over_budget(self) -> bool:
@@ -246,7 +247,8 @@ def source_from_baseline(b: Any, *, name: str | None = None) -> Source:
             p50_ns=_median(r["p50_ns"] for r in recs), p90_ns=_median(r["p90_ns"] for r in recs),
             p99_ns=_median(r["p99_ns"] for r in recs), p999_ns=_median(r["p999_ns"] for r in recs),
             runs_p99=tuple(_block_p99(r["blocks"]) for r in recs),
-            histogram=merge_histograms([r["histogram"] for r in recs]), host=last.get("host"))
+            histogram=merge_histograms([r["histogram"] for r in recs]), host=last.get("host"),
+            counters=tuple(r["counters"] for r in recs if r.get("counters")))
     latest = b.latest
     runs = tuple(RunInfo(r["created_utc"], dict(r["commit"]),
                          {mid: float(rec["p99_ns"]) for mid, rec in r["measurements"].items()}) for r in b.runs)
@@ -283,7 +285,8 @@ def source_from_report(doc: dict, *, name: str = "report") -> Source:
             id=r["id"], group=r.get("group"), mode=r["mode"], batch=r["batch"], p50_ns=float(r["p50_ns"]),
             p90_ns=float(r["p90_ns"]), p99_ns=float(r["p99_ns"]), p999_ns=float(r["p999_ns"]),
             runs_p99=(_block_p99(r["blocks"]),), histogram=hist, host=r.get("host"),
-            budgets=tuple(r.get("budgets") or ()), verdict=r.get("verdict"))
+            budgets=tuple(r.get("budgets") or ()), verdict=r.get("verdict"),
+            counters=(r["counters"],) if isinstance(r.get("counters"), dict) else ())
     run = RunInfo(doc.get("created_utc"), dict(doc.get("commit") or {}),
                   {mid: m.p99_ns for mid, m in measurements.items()})
     return Source(name=name, kind="report", host_id=host_id, fingerprint=fingerprint,
@@ -435,11 +438,21 @@ def _ordered(rows: list[Row]) -> tuple[Row, ...]:
 
 
 def _row_notes(values: Sequence[Measurement | None], labels: Sequence[str]) -> tuple[str, ...]:
+    from pytest_hostperf import counters
+
+    notes: list[str] = []
     modes = {(labels[i], m.mode) for i, m in enumerate(values) if m is not None}
     if len({mode for _, mode in modes}) > 1:
         shown = ", ".join(f"{label} {mode}" for label, mode in sorted(modes))
-        return (f"batch sizes differ ({shown}): batched(k) percentiles are of k-call means, not like for like",)
-    return ()
+        notes.append(f"batch sizes differ ({shown}): batched(k) percentiles are of k-call means, not like for like")
+    # counter deltas: each input against the one before it, where both counted
+    for i in range(1, len(values)):
+        a, b = values[i - 1], values[i]
+        if a is not None and b is not None and a.counters and b.counters:
+            changes = counters.changed(b.counters[-1], list(a.counters))
+            if changes:
+                notes.append(f"counters {labels[i - 1]} -> {labels[i]}: {counters.describe_changes(changes)}")
+    return tuple(notes)
 
 
 def compare_sources(sources: Sequence[Source], *, tolerance_pct: float = 10.0) -> Comparison:

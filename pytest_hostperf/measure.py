@@ -103,6 +103,8 @@ class Samples:
     calls: int
     seconds: float
     truncated: bool  # the time budget stopped sampling before `plan.samples` were taken
+    counter_names: tuple[str, ...] = ()  # counters read around each block (counters.py)
+    counter_deltas: np.ndarray | None = None  # (blocks, counters): each block's delta
 
 
 def _block_single(fn: Callable[..., Any], args: tuple, buf: array, start: int, stop: int,
@@ -169,7 +171,8 @@ def _per_call_ns(fn: Callable[..., Any], args: tuple, clock: Clock, *, deadline:
 
 def sample(fn: Callable[..., Any], args: tuple = (), kwargs: dict | None = None, *, plan: Plan,
            timer: TimerInfo, clock: Clock = time.perf_counter_ns,
-           sleep: Callable[[float], None] = time.sleep, self_timed: bool = False) -> Samples:
+           sleep: Callable[[float], None] = time.sleep, self_timed: bool = False,
+           counters: Any = None) -> Samples:
     """Warm up, choose the batch size, and take ``plan.samples`` samples in ``plan.blocks`` blocks.
 
     Each block has an equal share of ``plan.max_seconds`` and of the samples; the garbage
@@ -177,6 +180,8 @@ def sample(fn: Callable[..., Any], args: tuple = (), kwargs: dict | None = None,
     collected between blocks), then restored. Exceptions from ``fn`` propagate unchanged.
     With ``self_timed`` each call returns its own latency in ns (e.g. from CUDA events),
     which is recorded instead of the wall time around it; such calls are never batched.
+    ``counters`` (a :class:`pytest_hostperf.counters.Reader`) is read just before each block's
+    first timestamp and just after its last, never inside the timed region.
     """
     if kwargs:
         fn = functools.partial(fn, **kwargs)
@@ -198,6 +203,7 @@ def sample(fn: Callable[..., Any], args: tuple = (), kwargs: dict | None = None,
 
     buf = array("q", bytes(8 * per_block * blocks))
     sizes: list[int] = []
+    deltas: list[np.ndarray] = []
     truncated = False
     gc_was_enabled = gc.isenabled()
     gc.collect()
@@ -205,6 +211,7 @@ def sample(fn: Callable[..., Any], args: tuple = (), kwargs: dict | None = None,
     try:
         for b in range(blocks):
             start = b * per_block
+            before = counters.read() if counters is not None else None
             t_start = clock()
             if self_timed:
                 end = _block_returned(fn, args, buf, start, start + per_block, t_start + block_ns, clock)
@@ -213,6 +220,8 @@ def sample(fn: Callable[..., Any], args: tuple = (), kwargs: dict | None = None,
             else:
                 end = _block_batched(fn, args, buf, start, start + per_block, t_start + block_ns, clock, batch)
             elapsed = clock() - t_start
+            if before is not None:
+                deltas.append(counters.delta(before, counters.read()))
             sizes.append(end - start)
             truncated |= end - start < per_block
             gc.collect(0)
@@ -227,14 +236,19 @@ def sample(fn: Callable[..., Any], args: tuple = (), kwargs: dict | None = None,
     values = taken.astype(np.float64) / batch
     return Samples(values=values, block_sizes=tuple(sizes), batch=batch, warmup_calls=warm_calls,
                    calls=int(taken.size) * batch + warm_calls, seconds=time.monotonic() - started,
-                   truncated=truncated)
+                   truncated=truncated, counter_names=counters.names if counters is not None else (),
+                   counter_deltas=np.array(deltas) if deltas else None)
 
 
 def merge(first: Samples, more: Samples) -> Samples:
     """Samples of two sampling rounds of the same function and batch size, as one (more blocks)."""
     if first.batch != more.batch:
         raise InvalidArgument(f"merge: batch sizes differ ({first.batch} vs {more.batch})")
+    same = first.counter_names == more.counter_names and first.counter_deltas is not None \
+        and more.counter_deltas is not None
     return Samples(values=np.concatenate([first.values, more.values]),
                    block_sizes=first.block_sizes + more.block_sizes, batch=first.batch,
                    warmup_calls=first.warmup_calls + more.warmup_calls, calls=first.calls + more.calls,
-                   seconds=first.seconds + more.seconds, truncated=first.truncated or more.truncated)
+                   seconds=first.seconds + more.seconds, truncated=first.truncated or more.truncated,
+                   counter_names=first.counter_names if same else (),
+                   counter_deltas=np.concatenate([first.counter_deltas, more.counter_deltas]) if same else None)

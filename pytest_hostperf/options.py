@@ -154,6 +154,12 @@ OPTIONS: tuple[Option, ...] = (
            "per measurement group into DIR (needs matplotlib: the 'plot' extra)",
            parse_text, None, ini=False, metavar="DIR"),
     Option("--hostperf-strict", "Fail, not warn, when a verdict stays inconclusive", parse_bool, False),
+    Option("--hostperf-counters", "Read page faults, context switches, Python allocations, CPU "
+           "migrations and (where perf_event_open allows) cycles/instructions/cache and branch misses "
+           "around each block (default on; --hostperf-no-counters turns it off)", parse_bool, True),
+    Option("--hostperf-noise", "Probe host noise (a short pinned spin recording interruptions) "
+           "before and after the measurements (default on; --hostperf-no-noise turns it off)",
+           parse_bool, True),
 )
 _BY_DEST = {opt.dest: opt for opt in OPTIONS}
 #: CLI default of valued options: ``--hostperf-rt=off`` parses to None, which must not read as

@@ -71,7 +71,9 @@ def result_rows(results: Iterable[dict[str, Any]], *, compare: bool = False) -> 
                format_ns(r["max_ns"]), r["mode"], host_cell(r.get("host"))]
         if compare:
             v = r.get("verdict") or {}
-            row += [format_ns(v.get("baseline_ns")), delta_cell(v), status_of(r)]
+            status = status_of(r)
+            row += [format_ns(v.get("baseline_ns")), delta_cell(v), status,
+                    (r.get("why") or "") if status not in ("unchanged", "-", "new") else ""]
         rows.append(row)
     return rows
 
@@ -90,8 +92,12 @@ def terminal_summary(doc: dict[str, Any]) -> list[str]:
         return lines + ["no hostperf measurements in this run"]
     base = doc.get("baseline") or {}
     compare = any(r.get("verdict") for r in results)
-    columns = _COLUMNS + (("base p99", "Δp99 [95% CI]", "verdict") if compare else ())
-    lines += table(result_rows(results, compare=compare), columns)
+    columns = _COLUMNS + (("base p99", "Δp99 [95% CI]", "verdict", "why") if compare else ())
+    rows = result_rows(results, compare=compare)
+    if compare and not any(r[-1] for r in rows):  # no row needs explaining: no empty column
+        rows, columns = [r[:-1] for r in rows], columns[:-1]
+    align = "l" + "r" * (len(columns) - 2) + "l" if columns[-1] == "why" else None
+    lines += table(rows, columns, align)
     if compare:
         counts: dict[str, int] = {}
         for r in results:
@@ -110,6 +116,25 @@ def terminal_summary(doc: dict[str, Any]) -> list[str]:
     if any(r.get("truncated") for r in results):
         lines.append("some measurements hit the time budget before taking every sample "
                      "(n shows what was taken; see --hostperf-max-time)")
+    c = doc.get("counters") or {}
+    if c:
+        line = (f"counters: read around each block, outside the timed region ({format_ns(c['read_cost_ns'])} "
+                "per read, twice per block)") if c.get("enabled") else "counters: off (--hostperf-no-counters)"
+        if c.get("enabled") and c.get("unavailable"):
+            reasons: dict[str, list[str]] = {}
+            for name, why in c["unavailable"].items():
+                reasons.setdefault(why, []).append(name)
+            line += "; not available: " + "; ".join(f"{', '.join(n)}: {w}" for w, n in reasons.items())
+        lines.append(line)
+    noise = doc.get("noise") or {}
+    if noise.get("probes"):
+        text = "host noise: " + "; ".join(f"{k} {v['text']}" for k, v in noise["probes"].items())
+        if noise.get("baseline_share") is not None:
+            text += f" (baseline runs: {noise['baseline_share']:.2%} of the time)"
+        lines.append(text)
+        if noise.get("noisy"):
+            lines.append("the host was noisier than during the baseline: verdict intervals were widened "
+                         "(a regression must be larger to count); rerun on a quieter host to confirm")
     for a in (doc.get("host") or {}).get("not_applied", ()):
         lines.append(f"{a['control']}: not applied ({a['reason']}); fix: {a['fix']}")
     for r in results:

@@ -88,9 +88,16 @@ def summarize(raw: Samples, *, nodeid: str, name: str, group: str | None = None,
     rng = np.random.default_rng(0) if rng is None else rng
     intervals = {s: stats.interval(stats.block_values(blocks, s), rng=rng) for s in stats.STATS}
     est = {s: stats.estimate(blocks, s) for s in ("p50", "p90", "p99", "p999")}
-    return Result(
+    res = Result(
         id=f"{nodeid}[{name}]", nodeid=nodeid, name=name, group=group, batch=raw.batch, n=int(raw.values.size),
         calls=raw.calls, **est, max=float(raw.values.max()), min=float(raw.values.min()),
         mean=float(raw.values.mean()), blocks=blocks, intervals=intervals, seconds=raw.seconds,
         truncated=raw.truncated, smoke=smoke, samples=raw.values,
     )
+    deltas = getattr(raw, "counter_deltas", None)
+    if deltas is not None and len(deltas) == len(raw.block_sizes):
+        from pytest_hostperf import counters
+
+        calls = np.asarray(raw.block_sizes, dtype=np.float64) * raw.batch
+        res.extra["counters"] = counters.per_call(raw.counter_names, deltas, calls)
+    return res

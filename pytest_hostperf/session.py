@@ -103,6 +103,7 @@ class Recorder:
         self.results: list[Result] = []
         self.checks: list[BudgetCheck] = []
         self.verdicts: dict[str, Any] = {}
+        self.why: dict[str, str] = {}  # measurement id -> counters that changed against the baseline
         self.speedups: list[Any] = []
         if session.full and self.settings.rt == "required":
             from pytest_hostperf.host import control
@@ -167,7 +168,8 @@ class Recorder:
         tolerance = self.settings.tolerance if self.settings.tolerance is not None else self._session.tolerance
         baseline_p99 = [np.array([b["p99_ns"] for b in run["blocks"]], dtype=float) for run in base_runs]
         rounds = [stats.block_values(res.blocks, "p99")]
-        v = verdict.compare(rounds, baseline_p99, tolerance_pct=tolerance)
+        widen = verdict.FEW_RUNS_SPREAD if self._session.noisy else 0.0
+        v = verdict.compare(rounds, baseline_p99, tolerance_pct=tolerance, extra_spread=widen)
         # Regressed or inconclusive: measure further rounds (same batch size, same bounds each), so
         # a regression must hold over several rounds and one disturbed round cannot fail the run.
         while v.status in ("regressed", "inconclusive") and len(rounds) <= self._session.max_rounds:
@@ -177,8 +179,9 @@ class Recorder:
                 result.summarize(more, nodeid=self._item.nodeid, name=name, group=self.settings.group).blocks, "p99"))
             raw = measure.merge(raw, more)
             res = result.summarize(raw, nodeid=self._item.nodeid, name=name, group=self.settings.group)
-            v = verdict.compare(rounds, baseline_p99, tolerance_pct=tolerance)
+            v = verdict.compare(rounds, baseline_p99, tolerance_pct=tolerance, extra_spread=widen)
         res.extra["host"] = host
+        self._explain(res, base_runs)
         res.extra["verdict"] = verdict_dict(v, len(rounds) - 1)
         self.verdicts[res.id] = v
         self.results.append(res)
@@ -187,6 +190,18 @@ class Recorder:
         self.checks.extend(checks)
         self._session.checks.extend(checks)
         return res
+
+    def _explain(self, res: Result, base_runs: list[dict[str, Any]]) -> None:
+        """The counters that changed clearly against the baseline's runs: ``res.extra["why"]``."""
+        from pytest_hostperf import counters
+
+        cur = res.extra.get("counters")
+        before = [run["counters"] for run in base_runs if run.get("counters")]
+        if cur and before:
+            changes = counters.changed(cur, before)
+            if changes:
+                res.extra["why"] = counters.describe_changes(changes)
+                self.why[res.id] = res.extra["why"]
 
     def record_external(self, raw: Any, *, name: str, host: dict[str, Any], gate: bool,
                         why_not: str | None = None) -> Result:
@@ -259,7 +274,8 @@ class Recorder:
             if s.rt == "required" and rt_missing is not None:
                 pytest.skip(f"rt='required' but SCHED_FIFO was not applied: {rt_missing.reason}; "
                             f"fix: {rt_missing.fix}")
-            raw = measure.sample(fn, args, kwargs, plan=plan, timer=timer, self_timed=self_timed)
+            raw = measure.sample(fn, args, kwargs, plan=plan, timer=timer, self_timed=self_timed,
+                                 counters=self._session.reader)
         host = {"cpus": list(during.affinity), "policy": during.policy, "priority": during.priority,
                 "memory_locked": during.memory_locked,
                 "controls": [a.as_dict() for a in applied]}
@@ -322,6 +338,11 @@ class HostperfSession:
         self.save: bool = options.get(config, "hostperf_save")
         self.keep_runs: int = options.keep_runs(config)
         self.max_rounds = 2  # extra sampling rounds for a regressed or inconclusive verdict
+        self.counters_on: bool = options.get(config, "hostperf_counters")
+        self.noise_on: bool = options.get(config, "hostperf_noise")
+        self._reader: Any = None
+        self.counter_cost_ns: float | None = None
+        self.noise_probes: dict[str, Any] = {}
         self._init_workers(config)
         folder = Path(options.get(config, "hostperf_baselines"))
         self.baselines_dir = folder if folder.is_absolute() else Path(config.rootpath) / folder
@@ -482,7 +503,70 @@ class HostperfSession:
         return measure.Plan(samples=samples or self.samples, max_seconds=self.max_time,
                             warmup_seconds=min(0.3, self.max_time / 10), batch=batch)
 
+    @property
+    def reader(self) -> Any:
+        """The counter reader of the measuring thread, opened on first use (None when off)."""
+        if not (self.full and self.counters_on):
+            return None
+        if self._reader is None:
+            from pytest_hostperf import counters
+
+            self._reader = counters.Reader()
+            self.counter_cost_ns = counters.read_cost_ns(self._reader)
+        return self._reader
+
+    def counters_document(self) -> dict[str, Any] | None:
+        if not self.full:
+            return None
+        if not self.counters_on:
+            return {"enabled": False}
+        r = self._reader
+        return {"enabled": True, "read_cost_ns": int(round(self.counter_cost_ns or 0)),
+                "unavailable": dict(r.unavailable) if r is not None else {}}
+
+    def probe_noise(self, when: str) -> None:
+        """rtla-osnoise-style probe on the measuring CPU (see noise.py), before/after the tests."""
+        if not (self.full and self.noise_on) or self.is_worker:
+            return
+        from pytest_hostperf import noise
+        from pytest_hostperf.host import control
+
+        with control.pinned(self.cpus):
+            self.noise_probes[when] = noise.probe()
+
+    def _baseline_noise_shares(self) -> list[float]:
+        if self.baseline is None:
+            return []
+        shares = []
+        for run in self.baseline.runs:
+            n = run.get("noise")
+            if isinstance(n, dict) and isinstance(n.get("share"), (int, float)):
+                shares.append(float(n["share"]))
+        return shares
+
+    @property
+    def noisy(self) -> bool:
+        """Whether the host was well noisier before the measurements than during the baseline's runs."""
+        from pytest_hostperf import noise
+
+        before = self.noise_probes.get("before")
+        return before is not None and noise.is_noisy(before.share, self._baseline_noise_shares())
+
+    def noise_document(self) -> dict[str, Any] | None:
+        if not self.noise_probes:
+            return None
+        from pytest_hostperf import noise
+
+        shares = self._baseline_noise_shares()
+        run = noise.combine(list(self.noise_probes.values()))
+        return {"probes": {k: {**p.as_dict(), "text": p.text()} for k, p in self.noise_probes.items()},
+                "share": round(run.share, 6), "baseline_share": sorted(shares)[len(shares) // 2] if shares else None,
+                "noisy": self.noisy}
+
     # -- hooks -----------------------------------------------------------------------------
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.probe_noise("before")
+
     def pytest_report_header(self, config: pytest.Config) -> list[str] | str:
         if self.full:
             from pytest_hostperf.host import probe
@@ -531,8 +615,11 @@ class HostperfSession:
         if rec is not None and self.full:
             from pytest_hostperf import verdict
 
-            failures = [c.message for c in rec.checks if c.failed]
-            failures += [verdict.regression_message(mid, v) for mid, v in rec.verdicts.items() if v.failed]
+            def why(mid: str) -> str:
+                return f" — {rec.why[mid]}" if mid in rec.why else ""
+
+            failures = [c.message + why(c.result_id) for c in rec.checks if c.failed]
+            failures += [verdict.regression_message(mid, v) + why(mid) for mid, v in rec.verdicts.items() if v.failed]
             unsure = [c.message for c in rec.checks if c.status == "inconclusive"]
             unsure += [f"{mid}: p99 inconclusive: {v.reason}" for mid, v in rec.verdicts.items()
                        if v.status == "inconclusive"]
@@ -608,6 +695,8 @@ class HostperfSession:
                           "status": c.status, "message": c.message} for c in self.speedups]
                         + [sp for out in self.remote for sp in out.get("speedups", [])],
             "host": self.host_document(),
+            "counters": self.counters_document(),
+            "noise": self.noise_document(),
             "notes": list(self.notes),
             "results": results,
         }
@@ -702,6 +791,10 @@ class HostperfSession:
                 self._release_worker()
             return
         self._merge_remote()
+        if self.has_results:
+            self.probe_noise("after")
+        if self._reader is not None:
+            self._reader.close()
         if self.save and self.has_results:
             self._save_baseline()
             if self.save_failed and session.exitstatus == pytest.ExitCode.OK:
@@ -793,9 +886,11 @@ class HostperfSession:
             records = {r.id: baseline.measurement_record(d, r.samples) for r, d in zip(self.results, doc["results"])}
             for out in self.remote:
                 records.update(out["records"])
+            noise = doc.get("noise")
             run = baseline.new_run(measurements=records, fingerprint=self.fingerprint, audit=doc["host"]["audit"],
                                    timer=doc["timer"], tools=doc["tools"], concurrency=self.concurrency,
-                                   commit=baseline.commit_info(Path(self.config.rootpath)))
+                                   commit=baseline.commit_info(Path(self.config.rootpath)),
+                                   extra={"noise": {k: noise[k] for k in ("share", "probes")}} if noise else None)
             path = baseline.save_run(self.baselines_dir, self.host_id or "unknown-host", run, keep=self.keep_runs)
         except BaselineError as exc:
             self.notes.append(f"baseline NOT saved: {exc}")

@@ -157,7 +157,7 @@ def _se_factor(n: int) -> float:
 
 
 def baseline_ratio_interval(current_rounds: Sequence[np.ndarray], baseline_runs: Sequence[np.ndarray], *,
-                            confidence: float = 0.95, resamples: int = 500,
+                            confidence: float = 0.95, resamples: int = 500, extra_spread: float = 0.0,
                             rng: np.random.Generator | None = None) -> tuple[float, tuple[float, float], float]:
     """Ratio current / baseline of a run-level estimate, its interval, and the spread σ used.
 
@@ -179,7 +179,7 @@ def baseline_ratio_interval(current_rounds: Sequence[np.ndarray], baseline_runs:
     centre = (lambda x: float(np.median(x)) if len(x) >= 3 else float(np.mean(x)))
     delta = centre(cur_logs) - centre(base_logs)
     within = max(float(np.median([_median_bootstrap_se(r, rng, resamples) for r in side])) for side in (runs, rounds))
-    sigma = max(run_spread(runs, rounds), within)
+    sigma = float(np.hypot(max(run_spread(runs, rounds), within), extra_spread))  # + a noisy host's share
     se = sigma * float(np.sqrt(_se_factor(len(rounds)) + _se_factor(len(runs))))
     z = NormalDist().inv_cdf(0.5 + confidence / 2)
     return float(np.exp(delta)), (float(np.exp(delta - z * se)), float(np.exp(delta + z * se))), sigma
@@ -208,11 +208,13 @@ def ratio_interval(current: np.ndarray, baseline_runs: Sequence[np.ndarray], *, 
 
 
 def compare(current: np.ndarray | Sequence[np.ndarray], baseline_runs: Sequence[np.ndarray], *,
-            tolerance_pct: float, stat: str = "p99", rng: np.random.Generator | None = None) -> Verdict:
+            tolerance_pct: float, stat: str = "p99", extra_spread: float = 0.0,
+            rng: np.random.Generator | None = None) -> Verdict:
     """Decide ``regressed`` / ``improved`` / ``unchanged`` / ``inconclusive`` (DESIGN.md section 5).
 
     ``current`` is one round's block values, or a list of rounds (re-measurements) of them;
-    ``baseline_runs`` one array of block values per stored run.
+    ``baseline_runs`` one array of block values per stored run. ``extra_spread`` widens the
+    interval (added to σ in quadrature) when the host was noisier than during the baseline.
     - regressed: the ratio's interval lies above 1 and its point estimate above 1 + tolerance;
     - improved: the mirror image (interval below 1, point below 1 / (1 + tolerance));
     - unchanged: the interval lies within [1 / (1 + tolerance), 1 + tolerance];
@@ -226,7 +228,7 @@ def compare(current: np.ndarray | Sequence[np.ndarray], baseline_runs: Sequence[
     if not baseline_runs:
         return Verdict("new", stat, None, None, None, cur, tolerance_pct, 0, "no baseline for this measurement",
                        len(rounds))
-    ratio, (lo, hi), sigma = baseline_ratio_interval(rounds, baseline_runs, rng=rng)
+    ratio, (lo, hi), sigma = baseline_ratio_interval(rounds, baseline_runs, extra_spread=extra_spread, rng=rng)
     up = 1 + tolerance_pct / 100
     down = 1 / up
     base = float(np.exp(np.median(_log_estimates([r for r in baseline_runs if len(r)]))))

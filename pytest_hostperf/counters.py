@@ -1,0 +1,213 @@
+"""Per-block counters read around each block of calls, outside the timed region (issue 9).
+
+What the hot path did, next to how long it took: page faults, context switches, Python
+allocations, CPU migrations and, where ``perf_event_open`` gives hardware counters, cycles,
+instructions, cache misses and branch misses. Each is read just before a block starts and
+just after it ends (never between two timestamps), and stored per block as a per-call value
+so blocks can be compared with the same statistics as latency.
+
+Meaning of each counter (per call; a block's delta divided by its calls):
+- ``minor_faults``, ``major_faults``: ``getrusage(RUSAGE_THREAD)`` of the measuring thread;
+- ``voluntary_switches`` (the thread blocked: sleep, futex, I/O), ``involuntary_switches``
+  (it was preempted);
+- ``py_allocations``: net Python memory blocks (``sys.getallocatedblocks``) still allocated at
+  the block's end: what a call keeps (the garbage collector is off during blocks, so cyclic
+  garbage counts too); a buffer allocated and freed within the call nets zero (its page
+  faults show it);
+- ``cpu_migrations``: blocks that ended on another CPU than they started on
+  (``/proc/thread-self/stat`` field 39), per call; 0 when pinned;
+- ``cycles``, ``instructions``, ``cache_misses``, ``branch_misses`` (user space only), and
+  ``ipc`` = instructions / cycles, where the kernel and the CPU allow ``perf_event_open``.
+Written by hand: psutil reads process-wide counters (not the thread's) and has no perf
+events; the perf part is 40 lines of ctypes around one syscall.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+import resource
+import struct
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+BASIC = ("minor_faults", "major_faults", "voluntary_switches", "involuntary_switches", "py_allocations",
+         "cpu_migrations")
+PERF = ("cycles", "instructions", "cache_misses", "branch_misses")
+#: perf_event_attr (type, config) of each hardware counter (PERF_TYPE_HARDWARE = 0).
+_PERF_CONFIG = {"cycles": (0, 0), "instructions": (0, 1), "cache_misses": (0, 3), "branch_misses": (0, 5)}
+_NR_PERF_EVENT_OPEN = {"x86_64": 298, "aarch64": 241, "arm64": 241}
+_ATTR_SIZE = 112  # PERF_ATTR_SIZE_VER7
+_IOC_ENABLE, _IOC_DISABLE, _IOC_RESET = 0x2400, 0x2401, 0x2403
+
+
+def perf_open(type_: int, config: int) -> int:
+    """One perf counter of the calling thread, user space only, enabled; returns its fd.
+
+    Raises OSError (ENOENT: no PMU, e.g. in a VM; EACCES/EPERM: perf_event_paranoid) when
+    the kernel refuses.
+    """
+    nr = _NR_PERF_EVENT_OPEN.get(platform.machine())
+    if nr is None or not sys.platform.startswith("linux"):
+        raise OSError(0, f"perf_event_open is not known on {platform.system()} {platform.machine()}")
+    attr = bytearray(_ATTR_SIZE)
+    struct.pack_into("IIQ", attr, 0, type_, _ATTR_SIZE, config)
+    # flags: disabled (bit 0), exclude_kernel (bit 5), exclude_hv (bit 6)
+    struct.pack_into("Q", attr, 40, (1 << 0) | (1 << 5) | (1 << 6))
+    libc = ctypes.CDLL(None, use_errno=True)
+    buf = (ctypes.c_char * _ATTR_SIZE).from_buffer(attr)
+    fd = libc.syscall(nr, buf, 0, -1, -1, 0)
+    if fd < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    import fcntl
+
+    fcntl.ioctl(fd, _IOC_RESET, 0)
+    fcntl.ioctl(fd, _IOC_ENABLE, 0)
+    return fd
+
+
+def perf_read(fd: int) -> int:
+    """The counter's value (a u64)."""
+    return struct.unpack("Q", os.read(fd, 8))[0]
+
+
+def _current_cpu() -> int:
+    try:
+        with open("/proc/thread-self/stat", "rb") as fh:
+            stat = fh.read()
+        return int(stat[stat.rindex(b")") + 2:].split()[36])  # field 39, counting from 1
+    except (OSError, ValueError, IndexError):
+        return -1
+
+
+@dataclass
+class Reader:
+    """Reads every available counter of the calling thread; ``unavailable`` says why not."""
+
+    perf: bool = True
+    fds: dict[str, int] = field(default_factory=dict)
+    unavailable: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not hasattr(resource, "RUSAGE_THREAD"):
+            self.unavailable.update({k: "getrusage(RUSAGE_THREAD) is Linux-only" for k in BASIC[:4]})
+        if not os.path.exists("/proc/thread-self/stat"):
+            self.unavailable["cpu_migrations"] = "/proc/thread-self/stat is missing"
+        if not self.perf:
+            return
+        for name, (type_, config) in _PERF_CONFIG.items():
+            try:
+                self.fds[name] = perf_open(type_, config)
+            except OSError as exc:
+                reason = exc.strerror or str(exc)
+                if exc.errno == 2:
+                    reason += " (no hardware counters here: a VM without a virtual PMU?)"
+                elif exc.errno in (1, 13):
+                    reason += " (kernel.perf_event_paranoid; fix: sysctl -w kernel.perf_event_paranoid=1)"
+                self.unavailable[name] = f"perf_event_open: {reason}"
+        if "cycles" in self.unavailable or "instructions" in self.unavailable:
+            self.unavailable["ipc"] = "needs cycles and instructions"
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(n for n in BASIC if n not in self.unavailable) + tuple(n for n in PERF if n in self.fds)
+
+    def read(self) -> np.ndarray:
+        """Current values, in the order of :attr:`names` (cpu_migrations holds the CPU number)."""
+        out = []
+        if "minor_faults" not in self.unavailable:
+            ru = resource.getrusage(resource.RUSAGE_THREAD)
+            out += [ru.ru_minflt, ru.ru_majflt, ru.ru_nvcsw, ru.ru_nivcsw]
+        out.append(sys.getallocatedblocks())  # py_allocations
+        if "cpu_migrations" not in self.unavailable:
+            out.append(_current_cpu())
+        out += [perf_read(self.fds[n]) for n in PERF if n in self.fds]
+        return np.array(out, dtype=np.float64)
+
+    def delta(self, before: np.ndarray, after: np.ndarray) -> np.ndarray:
+        """after - before, with the CPU number turned into a migration flag."""
+        d = after - before
+        names = self.names
+        if "cpu_migrations" in names:
+            i = names.index("cpu_migrations")
+            d[i] = float(after[i] != before[i])
+        return d
+
+    def close(self) -> None:
+        for fd in self.fds.values():
+            os.close(fd)
+        self.fds.clear()
+
+    def __enter__(self) -> Reader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_cost_ns(reader: Reader, reads: int = 200) -> float:
+    """Median cost of one :meth:`Reader.read` (paid twice per block, outside the timed region)."""
+    costs = np.empty(reads)
+    for i in range(reads):
+        t0 = time.perf_counter_ns()
+        reader.read()
+        costs[i] = time.perf_counter_ns() - t0
+    return float(np.median(costs))
+
+
+def per_call(names: tuple[str, ...], block_deltas: np.ndarray, block_calls: np.ndarray) -> dict[str, dict]:
+    """Per counter: the per-call mean over all blocks and each block's per-call value.
+
+    ``block_deltas`` is (blocks, counters); ``block_calls`` the calls of each block (samples x
+    batch). ``ipc`` is derived from cycles and instructions where both exist.
+    """
+    calls = np.maximum(np.asarray(block_calls, dtype=np.float64), 1.0)
+    out: dict[str, dict] = {}
+    for j, name in enumerate(names):
+        col = block_deltas[:, j]
+        out[name] = {"per_call": float(col.sum() / calls.sum()), "blocks": (col / calls).round(4).tolist()}
+    if "cycles" in out and "instructions" in out:
+        cyc = block_deltas[:, names.index("cycles")]
+        ins = block_deltas[:, names.index("instructions")]
+        out["ipc"] = {"per_call": float(ins.sum() / max(cyc.sum(), 1.0)),
+                      "blocks": (ins / np.maximum(cyc, 1.0)).round(4).tolist()}
+    return out
+
+
+#: A counter changed when its per-call value moved by at least this much...
+MIN_ABS_CHANGE = 0.5
+#: ...and by at least this factor (either way).
+MIN_FACTOR = 1.5
+
+
+def changed(current: dict[str, dict], baseline: list[dict[str, dict]]) -> list[tuple[str, float, float]]:
+    """Counters whose per-call value differs clearly from every baseline run's: ``(name, before, now)``.
+
+    "Clearly": beyond the baseline runs' own range by at least ``MIN_ABS_CHANGE`` per call and
+    by a factor of ``MIN_FACTOR`` (counts are small integers per call: 0 -> 3 allocations, 0 ->
+    256 page faults; a rule on the range is enough and never fires on the counters' own jitter).
+    """
+    out = []
+    for name, cur in current.items():
+        before = [b[name]["per_call"] for b in baseline if name in b]
+        if not before:
+            continue
+        now, lo, hi = cur["per_call"], min(before), max(before)
+        ref = float(np.median(before))
+        if now > hi + MIN_ABS_CHANGE and now >= MIN_FACTOR * max(hi, 1e-9):
+            out.append((name, ref, now))
+        elif now < lo - MIN_ABS_CHANGE and lo >= MIN_FACTOR * max(now, 1e-9):
+            out.append((name, ref, now))
+    return out
+
+
+def describe_changes(changes: list[tuple[str, float, float]]) -> str:
+    """``page faults/call 0.0 -> 16.0, py_allocations/call 0 -> 3``."""
+    def fmt(x: float) -> str:
+        return f"{x:.0f}" if abs(x) >= 10 else f"{x:.1f}"
+
+    return ", ".join(f"{name.replace('_', ' ')}/call {fmt(a)} -> {fmt(b)}" for name, a, b in changes)
