@@ -34,7 +34,6 @@ import re
 import stat
 import subprocess
 import sys
-import tempfile
 import time
 import unicodedata
 from collections.abc import Sequence
@@ -45,11 +44,13 @@ from typing import Any
 
 import numpy as np
 
+from pytest_hostperf._io import atomic_write_text
 from pytest_hostperf.errors import BaselineError, InvalidArgument
 
 __all__ = [
     "DEFAULT_KEEP",
     "MAX_BYTES",
+    "MAX_VALUES",
     "SCHEMA",
     "SCHEMA_VERSION",
     "Baseline",
@@ -73,6 +74,12 @@ SCHEMA = "pytest-hostperf-baseline"
 # 1 - first version
 SCHEMA_VERSION = 1
 MAX_BYTES = 64 * 1024 * 1024  # refuse larger files before reading them
+#: Most JSON values (counted as ',', '[' and '{' bytes) a file may hold. Real files hold one
+#: per ~20 bytes (about 3 million at MAX_BYTES); a hostile file of '[],' repeated holds one per
+#: 3 bytes, and parsing 60 MiB of it took 8 s and 1.5 GiB (measured): refused before parsing.
+MAX_VALUES = 4_000_000
+#: Longest key or id quoted in an error message; a hostile key can be megabytes long.
+_SHOW_KEY = 80
 DEFAULT_KEEP = 5
 
 #: Largest time accepted, in ns (about 11.6 days): anything above is corruption, not latency.
@@ -91,7 +98,7 @@ _STATS = ("p50", "p90", "p99", "p999", "max")
 _BLOCK_KEYS = frozenset({"n", *(f"{s}_ns" for s in _STATS)})
 _RECORD_KEYS = frozenset({"mode", "batch", "n", "min_ns", "p50_ns", "p90_ns", "p99_ns", "p999_ns",
                           "max_ns", "mean_ns", "blocks", "group", "histogram"})
-_RECORD_OPTIONAL = frozenset({"host"})
+_RECORD_OPTIONAL = frozenset({"host", "counters"})  # counters: per-call values, see counters.py
 _HIST_KEYS = frozenset({"encoding", "sub_buckets", "index", "count", "min_ns", "max_ns", "total"})
 _RUN_KEYS = frozenset({"created_utc", "commit", "tools", "fingerprint", "audit", "timer", "concurrency",
                        "measurements"})
@@ -348,6 +355,8 @@ def measurement_record(result_dict: dict, samples_ns: np.ndarray) -> dict:
                          for b in blocks] if isinstance(blocks, (list, tuple)) else blocks)
     if "host" in result_dict and result_dict["host"] is not None:
         record["host"] = copy.deepcopy(result_dict["host"])
+    if result_dict.get("counters"):
+        record["counters"] = copy.deepcopy(result_dict["counters"])
     try:
         record["histogram"] = encode_histogram(samples_ns)
     except InvalidArgument as exc:
@@ -522,7 +531,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
     if len(out) != len(pairs):
         seen: set[str] = set()
         dup = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
-        raise _Reject(f"duplicate key {json.dumps(dup)} in one object (hand-edited or merged badly?)")
+        raise _Reject(f"duplicate key {_show_key(dup)} in one object (hand-edited or merged badly?)")
     return out
 
 
@@ -546,6 +555,13 @@ def _bounded_int(text: str) -> int:
 def _parse(path: Path, data: bytes) -> Any:
     if not data.strip():
         raise BaselineError(f"{path}: the file is empty (truncated?): {_fix(path)}")
+    # Parsing costs memory per value, not per byte (an empty list is 56 bytes of Python for 3
+    # bytes of file): bound the count before json builds them. Separators inside strings
+    # count too, which only errs towards refusing an absurd file.
+    values = data.count(b",") + data.count(b"[") + data.count(b"{")
+    if values > MAX_VALUES:
+        raise BaselineError(f"{path}: about {values:,} JSON values is more than the {MAX_VALUES:,} a "
+                            f"baseline may hold; it is not a baseline (or a corrupt one): {_fix(path)}")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -653,6 +669,9 @@ class _Lock:
             self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
         except OSError as exc:
             what = "is a symlink; remove it" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
+            if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+                what += (f"; saving needs a writable baselines folder ({self.path.parent}): remount it "
+                         "read-write or save elsewhere (--hostperf-baselines=DIR); nothing was changed")
             raise BaselineError(f"cannot create the lock file {self.path}: {what}") from None
         deadline = time.monotonic() + self.timeout
         pause = 0.001
@@ -675,33 +694,34 @@ class _Lock:
         os.close(self.fd)  # closing the last descriptor releases the flock
 
 
-def _atomic_write(path: Path, text: str, mode: int) -> None:
-    """Mirror of ``_io.atomic_write_text`` plus a chosen file mode (mkstemp makes 0600) and
-    an fsync of the folder, so the rename itself survives a power cut."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def _sweep_temp_files(path: Path) -> list[Path]:
+    """Remove the temp files of ``path`` that writers killed mid-save left behind.
+
+    Call it holding the lock: every writer creates its temp file (``.<name>.XXXXXXXX.tmp``,
+    see :func:`_atomic_write`) only while it holds the lock, so any found then belongs to a
+    writer that died (SIGKILL, power cut) before it could remove it.
+    """
+    pattern = re.compile(re.escape(f".{path.name}.") + r"[A-Za-z0-9_]{8}\.tmp")
+    removed = []
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            os.fchmod(fh.fileno(), mode)
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:
-        dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        entries = list(os.scandir(path.parent))
     except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:  # some filesystems cannot fsync a folder; the data itself is synced
-        pass
-    finally:
-        os.close(dfd)
+        return removed
+    for entry in entries:
+        if pattern.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+            try:
+                os.unlink(entry.path)
+            except OSError:  # a read-only folder: the write fails next, with the reason
+                continue
+            removed.append(Path(entry.path))
+    return removed
+
+
+def _atomic_write(path: Path, text: str, mode: int) -> None:
+    """Temp file named before it exists (so an interrupt can always remove it), fsync,
+    ``os.replace``, fsync of the folder so the rename itself survives a power cut; the file
+    gets ``mode`` (a temp file is created 0600)."""
+    atomic_write_text(path, text, mode=mode, mkdir=False, sync_dir=True)
 
 
 def save_run(folder: Path, host: str, run: dict, *, keep: int = DEFAULT_KEEP,
@@ -710,7 +730,8 @@ def save_run(folder: Path, host: str, run: dict, *, keep: int = DEFAULT_KEEP,
 
     Under an exclusive lock the current file is re-read (and must be valid: a file that
     cannot be read is never overwritten), the run appended, and the result written to a
-    temp file that is fsynced and renamed over the old one. Returns the file's path.
+    temp file that is fsynced and renamed over the old one. Temp files that an earlier,
+    killed writer left are removed first. Returns the file's path.
     """
     if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
         raise InvalidArgument(f"save_run: keep must be a whole number >= 1, got {keep!r}")
@@ -738,6 +759,7 @@ def save_run(folder: Path, host: str, run: dict, *, keep: int = DEFAULT_KEEP,
             mode = stat.S_IMODE(os.stat(path).st_mode) | 0o400
         runs.append(run)
         text = to_json(_document(clean, runs[-keep:]))
+        _sweep_temp_files(path)
         try:
             _atomic_write(path, text, mode)
         except OSError as exc:
@@ -769,6 +791,11 @@ def _kind(v: Any) -> str:
             float: "a float"}.get(type(v), type(v).__name__)
 
 
+def _show_key(key: str) -> str:
+    """A key or id quoted for a message, cut to a readable length."""
+    return json.dumps(key if len(key) <= _SHOW_KEY else key[:_SHOW_KEY - 3] + "...")
+
+
 def _show(v: Any) -> str:
     text = json.dumps(v, default=repr) if isinstance(v, (str, int, float, bool, type(None))) else _kind(v)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -777,7 +804,7 @@ def _show(v: Any) -> str:
 def _at(where: str, key: str) -> str:
     if key.isascii() and key.isidentifier():
         return f"{where}.{key}" if where else key
-    return f"{where}[{json.dumps(key)}]"
+    return f"{where}[{_show_key(key)}]"
 
 
 def _path_of(node: tuple | None, root: str) -> str:
@@ -842,7 +869,7 @@ def _keys(d: dict, where: str, required: frozenset[str], optional: frozenset[str
         unknown = sorted(d.keys() - required - optional)
         if unknown:
             raise _Invalid(where, f"unknown key{'s' if len(unknown) > 1 else ''} "
-                                  f"{', '.join(json.dumps(k) for k in unknown[:5])}")
+                                  f"{', '.join(_show_key(k) for k in unknown[:5])}")
 
 
 def _int(v: Any, where: str, lo: int = 0, hi: int = MAX_NS, what: str = "an integer") -> int:
@@ -934,6 +961,15 @@ def _check_record(r: Any, where: str) -> None:
     _str(r["group"], _at(where, "group"), nullable=True)
     if "host" in r:
         _obj(r["host"], _at(where, "host"))
+    if "counters" in r:
+        cw = _at(where, "counters")
+        for name, c in _obj(r["counters"], cw).items():
+            c = _obj(c, _at(cw, name))
+            _keys(c, _at(cw, name), frozenset({"per_call", "blocks"}))
+            for k, v in [("per_call", c["per_call"])] + [(f"blocks[{i}]", v) for i, v in enumerate(
+                    c["blocks"] if type(c["blocks"]) is list else [c["blocks"]])]:
+                if type(v) not in (int, float) or not -1e12 <= v <= 1e12:
+                    raise _Invalid(_at(_at(cw, name), k), f"expected a per-call count, got {_show(v)}")
     blocks = r["blocks"]
     if type(blocks) is not list:
         raise _Invalid(_at(where, "blocks"), f"expected an array, got {_kind(blocks)}")
@@ -1013,4 +1049,4 @@ def _check_run(run: Any, where: str) -> None:
     for mid, record in _obj(run["measurements"], w).items():
         if not mid:
             raise _Invalid(w, "empty measurement id")
-        _check_record(record, f"{w}[{json.dumps(mid)}]")
+        _check_record(record, f"{w}[{_show_key(mid)}]")

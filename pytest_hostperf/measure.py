@@ -207,8 +207,8 @@ def sample(fn: Callable[..., Any], args: tuple = (), kwargs: dict | None = None,
     truncated = False
     gc_was_enabled = gc.isenabled()
     gc.collect()
-    gc.disable()
     try:
+        gc.disable()  # inside the try: an interrupt right after it still re-enables the gc
         for b in range(blocks):
             start = b * per_block
             before = counters.read() if counters is not None else None

@@ -795,7 +795,11 @@ class HostperfSession:
             self.probe_noise("after")
         if self._reader is not None:
             self._reader.close()
-        if self.save and self.has_results:
+        if self.save and self.has_results and session.exitstatus == pytest.ExitCode.INTERRUPTED:
+            # A partial run would push a complete one out of the kept runs.
+            self.warnings.append("baseline NOT saved: the run was interrupted (a partial run would replace a "
+                                 "complete one among the kept runs)")
+        elif self.save and self.has_results:
             self._save_baseline()
             if self.save_failed and session.exitstatus == pytest.ExitCode.OK:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -893,7 +897,7 @@ class HostperfSession:
                                    extra={"noise": {k: noise[k] for k in ("share", "probes")}} if noise else None)
             path = baseline.save_run(self.baselines_dir, self.host_id or "unknown-host", run, keep=self.keep_runs)
         except BaselineError as exc:
-            self.notes.append(f"baseline NOT saved: {exc}")
+            self.warnings.append(f"baseline NOT saved: {exc} (the exit status is non-zero because of it)")
             self.save_failed = True
             return
         self.notes.append(f"baseline saved: {path} ({len(records)} measurements, keeps the last "

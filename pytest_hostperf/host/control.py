@@ -2,7 +2,10 @@
 
 Every control is a context manager that reads the prior state from the OS, changes it,
 and restores it in ``finally`` (normal exit, exception, ``KeyboardInterrupt``, a test
-timeout raised in the main thread). A control the process is not *permitted* to apply
+timeout raised in the main thread). The change itself is made inside the ``try`` whose
+``finally`` restores it: Python raises ``KeyboardInterrupt`` the moment a system call
+returns, so a Ctrl-C that lands during ``mlockall`` (tens of ms in a big process) cannot
+leave memory locked. A control the process is not *permitted* to apply
 (EPERM, RLIMIT_RTPRIO 0 without CAP_SYS_NICE, seccomp, non-Linux) is never an error: it
 yields an :class:`Applied` record with ``applied=False``, the reason and the exact fix,
 and the measurement goes on without it. A *wrong* argument (priority 0, a CPU the process
@@ -250,9 +253,23 @@ def pinned(cpus: Sequence[int] | None = None) -> Iterator[Applied]:
     # measurement wants (threads it starts inside inherit the mask and keep it).
     failure: OSError | None = None
     try:
-        os.sched_setaffinity(0, target)
-    except OSError as exc:  # EPERM from seccomp / a container, ENOSYS, EINVAL from a cpuset
-        failure = exc
+        # The change sits inside the try: a Ctrl-C that lands as the call returns raises
+        # there, and the finally must still put the mask back.
+        try:
+            os.sched_setaffinity(0, target)
+        except OSError as exc:  # EPERM from seccomp / a container, ENOSYS, EINVAL from a cpuset
+            failure = exc
+        if failure is None:
+            yield Applied("pin", True, detail)
+    finally:
+        if failure is None:
+            try:
+                os.sched_setaffinity(0, previous)
+            except OSError as exc:
+                raise HostControlError(
+                    exc.errno, f"could not restore CPU affinity {format_cpu_list(sorted(previous))}: "
+                               f"{_strerror(exc)}"
+                ) from exc
     if failure is not None:
         # Yielded outside the except block so an error in the with-body is not
         # reported as raised "during handling" of this one.
@@ -260,17 +277,6 @@ def pinned(cpus: Sequence[int] | None = None) -> Iterator[Applied]:
                       reason=f"sched_setaffinity({format_cpu_list(target)}) failed: "
                              f"{_strerror(failure)}",
                       fix=FIX_PIN)
-        return
-    try:
-        yield Applied("pin", True, detail)
-    finally:
-        try:
-            os.sched_setaffinity(0, previous)
-        except OSError as exc:
-            raise HostControlError(
-                exc.errno, f"could not restore CPU affinity {format_cpu_list(sorted(previous))}: "
-                           f"{_strerror(exc)}"
-            ) from exc
 
 
 # --------------------------------------------------------------------------- SCHED_FIFO
@@ -371,29 +377,30 @@ def realtime(
     prev_nice = _get_nice()
     failure: OSError | None = None
     try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
-    except OSError as exc:
-        failure = exc
+        try:  # inside the outer try, so an interrupt as it returns still restores
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+        except OSError as exc:
+            failure = exc
+        if failure is None:
+            yield Applied("rt", True, detail if runtime is not None
+                          else f"{detail} (RT throttling unknown: {rt_runtime_path} unreadable)")
+    finally:
+        if failure is None:
+            try:
+                # SCHED_OTHER/BATCH/IDLE take priority 0; the prior FIFO/RR priority otherwise.
+                os.sched_setscheduler(0, prev_policy, os.sched_param(prev_priority))
+            except OSError as exc:
+                raise HostControlError(
+                    exc.errno, f"could not restore scheduling policy {_policy_name(prev_policy)} "
+                               f"{prev_priority}: {_strerror(exc)}"
+                ) from exc
+            # Linux keeps the nice value across a trip through SCHED_FIFO; set it only if
+            # something in the body changed it, because lowering nice needs privilege.
+            if prev_nice is not None and _get_nice() != prev_nice:
+                with contextlib.suppress(OSError):
+                    os.setpriority(os.PRIO_PROCESS, 0, prev_nice)
     if failure is not None:
         yield _rt_refusal(detail, priority, failure)
-        return
-    try:
-        yield Applied("rt", True, detail if runtime is not None
-                      else f"{detail} (RT throttling unknown: {rt_runtime_path} unreadable)")
-    finally:
-        try:
-            # SCHED_OTHER/BATCH/IDLE take priority 0; the prior FIFO/RR priority otherwise.
-            os.sched_setscheduler(0, prev_policy, os.sched_param(prev_priority))
-        except OSError as exc:
-            raise HostControlError(
-                exc.errno, f"could not restore scheduling policy {_policy_name(prev_policy)} "
-                           f"{prev_priority}: {_strerror(exc)}"
-            ) from exc
-        # Linux keeps the nice value across a trip through SCHED_FIFO; set it only if
-        # something in the body changed it, because lowering nice needs privilege.
-        if prev_nice is not None and _get_nice() != prev_nice:
-            with contextlib.suppress(OSError):
-                os.setpriority(os.PRIO_PROCESS, 0, prev_nice)
 
 
 def _rt_refusal(detail: str, priority: int, exc: OSError) -> Applied:
@@ -467,21 +474,24 @@ def locked_memory() -> Iterator[Applied]:
     current, future = _mcl_flags()
     before = _vm_locked_kib()
     was_locked = bool(before)
-    if libc.mlockall(ctypes.c_int(current | future)) != 0:
-        err = ctypes.get_errno()
-        if not was_locked:
-            # A failed mlockall can leave MCL_FUTURE behind on some kernels; undo it so
-            # later allocations are not charged against the memlock limit.
-            libc.munlockall()
-        yield Applied("mlock", False, "mlockall", reason=_mlock_reason(err), fix=FIX_MLOCK)
-        return
     detail = "mlockall" if not was_locked else "mlockall (memory was already locked; left locked)"
+    err = 0
     try:
-        yield Applied("mlock", True, detail)
-    finally:
-        if not was_locked and libc.munlockall() != 0:
+        # mlockall faults in every mapped page, which takes tens of ms in a big process: a
+        # Ctrl-C in that time raises KeyboardInterrupt the moment the call returns. Inside
+        # the try, the finally still unlocks (measured: outside it, 1 GiB stayed locked).
+        if libc.mlockall(ctypes.c_int(current | future)) != 0:
             err = ctypes.get_errno()
-            raise HostControlError(err, f"munlockall failed: {os.strerror(err)}")
+        else:
+            yield Applied("mlock", True, detail)
+    finally:
+        # Also after a failed mlockall: it can leave MCL_FUTURE behind on some kernels, and
+        # later allocations would then be charged against the memlock limit.
+        if not was_locked and libc.munlockall() != 0 and not err:
+            unlock_err = ctypes.get_errno()
+            raise HostControlError(unlock_err, f"munlockall failed: {os.strerror(unlock_err)}")
+    if err:
+        yield Applied("mlock", False, "mlockall", reason=_mlock_reason(err), fix=FIX_MLOCK)
 
 
 def _mlock_reason(err: int) -> str:

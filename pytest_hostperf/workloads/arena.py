@@ -346,11 +346,12 @@ def mmap_threshold(nbytes: int = 128 * 1024) -> Iterator[None]:
         raise InvalidArgument(f"nbytes: {nbytes!r} must be between 1 and {_GLIBC_MMAP_THRESHOLD_MAX} (e.g. 131072)")
     libc = _libc()
     assert libc is not None
-    _mallopt(libc, M_MMAP_THRESHOLD, nbytes)
-    # A fixed mmap threshold also freezes the trim threshold; keep it at the glibc default so
-    # small heap tops are still trimmed as usual.
-    _mallopt(libc, M_TRIM_THRESHOLD, 128 * 1024)
     try:
+        # Set inside the try: an interrupt between the two calls must still restore.
+        _mallopt(libc, M_MMAP_THRESHOLD, nbytes)
+        # A fixed mmap threshold also freezes the trim threshold; keep it at the glibc default
+        # so small heap tops are still trimmed as usual.
+        _mallopt(libc, M_TRIM_THRESHOLD, 128 * 1024)
         yield
     finally:
         _mallopt(libc, M_MMAP_THRESHOLD, _GLIBC_MMAP_THRESHOLD_MAX)

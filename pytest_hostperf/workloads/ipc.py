@@ -38,6 +38,7 @@ from pytest_hostperf.errors import HostperfError, InvalidArgument, MeasurementEr
 
 __all__ = [
     "PREFIX",
+    "IpcResourceError",
     "NamedSemaphore",
     "SemPingPong",
     "list_resources",
@@ -56,6 +57,43 @@ DEFAULT_START_TIMEOUT_S = 30.0
 # How long a blocked wait sleeps before it looks whether its peer is still there.
 _SLICE_S = 0.05
 _SLICE_NS = 50_000_000
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+class IpcResourceError(HostperfError, OSError):
+    """A shared-memory segment or named semaphore could not be created in ``/dev/shm``.
+
+    The message names ``/dev/shm``, what was being created and the fix; ``errno`` is the
+    system's (``ENOSPC`` for a full ``/dev/shm``).
+    """
+
+
+_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.ENOMEM})
+FIX_SHM_FULL = (
+    "free it (ls -la /dev/shm; stale hostperf-* entries of dead processes are swept by the next "
+    "run) or give it more room (mount -o remount,size=256M /dev/shm; in a container: "
+    "docker run --shm-size=256m)"
+)
+
+
+def shm_error(what: str, err: int | None, *, path: str | os.PathLike[str] | None = None) -> IpcResourceError:
+    """The error for an IPC resource that ``/dev/shm`` could not hold: names it, and the fix.
+
+    >>> str(shm_error("ring segment", errno.ENOSPC))  # doctest: +ELLIPSIS
+    'ring segment: cannot create it in /dev/shm: /dev/shm is full (No space left on device); free it ...'
+    """
+    where = f"cannot create {path}" if path is not None else f"cannot create it in {SHM_DIR}"
+    why = os.strerror(err) if err else "unknown error"
+    if err in _SPACE_ERRNOS:
+        text = f"{what}: {where}: {SHM_DIR} is full ({why}); {FIX_SHM_FULL}"
+    else:
+        text = (f"{what}: {where}: {why}; POSIX shared memory and named semaphores live in {SHM_DIR}, "
+                "which must be a writable tmpfs (docker run --shm-size=256m)")
+    exc = IpcResourceError(text)
+    exc.errno = err
+    return exc
 
 
 # --- names and the sweep of stale resources ---------------------------------------------------
@@ -256,6 +294,8 @@ class NamedSemaphore:
         handle = _sem().sem_open(b"/" + name.encode(), flags, 0o600, value)
         if not handle:  # SEM_FAILED is (sem_t *) 0 in glibc and musl
             err = ctypes.get_errno()
+            if flags & os.O_CREAT and err not in (errno.EEXIST, errno.EINVAL):
+                raise shm_error(f"named semaphore {name!r}", err, path=SHM_DIR / f"sem.{name}")
             raise HostperfError(f"sem_open({name!r}) failed: {os.strerror(err)} [errno {err}]")
         return handle
 
@@ -544,7 +584,10 @@ class SemPingPong:
             self._clock = self._pong.clock
             target, args = _posix_echo, (self.names[0], self.names[1], self._stop, child_cpu, os.getpid())
         else:
-            self._ping, self._pong = ctx.Semaphore(0), ctx.Semaphore(0)
+            try:  # each is a glibc named semaphore in /dev/shm while it is created
+                self._ping, self._pong = ctx.Semaphore(0), ctx.Semaphore(0)
+            except OSError as exc:
+                raise shm_error("multiprocessing.Semaphore", exc.errno) from None
             target, args = _mp_echo, (self._ping, self._pong, self._stop, child_cpu, os.getpid())
         self._proc = ctx.Process(target=target, args=args, name=f"hostperf-sem-{self.kind}", daemon=True)
         self._proc.start()

@@ -48,6 +48,7 @@ while it waits, which ``queue.Queue`` does not. :class:`ThreadPingPong` measures
 from __future__ import annotations
 
 import contextlib
+import errno
 import mmap
 import os
 import queue
@@ -68,6 +69,7 @@ from pytest_hostperf.workloads.ipc import (
     peer_gone,
     reap,
     resource_name,
+    shm_error,
     validate_cpus,
 )
 
@@ -112,7 +114,18 @@ class WaitPolicy:
 # the very thread it waits for: poll, then give up the GIL at once.
 THREAD_WAIT = WaitPolicy(spin=0, yields=200, nap_s=50e-6)
 # Two processes polling on one CPU: the same reasoning, with the scheduler in the GIL's place.
+# Under SCHED_FIFO a yield never lets a normal-priority peer run (see _poll),
+# so a real-time waiter gives the CPU away only by sleeping.
 SAME_CPU_WAIT = WaitPolicy(spin=0, yields=200, nap_s=50e-6)
+_REALTIME = {getattr(os, "SCHED_FIFO", -1), getattr(os, "SCHED_RR", -1)}
+
+
+def _realtime() -> bool:
+    """Whether the calling thread runs under a real-time policy (its yields reach RT peers only)."""
+    try:
+        return os.sched_getscheduler(0) in _REALTIME
+    except (AttributeError, OSError):
+        return False
 
 
 def _stride(slot_size: int) -> int:
@@ -392,14 +405,30 @@ class _Segment:
         self.name = name
         self.path = os.path.join(SHM_DIR, name)
         create = size is not None
-        fd = os.open(self.path, os.O_RDWR | (os.O_CREAT | os.O_EXCL if create else 0), 0o600)
+        self._owner = False
+        self.mm: mmap.mmap | None = None
+        try:
+            fd = os.open(self.path, os.O_RDWR | (os.O_CREAT | os.O_EXCL if create else 0), 0o600)
+        except OSError as exc:
+            if create and exc.errno != errno.EEXIST:
+                raise shm_error("ring segment", exc.errno, path=self.path) from None
+            raise
         self._owner = create
         try:
             if create:
-                os.ftruncate(fd, size)
+                # Allocate the pages now. ftruncate only sets the size: on a full tmpfs the
+                # first store into a page that cannot be allocated is a SIGBUS that kills the
+                # process (seen with a full /dev/shm). posix_fallocate says ENOSPC instead.
+                try:
+                    if hasattr(os, "posix_fallocate"):
+                        os.posix_fallocate(fd, 0, size)
+                    else:  # pragma: no cover - not Linux
+                        os.ftruncate(fd, size)
+                except OSError as exc:
+                    raise shm_error("ring segment", exc.errno, path=self.path) from None
             else:
                 size = os.fstat(fd).st_size
-            self.mm: mmap.mmap | None = mmap.mmap(fd, size)  # MAP_SHARED
+            self.mm = mmap.mmap(fd, size)  # MAP_SHARED
         except BaseException:
             self.mm = None
             self.unlink()
@@ -446,7 +475,9 @@ def _poll(attempt: Callable[[], Any], policy: WaitPolicy, timeout: float) -> Any
         if r is not None:
             return r
     deadline = time.monotonic() + timeout
-    for _ in range(policy.yields):
+    # sched_yield from SCHED_FIFO only lets other real-time tasks run: a peer at normal priority
+    # on this CPU would wait for the whole yield phase, so a real-time waiter goes on to naps.
+    for _ in range(0 if policy.yields and _realtime() else policy.yields):
         os.sched_yield()  # releases the GIL and lets a peer on this core run
         r = attempt()
         if r is not None:
@@ -712,7 +743,10 @@ class ProcessPingPong:
             spin = 0 if self._same_cpu else _CHILD_SPIN
             target, args = _ring_echo_child, (self._req.name, self._resp.name, child_cpu, os.getpid(), spin)
         else:
-            self._req, self._resp = ctx.Queue(), ctx.Queue()
+            try:  # a Queue's lock is a glibc named semaphore in /dev/shm while it is created
+                self._req, self._resp = ctx.Queue(), ctx.Queue()
+            except OSError as exc:
+                raise shm_error("multiprocessing.Queue", exc.errno) from None
             target, args = _mpqueue_echo_child, (self._req, self._resp, child_cpu, os.getpid())
         self._proc = ctx.Process(target=target, args=args, name=f"hostperf-echo-{self.kind}", daemon=True)
         self._proc.start()
