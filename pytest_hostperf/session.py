@@ -184,6 +184,12 @@ class Recorder:
         self._explain(res, base_runs)
         res.extra["verdict"] = verdict_dict(v, len(rounds) - 1)
         self.verdicts[res.id] = v
+        return self._keep(res)
+
+    def _keep(self, res: Result) -> Result:
+        """Record a measured result in this test and the run, and check its budgets."""
+        from pytest_hostperf import verdict
+
         self.results.append(res)
         self._session.results.append(res)
         checks = [verdict.check_budget(res, stat, budget) for stat, budget in self.settings.budgets.items()]
@@ -224,12 +230,7 @@ class Recorder:
         elif why_not:
             res.extra["not_gated"] = why_not
             self._session.notes.append(f"{res.id}: {why_not}")
-        self.results.append(res)
-        self._session.results.append(res)
-        checks = [verdict.check_budget(res, stat, budget) for stat, budget in self.settings.budgets.items()]
-        self.checks.extend(checks)
-        self._session.checks.extend(checks)
-        return res
+        return self._keep(res)
 
     def note(self, text: str) -> None:
         """Add a line to the hostperf section of the terminal summary and the JSON report

@@ -6,18 +6,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
-import psutil
 import pytest
 
 from pytest_hostperf.errors import HostperfError, InvalidArgument, MeasurementError
 from pytest_hostperf.workloads.ipc import (
     NamedSemaphore,
     SemPingPong,
-    list_resources,
     loops_per_second,
     owner_pid,
     pid_alive,
@@ -26,27 +23,6 @@ from pytest_hostperf.workloads.ipc import (
 )
 
 SHM = Path("/dev/shm")
-
-
-def _children() -> set[int]:
-    # multiprocessing's resource tracker is a long-lived helper of the test process, not ours.
-    out = set()
-    for p in psutil.Process().children(recursive=True):
-        try:
-            if "resource_tracker" not in " ".join(p.cmdline()) and p.status() != psutil.STATUS_ZOMBIE:
-                out.add(p.pid)
-        except psutil.NoSuchProcess:
-            pass
-    return out
-
-
-@pytest.fixture
-def no_leftovers() -> Iterator[None]:
-    """Fail the test if it leaves a semaphore, a segment or a child process of ours behind."""
-    children = _children()
-    yield
-    assert list_resources(os.getpid()) == []
-    assert _children() - children == set()
 
 
 @pytest.fixture(scope="module")

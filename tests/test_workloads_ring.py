@@ -8,42 +8,19 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from pytest_hostperf.errors import HostperfError, InvalidArgument, MeasurementError
-from pytest_hostperf.workloads.ipc import list_resources, sweep_stale
+from pytest_hostperf.workloads.ipc import sweep_stale
 from pytest_hostperf.workloads.ring import ProcessPingPong, Ring, RingTimeout, ThreadPingPong, required_bytes
 
 REPO = Path(__file__).resolve().parents[1]
 M64 = (1 << 64) - 1
-
-
-def _children() -> set[int]:
-    # multiprocessing's resource tracker is a long-lived helper of the test process, not ours.
-    out = set()
-    for p in psutil.Process().children(recursive=True):
-        try:
-            if "resource_tracker" not in " ".join(p.cmdline()) and p.status() != psutil.STATUS_ZOMBIE:
-                out.add(p.pid)
-        except psutil.NoSuchProcess:
-            pass
-    return out
-
-
-@pytest.fixture
-def no_leftovers() -> Iterator[None]:
-    """Fail the test if it leaves a shared-memory name or a child process of ours behind."""
-    children = _children()
-    yield
-    assert list_resources(os.getpid()) == []
-    assert _children() - children == set()
 
 
 items = st.one_of(st.integers(-(1 << 63), (1 << 63) - 1), st.binary(max_size=16))

@@ -508,7 +508,40 @@ def _mp_echo(ping: Any, pong: Any, stop: Any, cpu: int | None, parent_pid: int) 
             break
 
 
-class SemPingPong:
+class EchoChildOwner:
+    """Lifetime shared by the ping-pong workloads: single use; ``with`` starts the echo child
+    (``_start``), and leaving it -- or a failed start -- stops and reaps it (``_shutdown``)."""
+
+    _proc: Any = None
+    _used: bool = False
+
+    @property
+    def pid(self) -> int | None:
+        """The echo child's pid once started."""
+        return None if self._proc is None else self._proc.pid
+
+    def __enter__(self):  # -> Self
+        if self._used:
+            raise InvalidArgument(f"{type(self).__name__} is single-use: create a new one for another with-block")
+        self._used = True
+        try:
+            self._start()
+        except BaseException:
+            self._shutdown()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._shutdown()
+
+    def _start(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _shutdown(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class SemPingPong(EchoChildOwner):
     """Ping-pong between this process and an echo child through two semaphores.
 
     ``kind="posix"``: POSIX named semaphores via ctypes (what ImageStreamIO uses);
@@ -552,25 +585,6 @@ class SemPingPong:
         self._used = False
         self._clock: Callable[[], int] = time.monotonic_ns
         self.names: tuple[str, ...] = ()
-
-    @property
-    def pid(self) -> int | None:
-        """The echo child's pid once started."""
-        return None if self._proc is None else self._proc.pid
-
-    def __enter__(self) -> SemPingPong:
-        if self._used:
-            raise InvalidArgument("SemPingPong is single-use: create a new one for another with-block")
-        self._used = True
-        try:
-            self._start()
-        except BaseException:
-            self._shutdown()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._shutdown()
 
     def _start(self) -> None:
         ctx = self._ctx

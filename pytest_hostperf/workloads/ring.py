@@ -60,6 +60,7 @@ from typing import Any
 
 from pytest_hostperf.errors import HostperfError, InvalidArgument, MeasurementError
 from pytest_hostperf.workloads.ipc import (
+    EchoChildOwner,
     DEFAULT_START_TIMEOUT_S,
     DEFAULT_TIMEOUT_S,
     SHM_DIR,
@@ -665,7 +666,7 @@ def _mpqueue_echo_child(req: Any, resp: Any, cpu: int | None, parent_pid: int) -
     resp.cancel_join_thread()
 
 
-class ProcessPingPong:
+class ProcessPingPong(EchoChildOwner):
     """Round trips between this process and an echo child process.
 
     ``kind="ring"``: two shared-memory :class:`Ring` s, both sides busy-polling (bounded);
@@ -709,30 +710,11 @@ class ProcessPingPong:
         self._used = False
 
     @property
-    def pid(self) -> int | None:
-        """The echo child's pid once started."""
-        return None if self._proc is None else self._proc.pid
-
-    @property
     def names(self) -> tuple[str, ...]:
         """Shared-memory names in use (ring kind)."""
         if self.kind != "ring" or self._req is None:
             return ()
         return tuple(r.name for r in (self._req, self._resp) if r is not None)
-
-    def __enter__(self) -> ProcessPingPong:
-        if self._used:
-            raise InvalidArgument("ProcessPingPong is single-use: create a new one for another with-block")
-        self._used = True
-        try:
-            self._start()
-        except BaseException:
-            self._shutdown()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._shutdown()
 
     def _start(self) -> None:
         ctx = self._ctx
