@@ -122,9 +122,10 @@ def _log_estimates(runs: Sequence[np.ndarray]) -> np.ndarray:
 #: run's p99 moves between runs on any host (neighbours, frequency, page placement); with few
 #: runs the spread measured from them is unreliable. Chosen with benchmarks/verdict_quality.py.
 RUN_SPREAD_FLOOR = 0.03
-#: Spread assumed while fewer than 3 runs can show their own: on the shared 2-vCPU development
-#: VM a neighbour on the sibling vCPU moved p99 by 8-25% between runs.
-FEW_RUNS_SPREAD = 0.08
+#: Spread assumed while the baseline holds fewer than 3 runs and cannot show its own. On the
+#: shared 2-vCPU development VM the benchmark suite's p99s moved by 20-60% between runs minutes
+#: apart (IPC and hand-offs most): until three runs are saved only large changes (~1.7x) fail.
+FEW_RUNS_SPREAD = 0.25
 #: Median-based estimates are this much noisier (in variance) than a mean of as many values.
 _MEDIAN_VARIANCE = np.pi / 2
 
