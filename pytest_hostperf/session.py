@@ -102,6 +102,11 @@ class Recorder:
     def __init__(self, session: HostperfSession, item: pytest.Item) -> None:
         self._session = session
         self._item = item
+        from pytest_hostperf import workers
+
+        # the id measurements are stored under: without xdist's "@group" suffix, so a
+        # baseline saved by a gathered xdist run matches a plain run's
+        self._nodeid = workers.ungrouped(item.nodeid)
         self.settings = parse_marker(item)
         self.results: list[Result] = []
         self.checks: list[BudgetCheck] = []
@@ -154,20 +159,20 @@ class Recorder:
                                   "give each measurement its own name=...")
         if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 1):
             raise InvalidArgument(f"hostperf(..., samples=...): {samples!r} is not a whole number >= 1")
-        mid = f"{self._item.nodeid}[{name}]"
+        mid = f"{self._nodeid}[{name}]"
         base_runs = self._session.baseline_runs(mid)
         plan = self._session.plan(samples or self.settings.samples,
                                   batch=base_runs[-1]["batch"] if base_runs else None)
         timer = self._session.timer
         if not self._session.full:
             raw = measure.sample(fn, args, kwargs, plan=plan, timer=timer, self_timed=self_timed)
-            res = result.summarize(raw, nodeid=self._item.nodeid, name=name, group=self.settings.group, smoke=True)
+            res = result.summarize(raw, nodeid=self._nodeid, name=name, group=self.settings.group, smoke=True)
             self.results.append(res)
             self._session.results.append(res)
             return res
 
         raw, host = self._sample_controlled(fn, args, kwargs, plan, timer, self_timed)
-        res = result.summarize(raw, nodeid=self._item.nodeid, name=name, group=self.settings.group)
+        res = result.summarize(raw, nodeid=self._nodeid, name=name, group=self.settings.group)
         tolerance = self.settings.tolerance if self.settings.tolerance is not None else self._session.tolerance
         baseline_p99 = [np.array([b["p99_ns"] for b in run["blocks"]], dtype=float) for run in base_runs]
         rounds = [stats.block_values(res.blocks, "p99")]
@@ -179,9 +184,9 @@ class Recorder:
             more, _ = self._sample_controlled(fn, args, kwargs, replace(plan, batch=raw.batch, warmup_calls=10),
                                               timer, self_timed)
             rounds.append(stats.block_values(
-                result.summarize(more, nodeid=self._item.nodeid, name=name, group=self.settings.group).blocks, "p99"))
+                result.summarize(more, nodeid=self._nodeid, name=name, group=self.settings.group).blocks, "p99"))
             raw = measure.merge(raw, more)
-            res = result.summarize(raw, nodeid=self._item.nodeid, name=name, group=self.settings.group)
+            res = result.summarize(raw, nodeid=self._nodeid, name=name, group=self.settings.group)
             v = verdict.compare(rounds, baseline_p99, tolerance_pct=tolerance, extra_spread=widen)
         res.extra["host"] = host
         self._explain(res, base_runs)
@@ -221,7 +226,7 @@ class Recorder:
 
         from pytest_hostperf import result, stats, verdict
 
-        res = result.summarize(raw, nodeid=self._item.nodeid, name=name, group=self.settings.group)
+        res = result.summarize(raw, nodeid=self._nodeid, name=name, group=self.settings.group)
         res.extra["host"] = host
         if gate and self._session.full:
             base_runs = self._session.baseline_runs(res.id)
@@ -238,7 +243,7 @@ class Recorder:
     def note(self, text: str) -> None:
         """Add a line to the hostperf section of the terminal summary and the JSON report
         (e.g. a rate derived from a measurement: ``semaphore ping-pong: 15.2 kHz``)."""
-        self._session.notes.append(f"{self._item.nodeid}: {text}")
+        self._session.notes.append(f"{self._nodeid}: {text}")
 
     def expect_faster(self, fast: Result, slow: Result, *, factor: float = 1.0, at: str = "p99") -> Any:
         """Fail the test when ``fast`` is confidently *not* ``factor`` times faster than ``slow``.
@@ -376,6 +381,7 @@ class HostperfSession:
         self.remote: list[dict[str, Any]] = []  # what the workers sent home (controller)
         self.gathered = False
         self.workers = 0
+        self.usable_cpus = 0
         if not self.full:
             return
         usable = workers.usable_cpus(self.cpus)
@@ -394,10 +400,7 @@ class HostperfSession:
             self.gathered = True
             if config.getvalue("dist") == "load":  # xdist's default for -n: group instead
                 config.option.dist = "loadgroup"
-            self.notes.append(
-                f"{self.workers} xdist workers but {len(usable)} CPU(s) to measure on: the hostperf tests "
-                f"ran on one worker (xdist_group '{workers.GROUP}', --dist loadgroup), the other tests in "
-                "parallel")
+        self.usable_cpus = len(usable)  # the placement note is written from the results, at the end
 
     def _confine_worker(self) -> None:
         """Keep the whole worker on its share of CPUs, so the threads and child processes its
@@ -479,8 +482,11 @@ class HostperfSession:
 
     @property
     def concurrency(self) -> int:
-        """Workers measuring at once (xdist); 1 in a plain run or when gathered onto one worker."""
-        return 1 if self.gathered or not self.workers else self.workers
+        """Workers measuring at once (xdist); 1 in a plain run or when gathered onto one worker,
+        as many as measured when gathering did not hold."""
+        if not self.workers:
+            return 1
+        return max(1, len(set(self.measured_on))) if self.gathered else self.workers
 
     # -- measurement -----------------------------------------------------------------------
     @property
@@ -580,10 +586,11 @@ class HostperfSession:
                     "per measurement)", "hostperf " + probe.audit_summary(self.audit)]
         return "hostperf: smoke mode (hostperf tests make a few calls; --hostperf measures and gates)"
 
-    @pytest.hookimpl(tryfirst=True)
+    @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
-        """With more workers than CPUs, mark hostperf tests so xdist sends them to one worker
-        (runs before xdist's own hook, which turns the mark into the node id suffix)."""
+        """With more workers than CPUs, give hostperf tests the ``@hostperf`` node id suffix that
+        xdist's loadgroup scheduler sends to one worker. Runs after xdist's own hook: that one
+        cannot set the suffix on pytest >= 9.2 (see ``workers.tag_group``)."""
         if not (self.gathered and self.is_worker):
             return
         from pytest_hostperf import workers
@@ -592,6 +599,7 @@ class HostperfSession:
             names = getattr(item, "fixturenames", ())
             if "hostperf" in names or "benchmark" in names or item.get_closest_marker("hostperf"):
                 item.add_marker(pytest.mark.xdist_group(workers.GROUP))
+                workers.tag_group(item, workers.GROUP)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
@@ -768,7 +776,9 @@ class HostperfSession:
             "not_applied": [a.as_dict() for a in self.not_applied.values()]}
 
     def _merge_remote(self) -> None:
-        """Controller: notes and warnings of the workers, each once."""
+        """Controller: notes and warnings of the workers, each once, and where they measured."""
+        from pytest_hostperf import workers
+
         for out in self.remote:
             for line in out.get("notes", []):
                 if line not in self.notes:
@@ -776,11 +786,19 @@ class HostperfSession:
             for line in out.get("warnings", []):
                 if line not in self.warnings:
                     self.warnings.append(line)
-        if self.remote and not self.gathered:
-            placed = ", ".join(f"{o['worker']} cpus {','.join(map(str, o['cpus'])) or '-'}"
-                               for o in sorted(self.remote, key=lambda o: o["worker"]) if o["results"])
-            if placed:
-                self.notes.append(f"xdist: {len(self.remote)} workers measured on disjoint CPUs ({placed})")
+        measured_on = self.measured_on
+        if not measured_on:
+            return
+        line, bad = workers.placement_note(self.workers, self.usable_cpus, measured_on, self.gathered)
+        if not self.gathered:
+            line += " (" + ", ".join(f"{o['worker']} cpus {','.join(map(str, o['cpus'])) or '-'}"
+                                     for o in sorted(self.remote, key=lambda o: o["worker"]) if o["results"]) + ")"
+        (self.warnings if bad else self.notes).append(line)
+
+    @property
+    def measured_on(self) -> list[str]:
+        """The xdist worker of every result the workers sent home (empty in a plain run)."""
+        return [r["worker"] for out in self.remote for r in out["results"]]
 
     @property
     def has_results(self) -> bool:

@@ -66,6 +66,62 @@ def usable_cpus(requested: Sequence[int] | None) -> tuple[int, ...]:
     return tuple(range(os.cpu_count() or 1))
 
 
+_GROUP_SUFFIX = re.compile(r"@[^\[\]:@/]+$")
+
+
+def ungrouped(nodeid: str) -> str:
+    """``nodeid`` without the ``@group`` suffix xdist's loadgroup gives grouped tests, so a
+    measurement is stored under the same id with and without xdist.
+
+    >>> ungrouped("t.py::test_a[1]@hostperf"), ungrouped("t.py::test_a[x@y]")
+    ('t.py::test_a[1]', 't.py::test_a[x@y]')
+    """
+    return _GROUP_SUFFIX.sub("", nodeid)
+
+
+def tag_group(item: Any, group: str) -> None:
+    """Give ``item`` the ``@group`` node id suffix that xdist's loadgroup scheduler groups by.
+
+    Written by hand because no public API renames a node: xdist 3.8 assigns the private
+    ``item._nodeid``, and from pytest 9.2 the id is a structured ``item._id`` that this
+    assignment no longer reaches (the grouped tests then run on any worker). An id that
+    xdist did suffix (older pytest) is left as it is. Raises ``RuntimeError`` when the id
+    cannot be set, rather than let two workers measure on one CPU unnoticed.
+    """
+    tail = _GROUP_SUFFIX.search(item.nodeid)
+    if tail and group in tail.group(0)[1:].split("_"):
+        return
+    wanted = f"{item.nodeid}@{group}"
+    ident = getattr(item, "_id", None)
+    if ident is not None and callable(getattr(type(ident), "parse", None)):
+        item._id = type(ident).parse(wanted)
+    else:
+        item._nodeid = wanted
+    if item.nodeid != wanted:
+        raise RuntimeError(f"hostperf could not group {item.nodeid!r} onto one xdist worker "
+                           "(this pytest names nodes in a way hostperf does not know); "
+                           "run the hostperf tests with -n0 or give each worker its own CPU")
+
+
+def placement_note(workers: int, cpus: int, measured_on: Sequence[str], gathered: bool) -> tuple[str, bool]:
+    """The summary line saying where the hostperf tests ran, from the workers recorded in
+    the results (what happened, not what was planned), and whether it is a warning.
+
+    >>> placement_note(2, 1, ["gw1", "gw1"], True)[1], placement_note(2, 1, ["gw0", "gw1"], True)[1]
+    (False, True)
+    """
+    used = sorted(set(measured_on))
+    if not gathered:
+        return f"xdist: {len(used)} of {workers} workers measured, on disjoint CPUs", False
+    if len(used) <= 1:
+        return (f"{workers} xdist workers but {cpus} CPU(s) to measure on: the hostperf tests ran on one worker "
+                f"({used[0] if used else 'none measured'}; xdist_group '{GROUP}', --dist loadgroup), "
+                "the other tests in parallel"), False
+    return (f"{workers} xdist workers but {cpus} CPU(s) to measure on, and the hostperf tests ran on "
+            f"{len(used)} workers ({', '.join(used)}): they measured at the same time on shared CPUs and "
+            "disturbed each other; run with -n0, --dist loadgroup, or give each worker its own CPU"), True
+
+
 def xdist_workers(config: Any) -> int:
     """Number of xdist workers this run starts (0 without ``-n`` or xdist)."""
     n = getattr(config.option, "numprocesses", None)
