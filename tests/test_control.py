@@ -355,6 +355,9 @@ def test_controlled_applies_pin_mlock_rt_in_order_and_restores() -> None:
 def test_sigint_during_rt_is_seen_from_outside_and_restored() -> None:
     cpu = default_cpus()[0]
     src = PRELUDE + textwrap.dedent(f"""
+    import signal
+    # started from a background job, this child inherits SIGINT ignored: take Python's default
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with c.controlled(cpus=[{cpu}], rt=49, mlock=True) as recs:
             print(json.dumps([r.as_dict() for r in recs]), flush=True)

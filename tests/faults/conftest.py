@@ -153,6 +153,9 @@ def temp_files(folder: Path) -> list[str]:
 DRIVER = textwrap.dedent("""
     import ctypes, json, os, signal, subprocess, sys, time
     import psutil
+    # A background job (`nohup pytest &`) starts with SIGINT ignored, and children inherit
+    # that: pytest would never see the SIGINT these tests send. Default it for the child.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     spec = json.loads(sys.argv[1])
     PR_SET_CHILD_SUBREAPER = 36
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
