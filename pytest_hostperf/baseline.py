@@ -33,7 +33,6 @@ import os
 import re
 import stat
 import subprocess
-import sys
 import time
 import unicodedata
 from collections.abc import Sequence
@@ -44,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from pytest_hostperf import jsonfile
 from pytest_hostperf._io import atomic_write_text
 from pytest_hostperf.errors import BaselineError, InvalidArgument
 
@@ -73,13 +73,8 @@ SCHEMA = "pytest-hostperf-baseline"
 # Baseline format history:
 # 1 - first version
 SCHEMA_VERSION = 1
-MAX_BYTES = 64 * 1024 * 1024  # refuse larger files before reading them
-#: Most JSON values (counted as ',', '[' and '{' bytes) a file may hold. Real files hold one
-#: per ~20 bytes (about 3 million at MAX_BYTES); a hostile file of '[],' repeated holds one per
-#: 3 bytes, and parsing 60 MiB of it took 8 s and 1.5 GiB (measured): refused before parsing.
-MAX_VALUES = 4_000_000
-#: Longest key or id quoted in an error message; a hostile key can be megabytes long.
-_SHOW_KEY = 80
+MAX_BYTES = jsonfile.MAX_BYTES  # refused before reading (the one bounded reader: jsonfile.py)
+MAX_VALUES = jsonfile.MAX_VALUES
 DEFAULT_KEEP = 5
 
 #: Largest time accepted, in ns (about 11.6 days): anything above is corruption, not latency.
@@ -473,118 +468,6 @@ def to_json(doc: dict) -> str:
     return json.dumps(doc, sort_keys=True, indent=1, allow_nan=False) + "\n"
 
 
-def _too_big(path: Path, size: int) -> BaselineError:
-    return BaselineError(f"{path}: {size} bytes is more than the {MAX_BYTES // 2**20} MiB a baseline may "
-                         f"hold; it is not a baseline (or a corrupt one): {_fix(path)}")
-
-
-def _read_bytes(path: Path) -> bytes:
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        raise BaselineError(f"{path}: no such baseline file") from None
-    except OSError as exc:
-        raise BaselineError(f"{path}: cannot read it: {exc.strerror or exc}") from None
-    if stat.S_ISLNK(st.st_mode):
-        raise BaselineError(f"{path} is a symlink; hostperf never follows symlinks to baselines: "
-                            "replace it with the file itself")
-    if not stat.S_ISREG(st.st_mode):
-        raise BaselineError(f"{path} is not a regular file; a baseline is a JSON file")
-    if st.st_size > MAX_BYTES:
-        raise _too_big(path, st.st_size)
-    try:
-        # O_NOFOLLOW: the file could be swapped for a link after lstat; O_NONBLOCK: or for a FIFO.
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise BaselineError(f"{path} is a symlink; hostperf never follows symlinks to baselines") from None
-        raise BaselineError(f"{path}: cannot open it: {exc.strerror or exc}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise BaselineError(f"{path} is not a regular file; a baseline is a JSON file")
-        if st.st_size > MAX_BYTES:
-            raise _too_big(path, st.st_size)
-        chunks, left = [], MAX_BYTES + 1
-        while left > 0:
-            chunk = os.read(fd, min(left, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-    except OSError as exc:
-        raise BaselineError(f"{path}: cannot read it: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
-    data = b"".join(chunks)
-    if len(data) > MAX_BYTES:
-        raise _too_big(path, len(data))
-    return data
-
-
-class _Reject(Exception):
-    """Raised from the JSON parser hooks."""
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
-    out = dict(pairs)
-    if len(out) != len(pairs):
-        seen: set[str] = set()
-        dup = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
-        raise _Reject(f"duplicate key {_show_key(dup)} in one object (hand-edited or merged badly?)")
-    return out
-
-
-def _reject_constant(name: str) -> Any:
-    raise _Reject(f"{name} is not a number a baseline may hold (NaN/Infinity are not JSON)")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise _Reject(f"number {text[:40]} is too large (not finite)")
-    return value
-
-
-def _bounded_int(text: str) -> int:
-    if len(text.lstrip("-")) > 19:
-        raise _Reject(f"integer {text[:40]}{'...' if len(text) > 40 else ''} is too large")
-    return int(text)
-
-
-def _parse(path: Path, data: bytes) -> Any:
-    if not data.strip():
-        raise BaselineError(f"{path}: the file is empty (truncated?): {_fix(path)}")
-    # Parsing costs memory per value, not per byte (an empty list is 56 bytes of Python for 3
-    # bytes of file): bound the count before json builds them. Separators inside strings
-    # count too, which only errs towards refusing an absurd file.
-    values = data.count(b",") + data.count(b"[") + data.count(b"{")
-    if values > MAX_VALUES:
-        raise BaselineError(f"{path}: about {values:,} JSON values is more than the {MAX_VALUES:,} a "
-                            f"baseline may hold; it is not a baseline (or a corrupt one): {_fix(path)}")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BaselineError(f"{path}: not UTF-8 text (bad byte at offset {exc.start}); "
-                            f"not a baseline: {_fix(path)}") from None
-    try:
-        # int() of a huge literal is quadratic; Python >= 3.10.7 refuses those itself (fast).
-        parse_int = int if getattr(sys, "get_int_max_str_digits", lambda: 0)() > 0 else _bounded_int
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant,
-                          parse_float=_finite_float, parse_int=parse_int)
-    except json.JSONDecodeError as exc:
-        raise BaselineError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg} "
-                            f"(truncated or hand-edited?): {_fix(path)}") from None
-    except RecursionError:
-        raise BaselineError(f"{path}: JSON nested too deep (more than {MAX_DEPTH} levels); "
-                            "not a baseline") from None
-    except _Reject as exc:
-        raise BaselineError(f"{path}: {exc}: {_fix(path)}") from None
-    except ValueError as exc:  # int() refusing a literal of thousands of digits
-        problem = "an integer is too large" if "digits" in str(exc) else f"invalid JSON: {exc}"
-        raise BaselineError(f"{path}: {problem}: {_fix(path)}") from None
-
-
 def _validate(doc: Any, where_file: Path | str) -> Baseline:
     """Check a parsed document; raises _Invalid with the JSON path of the first problem."""
     if not isinstance(doc, dict):
@@ -632,7 +515,8 @@ def load(path: Path) -> Baseline:
     or value anywhere — raises BaselineError naming the file, the JSON path and the problem.
     """
     path = Path(path)
-    doc = _parse(path, _read_bytes(path))
+    doc = jsonfile.read_json(path, what="baseline", error=BaselineError, fix=_fix(path),
+                             max_bytes=MAX_BYTES, max_values=MAX_VALUES)
     try:
         return _validate(doc, path)
     except _Invalid as exc:
@@ -791,9 +675,7 @@ def _kind(v: Any) -> str:
             float: "a float"}.get(type(v), type(v).__name__)
 
 
-def _show_key(key: str) -> str:
-    """A key or id quoted for a message, cut to a readable length."""
-    return json.dumps(key if len(key) <= _SHOW_KEY else key[:_SHOW_KEY - 3] + "...")
+_show_key = jsonfile.show
 
 
 def _show(v: Any) -> str:

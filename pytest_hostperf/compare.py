@@ -298,27 +298,9 @@ def source_from_report(doc: dict, *, name: str = "report") -> Source:
 
 
 def _parse_json(path: Path, what: str) -> Any:
-    try:
-        size = path.stat().st_size
-        if size > MAX_REPORT_BYTES:
-            raise ReportError(f"{path}: {size} bytes is more than a hostperf {what} may hold")
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ReportError(f"{path}: cannot read it: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise ReportError(f"{path}: not UTF-8 text (bad byte at offset {exc.start}); not a hostperf {what}"
-                          ) from None
+    from pytest_hostperf import jsonfile
 
-    def no_constants(name: str) -> Any:
-        raise ReportError(f"{path}: {name} is not a number a hostperf {what} may hold")
-
-    try:
-        return json.loads(text, parse_constant=no_constants)
-    except json.JSONDecodeError as exc:
-        raise ReportError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg} "
-                          f"(truncated?); not a hostperf {what}") from None
-    except RecursionError:
-        raise ReportError(f"{path}: JSON nested too deep; not a hostperf {what}") from None
+    return jsonfile.read_json(path, what=what, error=ReportError, max_bytes=MAX_REPORT_BYTES)
 
 
 def _number(v: Any, where: str, path: Path) -> None:
@@ -386,7 +368,7 @@ def load_input(arg: str, baselines_dir: Path = Path("baselines")) -> Source:
     from pytest_hostperf import baseline, report
 
     path = Path(arg)
-    if path.is_file():
+    if os.path.lexists(path):  # the reader refuses links, folders and FIFOs with their own message
         doc = _parse_json(path, "report or baseline")
         if isinstance(doc, dict) and doc.get("schema") == baseline.SCHEMA:
             return source_from_baseline(baseline.load(path), name=arg)
@@ -396,8 +378,6 @@ def load_input(arg: str, baselines_dir: Path = Path("baselines")) -> Source:
         raise ReportError(f"{path}: not a pytest-hostperf report or baseline (expected \"schema\": "
                           f"\"{report.REPORT_SCHEMA}\" or \"{baseline.SCHEMA}\""
                           + (f", found {json.dumps(schema)[:60]}" if schema is not None else "") + ")")
-    if path.exists():
-        raise ReportError(f"{path}: not a regular file; give a baseline or report file, or a host id")
     if os.sep in arg or arg.endswith(".json"):
         raise ReportError(f"{arg}: no such file")
     try:

@@ -9,7 +9,6 @@ the result says so instead of pretending (``mode`` ``batched(k)``, not gated).
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,9 @@ BLOCKS = 20
 MIN_BLOCK = 10
 #: Refuse larger files: a saved pytest-benchmark file with data is a few MB per 100k rounds.
 MAX_FILE_BYTES = 256 * 1024 * 1024
+#: ``--benchmark-save-data`` keeps every round: ~8 bytes a value, so more values than a baseline
+#: may hold; 12 million is about 400 MiB of Python floats.
+MAX_FILE_VALUES = 12_000_000
 
 
 def samples_from_data(data_s: Any, iterations: int, seconds: float = 0.0) -> Samples:
@@ -52,15 +54,10 @@ def tail_note(iterations: int) -> str | None:
 
 def load_benchmark_json(path: Path) -> dict[str, Any]:
     """Read a ``--benchmark-json`` file; a clear error when it is not one or lacks the data."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise HostperfError(f"{path}: {size} bytes is more than the {MAX_FILE_BYTES} this reads")
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise HostperfError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise HostperfError(f"{path}: not JSON: {exc}") from None
+    from pytest_hostperf import jsonfile
+
+    doc = jsonfile.read_json(Path(path), what="pytest-benchmark file", error=HostperfError,
+                             max_bytes=MAX_FILE_BYTES, max_values=MAX_FILE_VALUES)
     if not isinstance(doc, dict) or not isinstance(doc.get("benchmarks"), list) or "machine_info" not in doc:
         raise HostperfError(f"{path}: not a pytest-benchmark JSON file (no \"benchmarks\" list and "
                             "\"machine_info\"); write one with pytest --benchmark-json=FILE --benchmark-save-data")
