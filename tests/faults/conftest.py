@@ -35,6 +35,8 @@ GOLDEN = REPO / "tests" / "golden" / "baseline_v1.json"
 HOST = "fault-host"
 #: Wall-clock bound for any one pytest subprocess (a hang fails the case, never the suite).
 RUN_TIMEOUT_S = 120.0
+#: Options of the pytest runs started here; the same as tests/conftest.py's (see why there).
+CHILD_ADDOPTS = "-p no:hypothesispytest"
 
 FAST_INI = """\
 [pytest]
@@ -126,6 +128,7 @@ def save_args(folder: Path) -> list[str]:
 def child_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "HOSTPERF_"))}
     env.pop("GITHUB_STEP_SUMMARY", None)
+    env["PYTEST_ADDOPTS"] = CHILD_ADDOPTS
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     return env
 
