@@ -20,7 +20,7 @@ import time
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -169,10 +169,43 @@ def _per_call_ns(fn: Callable[..., Any], args: tuple, clock: Clock, *, deadline:
     return float(np.median(np.frombuffer(buf, dtype=np.int64)[:done])) / group, done * group
 
 
-def sample(fn: Callable[..., Any], args: tuple = (), kwargs: dict | None = None, *, plan: Plan,
-           timer: TimerInfo, clock: Clock = time.perf_counter_ns,
+class Turns(Protocol):
+    """The seam that decides when each block runs.
+
+    ``before(b)`` returns when block ``b`` may start (it may block: the paired comparison
+    waits there for the other side's block); ``after(b, elapsed_ns)`` runs once block ``b``
+    is timed, outside the timed region. Neither may spin: a SCHED_FIFO caller would starve
+    its core.
+    """
+
+    def before(self, block: int) -> None: ...
+
+    def after(self, block: int, elapsed_ns: int) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PauseBetweenBlocks:
+    """The default turns: blocks run back to back, each followed by a sleep of a share of its
+    own time, so a SCHED_FIFO measurement keeps its core busy at most ~89% of the time (RT
+    throttling would otherwise stop it for ~50 ms once a second: DESIGN.md section 11)."""
+
+    pause_fraction: float
+    min_pause_seconds: float
+    sleep: Callable[[float], None] = time.sleep
+
+    def before(self, block: int) -> None:
+        return None
+
+    def after(self, block: int, elapsed_ns: int) -> None:
+        pause = max(self.min_pause_seconds, elapsed_ns * 1e-9 * self.pause_fraction)
+        if pause > 0:
+            self.sleep(pause)
+
+
+def sample(fn: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None, *,
+           plan: Plan, timer: TimerInfo, clock: Clock = time.perf_counter_ns,
            sleep: Callable[[float], None] = time.sleep, self_timed: bool = False,
-           counters: Any = None) -> Samples:
+           counters: Any = None, turns: Turns | None = None) -> Samples:
     """Warm up, choose the batch size, and take ``plan.samples`` samples in ``plan.blocks`` blocks.
 
     Each block has an equal share of ``plan.max_seconds`` and of the samples; the garbage
@@ -181,8 +214,11 @@ def sample(fn: Callable[..., Any], args: tuple = (), kwargs: dict | None = None,
     With ``self_timed`` each call returns its own latency in ns (e.g. from CUDA events),
     which is recorded instead of the wall time around it; such calls are never batched.
     ``counters`` (a :class:`pytest_hostperf.counters.Reader`) is read just before each block's
-    first timestamp and just after its last, never inside the timed region.
+    first timestamp and just after its last, never inside the timed region. ``turns``
+    decides when each block runs (default :class:`PauseBetweenBlocks` of the plan).
     """
+    if turns is None:
+        turns = PauseBetweenBlocks(plan.pause_fraction, plan.min_pause_seconds, sleep)
     if kwargs:
         fn = functools.partial(fn, **kwargs)
     started = time.monotonic()
@@ -211,6 +247,7 @@ def sample(fn: Callable[..., Any], args: tuple = (), kwargs: dict | None = None,
         gc.disable()  # inside the try: an interrupt right after it still re-enables the gc
         for b in range(blocks):
             start = b * per_block
+            turns.before(b)
             before = counters.read() if counters is not None else None
             t_start = clock()
             if self_timed:
@@ -225,9 +262,7 @@ def sample(fn: Callable[..., Any], args: tuple = (), kwargs: dict | None = None,
             sizes.append(end - start)
             truncated |= end - start < per_block
             gc.collect(0)
-            pause = max(plan.min_pause_seconds, elapsed * 1e-9 * plan.pause_fraction)
-            if pause > 0:
-                sleep(pause)
+            turns.after(b, elapsed)
     finally:
         if gc_was_enabled:
             gc.enable()

@@ -89,6 +89,29 @@ def test_pauses_between_blocks_keep_duty_cycle() -> None:
     assert pauses == pytest.approx([0.0012] * 4)
 
 
+def test_turns_decide_when_each_block_runs_outside_the_timed_region() -> None:
+    clock = FakeClock(step=0)
+    timer = measure.TimerInfo("fake", 50, 10, 100)
+    events: list[tuple[str, int, int]] = []
+
+    class Log:
+        """Records each turn with the clock's reading; a paired comparison would block in before()."""
+
+        def before(self, block: int) -> None:
+            events.append(("before", block, clock.t))
+
+        def after(self, block: int, elapsed_ns: int) -> None:
+            events.append(("after", block, elapsed_ns))
+            clock.t += 10**9  # time spent here (waiting for the other side) is not in any sample
+
+    plan = measure.Plan(samples=30, blocks=3, max_seconds=10, warmup_calls=1)
+    raw = measure.sample(clock.spend, (1_000_000,), plan=plan, timer=timer, clock=clock, turns=Log())
+    assert [(e[0], e[1]) for e in events] == [("before", 0), ("after", 0), ("before", 1), ("after", 1),
+                                               ("before", 2), ("after", 2)]
+    assert all(e[2] == 10 * 1_000_000 for e in events if e[0] == "after")  # each block's own time
+    assert raw.block_sizes == (10, 10, 10) and np.all(raw.values == 1_000_000)
+
+
 def test_gc_disabled_during_blocks_and_restored_even_on_error() -> None:
     seen: list[bool] = []
     timer = measure.TimerInfo("fake", 50, 10, 100)
