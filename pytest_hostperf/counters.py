@@ -19,27 +19,31 @@ Meaning of each counter (per call; a block's delta divided by its calls):
 - ``cycles``, ``instructions``, ``cache_misses``, ``branch_misses`` (user space only), and
   ``ipc`` = instructions / cycles, where the kernel and the CPU allow ``perf_event_open``.
 Written by hand: psutil reads process-wide counters (not the thread's) and has no perf
-events; the perf part is 40 lines of ctypes around one syscall.
+events; the perf part builds one perf_event_attr and calls perf_event_open through host/libc.py.
 """
 from __future__ import annotations
 
-import ctypes
 import os
-import platform
 import resource
 import struct
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
+
+from pytest_hostperf.host import libc
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 BASIC = ("minor_faults", "major_faults", "voluntary_switches", "involuntary_switches", "py_allocations",
          "cpu_migrations")
 PERF = ("cycles", "instructions", "cache_misses", "branch_misses")
 #: perf_event_attr (type, config) of each hardware counter (PERF_TYPE_HARDWARE = 0).
 _PERF_CONFIG = {"cycles": (0, 0), "instructions": (0, 1), "cache_misses": (0, 3), "branch_misses": (0, 5)}
-_NR_PERF_EVENT_OPEN = {"x86_64": 298, "aarch64": 241, "arm64": 241}
 _ATTR_SIZE = 112  # PERF_ATTR_SIZE_VER7
 _IOC_ENABLE, _IOC_DISABLE, _IOC_RESET = 0x2400, 0x2401, 0x2403
 
@@ -47,32 +51,28 @@ _IOC_ENABLE, _IOC_DISABLE, _IOC_RESET = 0x2400, 0x2401, 0x2403
 def perf_open(type_: int, config: int) -> int:
     """One perf counter of the calling thread, user space only, enabled; returns its fd.
 
-    Raises OSError (ENOENT: no PMU, e.g. in a VM; EACCES/EPERM: perf_event_paranoid) when
-    the kernel refuses.
+    Raises OSError when the kernel refuses (ENOENT: no PMU, e.g. in a VM; EACCES/EPERM:
+    perf_event_paranoid), with errno 0 where perf_event_open is not known here.
     """
-    nr = _NR_PERF_EVENT_OPEN.get(platform.machine())
-    if nr is None or not sys.platform.startswith("linux"):
-        raise OSError(0, f"perf_event_open is not known on {platform.system()} {platform.machine()}")
     attr = bytearray(_ATTR_SIZE)
     struct.pack_into("IIQ", attr, 0, type_, _ATTR_SIZE, config)
     # flags: disabled (bit 0), exclude_kernel (bit 5), exclude_hv (bit 6)
     struct.pack_into("Q", attr, 40, (1 << 0) | (1 << 5) | (1 << 6))
-    libc = ctypes.CDLL(None, use_errno=True)
-    buf = (ctypes.c_char * _ATTR_SIZE).from_buffer(attr)
-    fd = libc.syscall(nr, buf, 0, -1, -1, 0)
-    if fd < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
+    fd = libc.perf_event_open(attr, pid=0, cpu=-1, group_fd=-1, flags=0)
     import fcntl
 
-    fcntl.ioctl(fd, _IOC_RESET, 0)
-    fcntl.ioctl(fd, _IOC_ENABLE, 0)
+    try:
+        fcntl.ioctl(fd, _IOC_RESET, 0)
+        fcntl.ioctl(fd, _IOC_ENABLE, 0)
+    except OSError:
+        os.close(fd)
+        raise
     return fd
 
 
 def perf_read(fd: int) -> int:
     """The counter's value (a u64)."""
-    return struct.unpack("Q", os.read(fd, 8))[0]
+    return int(struct.unpack("Q", os.read(fd, 8))[0])
 
 
 def _current_cpu() -> int:
@@ -114,11 +114,12 @@ class Reader:
 
     @property
     def names(self) -> tuple[str, ...]:
+        """The counters :meth:`read` returns, in order."""
         return tuple(n for n in BASIC if n not in self.unavailable) + tuple(n for n in PERF if n in self.fds)
 
-    def read(self) -> np.ndarray:
+    def read(self) -> npt.NDArray[np.float64]:
         """Current values, in the order of :attr:`names` (cpu_migrations holds the CPU number)."""
-        out = []
+        out: list[float] = []
         if "minor_faults" not in self.unavailable:
             ru = resource.getrusage(resource.RUSAGE_THREAD)
             out += [ru.ru_minflt, ru.ru_majflt, ru.ru_nvcsw, ru.ru_nivcsw]
@@ -128,7 +129,8 @@ class Reader:
         out += [perf_read(self.fds[n]) for n in PERF if n in self.fds]
         return np.array(out, dtype=np.float64)
 
-    def delta(self, before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    def delta(self, before: npt.NDArray[np.float64], after: npt.NDArray[np.float64]
+              ) -> npt.NDArray[np.float64]:
         """after - before, with the CPU number turned into a migration flag."""
         d = after - before
         names = self.names
@@ -138,11 +140,12 @@ class Reader:
         return d
 
     def close(self) -> None:
+        """Close the perf counters' file descriptors."""
         for fd in self.fds.values():
             os.close(fd)
         self.fds.clear()
 
-    def __enter__(self) -> Reader:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -159,14 +162,15 @@ def read_cost_ns(reader: Reader, reads: int = 200) -> float:
     return float(np.median(costs))
 
 
-def per_call(names: tuple[str, ...], block_deltas: np.ndarray, block_calls: np.ndarray) -> dict[str, dict]:
+def per_call(names: tuple[str, ...], block_deltas: npt.NDArray[np.float64], block_calls: npt.ArrayLike
+             ) -> dict[str, dict[str, Any]]:
     """Per counter: the per-call mean over all blocks and each block's per-call value.
 
     ``block_deltas`` is (blocks, counters); ``block_calls`` the calls of each block (samples x
     batch). ``ipc`` is derived from cycles and instructions where both exist.
     """
     calls = np.maximum(np.asarray(block_calls, dtype=np.float64), 1.0)
-    out: dict[str, dict] = {}
+    out: dict[str, dict[str, Any]] = {}
     for j, name in enumerate(names):
         col = block_deltas[:, j]
         out[name] = {"per_call": float(col.sum() / calls.sum()), "blocks": (col / calls).round(4).tolist()}
@@ -184,24 +188,24 @@ MIN_ABS_CHANGE = 0.5
 MIN_FACTOR = 1.5
 
 
-def changed(current: dict[str, dict], baseline: list[dict[str, dict]]) -> list[tuple[str, float, float]]:
+def changed(current: dict[str, dict[str, Any]], baseline: list[dict[str, dict[str, Any]]]
+            ) -> list[tuple[str, float, float]]:
     """Counters whose per-call value differs clearly from every baseline run's: ``(name, before, now)``.
 
     "Clearly": beyond the baseline runs' own range by at least ``MIN_ABS_CHANGE`` per call and
     by a factor of ``MIN_FACTOR`` (counts are small integers per call: 0 -> 3 allocations, 0 ->
     256 page faults; a rule on the range is enough and never fires on the counters' own jitter).
     """
-    out = []
+    out: list[tuple[str, float, float]] = []
     for name, cur in current.items():
         before = [b[name]["per_call"] for b in baseline if name in b]
         if not before:
             continue
         now, lo, hi = cur["per_call"], min(before), max(before)
-        ref = float(np.median(before))
-        if now > hi + MIN_ABS_CHANGE and now >= MIN_FACTOR * max(hi, 1e-9):
-            out.append((name, ref, now))
-        elif now < lo - MIN_ABS_CHANGE and lo >= MIN_FACTOR * max(now, 1e-9):
-            out.append((name, ref, now))
+        grew = now > hi + MIN_ABS_CHANGE and now >= MIN_FACTOR * max(hi, 1e-9)
+        shrank = now < lo - MIN_ABS_CHANGE and lo >= MIN_FACTOR * max(now, 1e-9)
+        if grew or shrank:
+            out.append((name, float(np.median(before)), now))
     return out
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from typing import Any
 
 #: A gap longer than this between two clock reads is an interruption (osnoise's default is 5 us;
 #: a Python loop iteration costs ~0.1-0.3 us, so 10 us leaves a wide margin).
@@ -26,6 +27,8 @@ NOISY_MIN_SHARE = 0.005
 
 @dataclass(frozen=True)
 class Noise:
+    """One probe (or several combined): its length, threshold and the interruptions seen."""
+
     seconds: float
     threshold_ns: int
     count: int
@@ -37,10 +40,12 @@ class Noise:
         """Fraction of the probe's time lost to interruptions."""
         return self.total_ns / max(self.seconds * 1e9, 1.0)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form, with the share."""
         return {**asdict(self), "share": round(self.share, 6)}
 
     def text(self) -> str:
+        """One line for the report: ``3 interruptions > 10 us in 50 ms, 0.12% of the time, ...``."""
         return (f"{self.count} interruptions > {self.threshold_ns / 1e3:g} us in {self.seconds * 1e3:.0f} ms, "
                 f"{self.share:.2%} of the time, longest {self.longest_ns / 1e3:.0f} us")
 

@@ -1,82 +1,37 @@
-"""Fingerprint and tuning audit against fake /proc and /sys trees (and once the real host)."""
+"""Tuning audit against fake /proc and /sys trees (and once the real host)."""
 from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from fake_host import CAPS_NONE, GiB, garbage_tree, make_tree, tuned_files, vm_files
 
-from pytest_hostperf.host import probe
-from pytest_hostperf.host.probe import Check, audit, audit_summary, audit_to_json, render_audit
+from pytest_hostperf.host.audit import (
+    Check,
+    audit,
+    audit_summary,
+    audit_to_json,
+    check_cpu_freq,
+    check_dev_shm,
+    check_governor,
+    check_hugepages,
+    check_isolation,
+    check_load,
+    check_memlock,
+    check_numa,
+    check_rt_throttling,
+    check_rtprio,
+    check_smt,
+    check_swappiness,
+    check_thp,
+    render_audit,
+)
 
-GiB = 1 << 30
 CHECK_NAMES = ["swappiness", "memlock", "dev_shm", "hugepages", "thp", "governor", "isolation",
                "smt", "numa", "rt_throttling", "rtprio", "load", "cpu_freq"]
-FINGERPRINT_KEYS = {"cpu_model", "logical_cpus", "physical_cores", "smt", "numa_nodes", "arch",
-                    "kernel", "python", "python_implementation", "numpy", "torch", "cuda_device",
-                    "governor", "rt_runtime_us"}
-CAPS_ALL = "000001fffeffffff"   # root on the dev VM: CAP_SYS_NICE and CAP_IPC_LOCK held
-CAPS_NONE = "0000000000000000"
-
-
-def cpuinfo(n: int, model: str, mhz: float = 2596.14) -> str:
-    return "\n".join(f"processor\t: {i}\nmodel name\t: {model}\ncpu MHz\t\t: {mhz}\n"
-                     f"physical id\t: 0\ncore id\t\t: {i}\n" for i in range(n))
-
-
-def make_tree(root: Path, files: dict[str, str]) -> Path:
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return root
-
-
-def vm_files(**overrides: str) -> dict[str, str]:
-    """Like the 2-vCPU EPYC dev VM: no cpufreq, swappiness 60, THP madvise, no isolation."""
-    files = {
-        "proc/cpuinfo": cpuinfo(2, "AMD EPYC"),
-        "proc/sys/vm/swappiness": "60\n",
-        "proc/swaps": "Filename\tType\tSize\tUsed\tPriority\n",
-        "proc/sys/kernel/sched_rt_runtime_us": "950000\n",
-        "proc/sys/kernel/sched_rt_period_us": "1000000\n",
-        "proc/sys/kernel/osrelease": "6.18.44-fc\n",
-        "proc/cmdline": "console=ttyS0 quiet panic=1\n",
-        "proc/meminfo": "MemTotal: 1000 kB\nHugePages_Total:       0\nHugepagesize:    2048 kB\n",
-        "proc/loadavg": "0.15 0.17 0.06 1/81 4342\n",
-        "proc/self/status": f"Name:\tpython\nVmLck:\t0 kB\nCapEff:\t{CAPS_ALL}\n",
-        "sys/kernel/mm/transparent_hugepage/enabled": "always [madvise] never\n",
-        "sys/kernel/mm/transparent_hugepage/defrag": "always defer defer+madvise [madvise] never\n",
-        "sys/devices/system/cpu/online": "0-1\n",
-        "sys/devices/system/cpu/isolated": "\n",
-        "sys/devices/system/cpu/smt/active": "0\n",
-        "sys/devices/system/cpu/smt/control": "notsupported\n",
-        "sys/devices/system/node/node0/cpulist": "0-1\n",
-    }
-    files.update(overrides)
-    return files
-
-
-def tuned_files() -> dict[str, str]:
-    files = vm_files(**{
-        "proc/cpuinfo": cpuinfo(4, "Intel(R) Xeon(R) Gold 6354 CPU @ 3.00GHz", 2999.0),
-        "proc/sys/vm/swappiness": "1\n",
-        "proc/cmdline": "ro quiet isolcpus=2-3 nohz_full=2-3 rcu_nocbs=2-3\n",
-        "sys/devices/system/cpu/isolated": "2-3\n",
-        "sys/devices/system/cpu/nohz_full": "2-3\n",
-        "sys/kernel/mm/transparent_hugepage/enabled": "always madvise [never]\n",
-        "sys/devices/system/cpu/online": "0-3\n",
-    })
-    for cpu in range(4):
-        base = f"sys/devices/system/cpu/cpu{cpu}/cpufreq/"
-        files[base + "scaling_governor"] = "performance\n"
-        files[base + "scaling_cur_freq"] = "2990000\n"
-        files[base + "cpuinfo_min_freq"] = "800000\n"
-        files[base + "cpuinfo_max_freq"] = "3000000\n"
-    return files
 
 
 def fake_limits(memlock: int = 8 << 20, rtprio: int = 0):
@@ -123,11 +78,6 @@ def test_vm_without_cpufreq(tmp_path: Path) -> None:
     assert audit_summary(list(checks.values())) == (
         "audit: 9 ok, 2 warn (swappiness 60, isolation none), 2 unknown (governor, cpu_freq)")
 
-    fp = probe.fingerprint(tmp_path)
-    assert fp["governor"] is None and fp["cpu_model"] == "AMD EPYC"
-    assert (fp["logical_cpus"], fp["physical_cores"], fp["smt"], fp["numa_nodes"]) == (2, 2, False, 1)
-    assert (fp["kernel"], fp["rt_runtime_us"]) == ("6.18.44-fc", 950000)
-
 
 def test_tuned_box(tmp_path: Path) -> None:
     checks = run_audit(make_tree(tmp_path, tuned_files()), limits=fake_limits(1 << 62, 99))
@@ -140,9 +90,6 @@ def test_tuned_box(tmp_path: Path) -> None:
     assert checks["cpu_freq"].reading == "2990 MHz of 3000 MHz max"
     assert checks["load"].reading.endswith("on 4 CPUs")
     assert audit_summary(list(checks.values())) == "audit: 13 ok"
-    fp = probe.fingerprint(tmp_path)
-    assert fp["governor"] == "performance" and fp["logical_cpus"] == 4
-    assert fp["cpu_model"].startswith("Intel(R) Xeon(R) Gold 6354")
 
 
 def test_missing_files_everywhere_give_unknown_never_an_exception(tmp_path: Path) -> None:
@@ -154,31 +101,12 @@ def test_missing_files_everywhere_give_unknown_never_an_exception(tmp_path: Path
     assert all(c.advice is None for c in checks.values())
     assert audit_summary(list(checks.values())).startswith("audit: 0 ok, 13 unknown (swappiness, ")
 
-    fp = probe.fingerprint(tmp_path)
-    assert set(fp) == FINGERPRINT_KEYS
-    for key in ("cpu_model", "logical_cpus", "physical_cores", "smt", "numa_nodes", "kernel",
-                "governor", "rt_runtime_us"):
-        assert fp[key] is None, key
-    json.dumps(fp)
-
 
 def test_garbage_and_directories_where_files_belong_are_unknown(tmp_path: Path) -> None:
-    make_tree(tmp_path, {
-        "proc/sys/vm/swappiness": "sixty\n",
-        "proc/sys/kernel/sched_rt_runtime_us": "\n",
-        "proc/cpuinfo": "\x00\x01garbage without colons\n",
-        "proc/loadavg": "high\n",
-        "sys/kernel/mm/transparent_hugepage/enabled": "",
-        "sys/devices/system/cpu/smt/active": "maybe\n",
-    })
-    (tmp_path / "proc/meminfo").mkdir(parents=True)
-    (tmp_path / "proc/self/status").mkdir(parents=True)
-    (tmp_path / "proc/swaps").write_bytes(b"\xff\xfe not utf-8")
-    checks = run_audit(tmp_path)
+    checks = run_audit(garbage_tree(tmp_path))
     for name in ("swappiness", "rt_throttling", "hugepages", "thp", "smt", "load", "cpu_freq"):
         assert checks[name].verdict == "unknown", name
     assert checks["memlock"].verdict == "warn"   # 8 MiB and no CAP_IPC_LOCK readable
-    json.dumps(probe.fingerprint(tmp_path))
 
 
 def test_a_check_that_breaks_unexpectedly_reads_unknown(tmp_path: Path) -> None:
@@ -195,19 +123,18 @@ def test_a_check_that_breaks_unexpectedly_reads_unknown(tmp_path: Path) -> None:
 
 def test_swappiness_60_warns_with_the_fix(tmp_path: Path) -> None:
     make_tree(tmp_path, {"proc/sys/vm/swappiness": "60\n"})
-    check = probe.check_swappiness(tmp_path)
+    check = check_swappiness(tmp_path)
     assert (check.reading, check.verdict) == ("60", "warn")
     assert check.advice == "sysctl -w vm.swappiness=1 (persist in /etc/sysctl.d/)"
     make_tree(tmp_path, {"proc/sys/vm/swappiness": "10\n", "proc/swaps": "Filename\n/swap file 1 0 -2\n"})
-    assert probe.check_swappiness(tmp_path) == Check("swappiness", "10 (swap active)", "ok")
+    assert check_swappiness(tmp_path) == Check("swappiness", "10 (swap active)", "ok")
 
 
 def test_rt_throttling_off_warns_that_fifo_is_refused(tmp_path: Path) -> None:
     make_tree(tmp_path, {"proc/sys/kernel/sched_rt_runtime_us": "-1\n"})
-    check = probe.check_rt_throttling(tmp_path)
+    check = check_rt_throttling(tmp_path)
     assert (check.reading, check.verdict) == ("-1 (off)", "warn")
     assert "refuses SCHED_FIFO" in check.advice and "sched_rt_runtime_us=950000" in check.advice
-    assert probe.fingerprint(tmp_path)["rt_runtime_us"] == -1
 
 
 @pytest.mark.parametrize(("files", "verdict", "reading"), [
@@ -218,21 +145,20 @@ def test_rt_throttling_off_warns_that_fifo_is_refused(tmp_path: Path) -> None:
 def test_governor(tmp_path: Path, files: dict[str, str], verdict: str, reading: str) -> None:
     make_tree(tmp_path, {f"sys/devices/system/cpu/{cpu}/cpufreq/scaling_governor": f"{g}\n"
                          for cpu, g in files.items()})
-    check = probe.check_governor(tmp_path)
+    check = check_governor(tmp_path)
     assert (check.verdict, check.reading) == (verdict, reading)
     if verdict == "warn":
         assert check.advice == "cpupower frequency-set -g performance"
-    assert probe.fingerprint(tmp_path)["governor"] == files["cpu0"]
 
 
 def test_thp_always_warns(tmp_path: Path) -> None:
     make_tree(tmp_path, {"sys/kernel/mm/transparent_hugepage/enabled": "[always] madvise never\n"})
-    check = probe.check_thp(tmp_path)
+    check = check_thp(tmp_path)
     assert (check.reading, check.verdict) == ("always", "warn")
     assert "echo madvise > /sys/kernel/mm/transparent_hugepage/enabled" in check.advice
     make_tree(tmp_path, {"sys/kernel/mm/transparent_hugepage/enabled": "always [madvise] never\n",
                          "sys/kernel/mm/transparent_hugepage/defrag": "[always] defer never\n"})
-    assert probe.check_thp(tmp_path).verdict == "warn"   # direct compaction on fault
+    assert check_thp(tmp_path).verdict == "warn"   # direct compaction on fault
 
 
 def test_smt_numa_isolation_and_hugepages(tmp_path: Path) -> None:
@@ -246,55 +172,42 @@ def test_smt_numa_isolation_and_hugepages(tmp_path: Path) -> None:
         "sys/devices/system/cpu/nohz_full": "(null)\n",
         "proc/meminfo": "HugePages_Total:     512\nHugepagesize:    2048 kB\n",
     })
-    smt = probe.check_smt(tmp_path)
+    smt = check_smt(tmp_path)
     assert (smt.reading, smt.verdict) == ("on (control on)", "warn") and "smt/control" in smt.advice
-    numa = probe.check_numa(tmp_path)
+    numa = check_numa(tmp_path)
     assert (numa.reading, numa.verdict) == ("2 nodes", "warn") and "numactl" in numa.advice
-    assert probe.check_isolation(tmp_path) == Check("isolation", "isolcpus none, nohz_full 5", "ok")
-    assert probe.check_hugepages(tmp_path) == Check("hugepages", "512 x 2048 kB reserved", "ok")
-    fp = probe.fingerprint(tmp_path)
-    assert (fp["smt"], fp["numa_nodes"]) == (True, 2)
+    assert check_isolation(tmp_path) == Check("isolation", "isolcpus none, nohz_full 5", "ok")
+    assert check_hugepages(tmp_path) == Check("hugepages", "512 x 2048 kB reserved", "ok")
 
 
 def test_process_limits_are_injected(tmp_path: Path) -> None:
     make_tree(tmp_path, {"proc/self/status": f"CapEff:\t{CAPS_NONE}\n"})
-    memlock = probe.check_memlock(tmp_path, limits=fake_limits(memlock=64 << 10))
+    memlock = check_memlock(tmp_path, limits=fake_limits(memlock=64 << 10))
     assert (memlock.reading, memlock.verdict) == ("64 KiB", "warn")
     assert "ulimit -l unlimited" in memlock.advice and "--ulimit memlock=-1" in memlock.advice
-    assert probe.check_memlock(tmp_path, limits=fake_limits(memlock=1 << 30)).verdict == "ok"
+    assert check_memlock(tmp_path, limits=fake_limits(memlock=1 << 30)).verdict == "ok"
     import resource
 
-    unlimited = probe.check_memlock(tmp_path, limits=fake_limits(memlock=resource.RLIM_INFINITY))
+    unlimited = check_memlock(tmp_path, limits=fake_limits(memlock=resource.RLIM_INFINITY))
     assert (unlimited.reading, unlimited.verdict) == ("unlimited", "ok")
 
-    rtprio = probe.check_rtprio(tmp_path, limits=fake_limits(rtprio=0), euid=lambda: 0)
+    rtprio = check_rtprio(tmp_path, limits=fake_limits(rtprio=0), euid=lambda: 0)
     assert (rtprio.reading, rtprio.verdict) == ("0", "warn")   # root in a container, no SYS_NICE
     assert "ulimit -r 99" in rtprio.advice and "--cap-add SYS_NICE" in rtprio.advice
-    assert probe.check_rtprio(tmp_path, limits=fake_limits(rtprio=99)).verdict == "ok"
+    assert check_rtprio(tmp_path, limits=fake_limits(rtprio=99)).verdict == "ok"
 
-    shm = probe.check_dev_shm(tmp_path, statvfs=fake_statvfs(64 << 20))
+    shm = check_dev_shm(tmp_path, statvfs=fake_statvfs(64 << 20))
     assert (shm.reading, shm.verdict) == ("64 MiB", "warn") and "--shm-size" in shm.advice
 
 
 def test_load_and_cpu_freq_are_injected(tmp_path: Path) -> None:
-    busy = probe.check_load(tmp_path, loadavg=(3.5, 2.0, 1.0), cpu_count=2)
+    busy = check_load(tmp_path, loadavg=(3.5, 2.0, 1.0), cpu_count=2)
     assert (busy.reading, busy.verdict) == ("3.50 2.00 1.00 on 2 CPUs", "warn")
-    assert probe.check_load(tmp_path, loadavg=(1.0, 1.0, 1.0), cpu_count=2).verdict == "ok"
-    assert probe.check_load(tmp_path, loadavg=(1.0, 1.0, 1.0)).verdict == "unknown"
-    slow = probe.check_cpu_freq(tmp_path, freq=(1200.0, 800.0, 3000.0))
+    assert check_load(tmp_path, loadavg=(1.0, 1.0, 1.0), cpu_count=2).verdict == "ok"
+    assert check_load(tmp_path, loadavg=(1.0, 1.0, 1.0)).verdict == "unknown"
+    slow = check_cpu_freq(tmp_path, freq=(1200.0, 800.0, 3000.0))
     assert (slow.reading, slow.verdict) == ("1200 MHz of 3000 MHz max", "warn")
-    assert probe.check_cpu_freq(tmp_path, freq=(2950.0, 800.0, 3000.0)).verdict == "ok"
-
-
-def test_physical_cores_from_sysfs_topology_when_cpuinfo_has_none(tmp_path: Path) -> None:
-    # arm64 /proc/cpuinfo has no "core id"; SMT-2 topology: 4 logical CPUs, 2 cores.
-    files = {"proc/cpuinfo": "\n".join(f"processor\t: {i}\nBogoMIPS\t: 50.00\n" for i in range(4))}
-    for cpu in range(4):
-        files[f"sys/devices/system/cpu/cpu{cpu}/topology/core_id"] = f"{cpu // 2}\n"
-        files[f"sys/devices/system/cpu/cpu{cpu}/topology/physical_package_id"] = "0\n"
-    fp = probe.fingerprint(make_tree(tmp_path, files))
-    assert (fp["logical_cpus"], fp["physical_cores"], fp["smt"]) == (4, 2, True)
-    assert fp["cpu_model"] is None
+    assert check_cpu_freq(tmp_path, freq=(2950.0, 800.0, 3000.0)).verdict == "ok"
 
 
 # --------------------------------------------------------------------------- rendering
@@ -326,8 +239,7 @@ def test_summary_is_one_line_and_table_and_json_carry_everything(tmp_path: Path)
 # --------------------------------------------------------------------------- the real host
 
 
-def test_real_host_audit_and_fingerprint() -> None:
-    torch_was_imported = "torch" in sys.modules
+def test_real_host_audit() -> None:
     checks = {c.name: c for c in audit()}
     assert list(checks) == CHECK_NAMES
     assert all(c.verdict in ("ok", "warn", "unknown") for c in checks.values())
@@ -343,13 +255,14 @@ def test_real_host_audit_and_fingerprint() -> None:
     if not list(Path("/sys/devices/system/cpu").glob("cpu[0-9]*/cpufreq/scaling_governor")):
         assert checks["governor"].verdict == "unknown"
 
-    fp = probe.fingerprint()
-    assert set(fp) == FINGERPRINT_KEYS
-    json.dumps(fp)
-    assert fp["logical_cpus"] == os.cpu_count()
-    assert fp["python"] == ".".join(map(str, sys.version_info[:3]))
-    assert isinstance(fp["numpy"], str)
-    # Reading the torch version must never import torch (it takes seconds).
-    assert ("torch" in sys.modules) is torch_was_imported
-    if not torch_was_imported:
-        assert fp["cuda_device"] is None
+
+def test_names_from_before_the_split_still_import_from_probe() -> None:
+    # cli.py, session.py and tests/test_baseline.py import these from host.probe.
+    from pytest_hostperf.host import audit as audit_module
+    from pytest_hostperf.host import fingerprint as fingerprint_module
+    from pytest_hostperf.host import probe
+
+    assert probe.audit is audit_module.audit and probe.Check is Check
+    assert probe.fingerprint is fingerprint_module.fingerprint
+    for name in probe.__all__:
+        assert hasattr(probe, name), name

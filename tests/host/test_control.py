@@ -1,8 +1,8 @@
-"""Host controls: CPU lists in-process; everything that pins, goes FIFO or locks memory in
-a child process, so the test runner itself is never changed."""
+"""Host controls (pin, SCHED_FIFO, mlockall): refusals of bad arguments in-process;
+everything that pins, goes FIFO or locks memory in a child process, so the test runner
+itself is never changed."""
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import select
@@ -12,22 +12,12 @@ import sys
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from pytest_hostperf.errors import InvalidArgument
 from pytest_hostperf.host import control
-from pytest_hostperf.host.control import (
-    allowed_cpus,
-    check_cpus,
-    default_cpus,
-    format_cpu_list,
-    parse_cpu_list,
-    rt_available,
-    warm,
-)
+from pytest_hostperf.host.cpus import allowed_cpus, default_cpus
+from pytest_hostperf.host.sched import rt_available
 
 linux_only = pytest.mark.skipif(not hasattr(os, "sched_setscheduler"), reason="needs Linux")
 needs_two_cpus = pytest.mark.skipif(len(allowed_cpus()) < 2,
@@ -55,69 +45,9 @@ def run_child(code: str, timeout: float = 60) -> dict:
     """Run ``code`` after PRELUDE in a fresh interpreter; it must print ``out`` as JSON."""
     src = PRELUDE + textwrap.dedent(code) + "\nprint(json.dumps(out))\n"
     proc = subprocess.run([sys.executable, "-c", src], capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, check=False)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-# --------------------------------------------------------------------------- CPU lists
-
-
-@pytest.mark.parametrize(("text", "cpus"), [
-    ("3", (3,)), ("2-3", (2, 3)), ("0,2", (0, 2)), ("0-1,3", (0, 1, 3)),
-    (" 1 , 0 ", (0, 1)), ("3,1-2,2", (1, 2, 3)), ("5-5", (5,)),
-])
-def test_parse_cpu_list(text: str, cpus: tuple[int, ...]) -> None:
-    assert parse_cpu_list(text) == cpus
-
-
-@pytest.mark.parametrize("bad", ["abc", "", " ", "3-2", "-1", "1,", ",1", "1-", "1--2",
-                                 "0x1", "1.5", "1 2", "2-1,0", "0-99999999"])
-def test_parse_cpu_list_rejects_with_example(bad: str) -> None:
-    with pytest.raises(InvalidArgument, match=r"is not a CPU list \(e\.g\. '3' or '2-3'\)") as e:
-        parse_cpu_list(bad)
-    assert repr(bad) in str(e.value)
-
-
-def test_parse_cpu_list_message_names_the_problem() -> None:
-    assert str(_err(lambda: parse_cpu_list("abc"))) == "'abc' is not a CPU list (e.g. '3' or '2-3')"
-    assert "runs backwards" in str(_err(lambda: parse_cpu_list("3-2")))
-
-
-def _err(fn) -> Exception:
-    with pytest.raises(InvalidArgument) as e:
-        fn()
-    return e.value
-
-
-@given(st.sets(st.integers(0, 1023), min_size=1))
-def test_format_then_parse_gives_the_set_back(cpus: set[int]) -> None:
-    text = format_cpu_list(sorted(cpus))
-    assert parse_cpu_list(text) == tuple(sorted(cpus))
-    assert " " not in text and len(text.split(",")) <= len(cpus)
-
-
-@given(st.lists(st.tuples(st.integers(0, 200), st.integers(0, 20)), min_size=1), st.randoms())
-def test_any_items_in_any_order_parse_to_their_union(items: list[tuple[int, int]], rnd) -> None:
-    rnd.shuffle(items)
-    text = ",".join(f"{lo}" if n == 0 else f"{lo}-{lo + n}" for lo, n in items)
-    expected = sorted({c for lo, n in items for c in range(lo, lo + n + 1)})
-    assert parse_cpu_list(text) == tuple(expected)
-
-
-def test_check_cpus_names_the_outsiders_and_the_allowed() -> None:
-    assert check_cpus([1, 0], allowed=[0, 1, 2]) == (0, 1)
-    msg = str(_err(lambda: check_cpus([1, 5, 6], allowed=[0, 1, 2, 3])))
-    assert msg == "CPUs 5-6 not allowed for this process; allowed: 0-3"
-    assert "CPU 9 not allowed" in str(_err(lambda: check_cpus([9], allowed=[0])))
-    assert "no CPU given" in str(_err(lambda: check_cpus([], allowed=[0])))
-    assert "'1' is not a CPU number" in str(_err(lambda: check_cpus(["1"], allowed=[1])))
-    assert "-1 is not a CPU number" in str(_err(lambda: check_cpus([-1], allowed=[1])))
-
-
-def test_default_is_the_last_allowed_cpu() -> None:
-    assert default_cpus() == (allowed_cpus()[-1],)
-    assert list(allowed_cpus()) == sorted(allowed_cpus())
 
 
 # --------------------------------------------------------------------------- refusals in-process
@@ -127,108 +57,21 @@ def test_default_is_the_last_allowed_cpu() -> None:
 @pytest.mark.parametrize("prio", [0, 99, -1, 100, True, "49", 49.0])
 def test_priority_outside_1_98_is_invalid(prio: object) -> None:
     before = control.snapshot()
-    with pytest.raises(InvalidArgument, match="between 1 and 98"):
-        with control.realtime(prio):  # type: ignore[arg-type]
-            pytest.fail("entered")
-    with pytest.raises(InvalidArgument, match="between 1 and 98"):
-        with control.controlled(rt=prio):  # type: ignore[arg-type]
-            pytest.fail("entered")
+    with (pytest.raises(InvalidArgument, match="between 1 and 98"),
+          control.realtime(prio)):  # type: ignore[arg-type]
+        pytest.fail("entered")
+    with (pytest.raises(InvalidArgument, match="between 1 and 98"),
+          control.controlled(rt=prio)):  # type: ignore[arg-type]
+        pytest.fail("entered")
     assert control.snapshot() == before
 
 
 def test_pinning_to_a_cpu_not_allowed_is_invalid() -> None:
     before = control.snapshot()
-    with pytest.raises(InvalidArgument, match="not allowed for this process"):
-        with control.pinned([max(allowed_cpus()) + 1000]):
-            pytest.fail("entered")
+    with (pytest.raises(InvalidArgument, match="not allowed for this process"),
+          control.pinned([max(allowed_cpus()) + 1000])):
+        pytest.fail("entered")
     assert control.snapshot() == before
-
-
-@pytest.mark.parametrize(("rtprio", "capeff", "euid", "ok"), [
-    ((0, 0), "0000000000000000", 0, False),        # root in a container without SYS_NICE
-    ((0, 0), "0000000000800000", 1000, True),      # CAP_SYS_NICE via setcap
-    ((99, 99), "0000000000000000", 1000, True),    # ulimit -r 99
-    ((10, 10), "0000000000000000", 1000, False),   # limit below the priority asked for
-    ((0, 0), None, 0, True),                       # capabilities unreadable: euid 0 decides
-    ((0, 0), None, 1000, False),
-])
-@linux_only
-def test_rt_available_from_injected_limits(tmp_path: Path, rtprio: tuple[int, int],
-                                           capeff: str | None, euid: int, ok: bool) -> None:
-    status = tmp_path / "status"
-    if capeff is not None:
-        status.write_text(f"Name:\tpython\nCapEff:\t{capeff}\n")
-    runtime = tmp_path / "rt"
-    runtime.write_text("950000\n")
-    avail = rt_available(49, rt_runtime_path=runtime, status_path=status,
-                         rtprio_limit=lambda: rtprio, euid=lambda: euid)
-    assert avail.available is ok
-    if not ok:
-        assert "RLIMIT_RTPRIO" in avail.reason and "ulimit -r 99" in avail.fix
-        assert "setcap cap_sys_nice+ep" in avail.fix and "--ulimit rtprio=99" in avail.fix
-
-
-@linux_only
-def test_rt_available_refuses_without_throttling(tmp_path: Path) -> None:
-    runtime = tmp_path / "rt"
-    runtime.write_text("-1\n")
-    avail = rt_available(rt_runtime_path=runtime, rtprio_limit=lambda: (99, 99))
-    assert not avail.available and "-1" in avail.reason
-    assert "sched_rt_runtime_us=950000" in avail.fix
-
-
-# --------------------------------------------------------------------------- warm
-
-
-def test_warm_is_bounded_by_calls_and_by_time() -> None:
-    calls: list[int] = []
-    rec = warm(calls.append, 1, calls=7, max_seconds=10)
-    assert rec.calls == 7 == len(calls) and rec.bytes_touched == 0
-
-    ticks = iter(range(1000))  # each clock read advances one "second"
-    rec = warm(calls.append, 1, calls=1000, max_seconds=3, clock=lambda: float(next(ticks)))
-    assert rec.calls == 3 and rec.seconds > 0
-
-    assert warm(calls.append, 1, calls=5, max_seconds=0).calls == 1  # always at least one
-    assert warm(calls.append, 1, calls=0).calls == 0
-    assert warm().calls == 0
-    with pytest.raises(InvalidArgument):
-        warm(calls.append, 1, calls=-1)
-
-
-class Pair(ctypes.Structure):
-    _fields_ = [("a", ctypes.c_int), ("b", ctypes.c_double)]
-
-
-def test_warm_touches_every_kind_of_buffer_read_only() -> None:
-    base = np.arange(100 * 100, dtype=np.float64).reshape(100, 100)
-    readonly = np.arange(1000, dtype=np.int32)
-    readonly.flags.writeable = False
-    buffers = {
-        "bytes": (b"x" * 1000, 1000),
-        "bytearray": (bytearray(4096), 4096),
-        "numpy": (np.zeros(1000), 8000),
-        "readonly numpy": (readonly, 4000),
-        "fortran": (np.zeros((64, 32), order="F"), 64 * 32 * 8),
-        "2-d memoryview": (memoryview(bytearray(600)).cast("B", (20, 30)), 600),
-        "structured": (np.zeros(10, dtype=[("a", "i4"), ("b", "f8")]), 120),  # packed
-        # strided: the whole span from first to last element, without a copy
-        "strided rows": (base[::10], (90 * 100 + 100) * 8),
-        "reversed": (base[0, ::-1], 100 * 8),
-        "transposed slice": (base.T[:, :2], (1 * 100 + 100) * 8),
-        "strided memoryview": (memoryview(bytearray(1000))[::3], 334 * 3 - 2),
-        # numpy cannot map a strided ctypes structure exactly: it is read by copying
-        "strided ctypes": (memoryview((Pair * 10)())[::2], 5 * ctypes.sizeof(Pair)),
-        "empty": (bytearray(), 0),
-        "one byte": (b"x", 1),
-    }
-    snapshot = base.copy()
-    for name, (buf, nbytes) in buffers.items():
-        assert warm(buffers=[buf]).bytes_touched == nbytes, name
-    assert np.array_equal(base, snapshot)
-    assert warm(buffers=[b"ab", bytearray(3)]).bytes_touched == 5
-    with pytest.raises(TypeError):
-        warm(buffers=["not a buffer"])
 
 
 def test_snapshot_reads_this_process() -> None:
@@ -395,8 +238,9 @@ def test_unprivileged_child_gets_refusals_with_fixes() -> None:
     # Root -> nobody clears every capability; RLIMIT_RTPRIO 0 and a 64 KiB memlock limit
     # then leave neither SCHED_FIFO nor mlockall permitted.
     out = run_child("""
-    import ctypes.util, resource
-    c._libc()   # load libc while the stdlib is still readable
+    import resource
+    from pytest_hostperf.host import libc
+    libc.handle()   # load libc (and ctypes) while the stdlib is still readable
     resource.setrlimit(resource.RLIMIT_RTPRIO, (0, 0))
     resource.setrlimit(resource.RLIMIT_MEMLOCK, (65536, 65536))
     os.setgroups([])
@@ -458,3 +302,17 @@ def test_without_the_syscalls_controls_are_refused_not_raised() -> None:
     pin, rt = out["recs"]
     assert not pin["applied"] and "os.sched_setaffinity is missing" in pin["reason"] and pin["fix"]
     assert not rt["applied"] and "needs Linux" in rt["reason"]
+
+
+def test_names_from_before_the_split_still_import_from_control() -> None:
+    # plugin.py, session.py, options.py, report.py, benchmarks/ and tests/faults/ use these.
+    from pytest_hostperf.host import cpus, sched, warm
+
+    assert control.parse_cpu_list is cpus.parse_cpu_list
+    assert control.format_cpu_list is cpus.format_cpu_list
+    assert control.check_cpus is cpus.check_cpus
+    assert control.rt_available is sched.rt_available
+    assert control.DEFAULT_RT_PRIORITY == sched.DEFAULT_RT_PRIORITY == 49
+    assert control.warm is warm.warm and control.WarmRecord is warm.WarmRecord
+    for name in control.__all__:
+        assert hasattr(control, name), name
