@@ -58,7 +58,7 @@ def calibrate(clock: Clock = time.perf_counter_ns, *, pairs: int = 20_000, name:
     positive = deltas[deltas > 0]
     resolution = float(np.gcd.reduce(positive)) if positive.size else 1.0
     return TimerInfo(
-        clock=name or getattr(clock, "__name__", repr(clock)),
+        clock=str(name or getattr(clock, "__name__", repr(clock))),
         overhead_ns=float(np.median(deltas)),
         resolution_ns=max(resolution, 1.0),
         pairs=pairs,
@@ -107,7 +107,7 @@ class Samples:
     counter_deltas: np.ndarray | None = None  # (blocks, counters): each block's delta
 
 
-def _block_single(fn: Callable[..., Any], args: tuple, buf: array, start: int, stop: int,
+def _block_single(fn: Callable[..., Any], args: tuple[Any, ...], buf: array[int], start: int, stop: int,
                   deadline: int, clock: Clock) -> int:
     i = start
     while i < stop:
@@ -121,7 +121,7 @@ def _block_single(fn: Callable[..., Any], args: tuple, buf: array, start: int, s
     return i
 
 
-def _block_batched(fn: Callable[..., Any], args: tuple, buf: array, start: int, stop: int,
+def _block_batched(fn: Callable[..., Any], args: tuple[Any, ...], buf: array[int], start: int, stop: int,
                    deadline: int, clock: Clock, batch: int) -> int:
     # Kept apart from _block_single on purpose: an inner loop run once per sample would add
     # its own cost (tens of ns) inside every single-call timed region.
@@ -139,7 +139,7 @@ def _block_batched(fn: Callable[..., Any], args: tuple, buf: array, start: int, 
     return i
 
 
-def warm_up(fn: Callable[..., Any], args: tuple, plan: Plan, clock: Clock) -> np.ndarray:
+def warm_up(fn: Callable[..., Any], args: tuple[Any, ...], plan: Plan, clock: Clock) -> np.ndarray:
     """Call ``fn`` up to ``plan.warmup_calls`` times or ``plan.warmup_seconds``; return the timings."""
     count = max(1, plan.warmup_calls)
     buf = array("q", bytes(8 * count))
@@ -148,7 +148,7 @@ def warm_up(fn: Callable[..., Any], args: tuple, plan: Plan, clock: Clock) -> np
     return np.frombuffer(buf, dtype=np.int64)[:done].astype(np.float64)
 
 
-def _block_returned(fn: Callable[..., Any], args: tuple, buf: array, start: int, stop: int,
+def _block_returned(fn: Callable[..., Any], args: tuple[Any, ...], buf: array[int], start: int, stop: int,
                     deadline: int, clock: Clock) -> int:
     # Self-timed calls (CUDA events, wake-up lateness) return their own latency in ns.
     i = start
@@ -160,7 +160,7 @@ def _block_returned(fn: Callable[..., Any], args: tuple, buf: array, start: int,
     return i
 
 
-def _per_call_ns(fn: Callable[..., Any], args: tuple, clock: Clock, *, deadline: int,
+def _per_call_ns(fn: Callable[..., Any], args: tuple[Any, ...], clock: Clock, *, deadline: int,
                  group: int = 64, groups: int = 8) -> tuple[float, int]:
     """Median cost of one call from ``groups`` timed groups of ``group`` calls (the timer
     amortized), and the number of calls made."""

@@ -1,22 +1,27 @@
 """pytest entry point: hooks and fixtures only, delegating to ``session.py``.
 
 Kept thin and cheap to import (no numpy, no torch): pytest loads it for every run,
-including ``pytest --help``.
+including ``pytest --help``. The run's plugin objects are registered here, each only when
+it has work: the session always; xdist's controller or worker side when xdist distributes a
+``--hostperf`` run; the pytest-benchmark bridge under ``--hostperf`` with pytest-benchmark.
 """
 from __future__ import annotations
-
-import pytest
 
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+import pytest
+
 from pytest_hostperf import options
-from pytest_hostperf.session import HostperfSession, Recorder, recorder_key
+from pytest_hostperf.recorder import Recorder
+from pytest_hostperf.session import HostperfSession, recorder_key
 
 if TYPE_CHECKING:
     from pytest_hostperf.host.control import Applied
+    from pytest_hostperf.settings import Controls
 
 session_key = pytest.StashKey[HostperfSession]()
+_ROLES = ("hostperf-xdist-worker", "hostperf-xdist-controller", "hostperf-benchmark")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -29,15 +34,40 @@ def pytest_configure(config: pytest.Config) -> None:
         "hostperf(p99=, p999=, max=, samples=, group=, tolerance=, rt=, cpus=, mlock=): "
         "latency budgets and per-test settings of a pytest-hostperf measurement",
     )
-    config.stash[session_key] = session = HostperfSession(config)
+    from pytest_hostperf import workers
+
+    full = bool(options.get(config, "hostperf"))
+    placement = workers.placement(config, options.get(config, "hostperf_cpus"), full)
+    config.stash[session_key] = session = HostperfSession(config, placement)
     config.pluginmanager.register(session, "hostperf-session")
+    if placement is not None:
+        from pytest_hostperf.xdist_roles import ControllerRole, WorkerRole
+
+        if placement.worker is not None:
+            config.pluginmanager.register(WorkerRole(session), "hostperf-xdist-worker")
+        else:
+            config.pluginmanager.register(ControllerRole(session), "hostperf-xdist-controller")
+    if full and config.pluginmanager.has_plugin("benchmark"):
+        from pytest_hostperf.bench_bridge import BenchBridge
+
+        config.pluginmanager.register(BenchBridge(session), "hostperf-benchmark")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    for name in _ROLES:
+        plugin = config.pluginmanager.get_plugin(name)
+        if plugin is not None:
+            config.pluginmanager.unregister(plugin)
     session = config.stash.get(session_key, None)
     if session is not None:
         config.pluginmanager.unregister(session)
         del config.stash[session_key]
+
+
+def _controls(request: pytest.FixtureRequest) -> Controls:
+    from pytest_hostperf.settings import parse_marker, resolve_controls
+
+    return resolve_controls(request.config.stash[session_key].settings, parse_marker(request.node))
 
 
 @pytest.fixture
@@ -58,28 +88,32 @@ def pinned_cpu(request: pytest.FixtureRequest) -> Iterator[Applied]:
     allowed CPU) for the whole test; restored after. Yields what was applied."""
     from pytest_hostperf.host import control
 
-    session = request.config.stash[session_key]
-    cpus = Recorder.marker_of(request.node).cpus or session.cpus
-    with control.pinned(cpus) as applied:
+    with control.pinned(_controls(request).cpus) as applied:
         yield applied
 
 
 @pytest.fixture
 def rt_priority(request: pytest.FixtureRequest) -> Iterator[Applied]:
     """Run the test at SCHED_FIFO (``--hostperf-rt``, default 49; the marker's ``rt`` wins);
-    restored after. Not applied (with reason and fix) where not permitted."""
+    restored after. Not applied (with reason and fix) where not permitted, or when off."""
     from pytest_hostperf.host import control
 
-    session = request.config.stash[session_key]
-    rt = Recorder.marker_of(request.node).rt
-    if rt == "off":
-        yield control.Applied("rt", False, "off", reason="@pytest.mark.hostperf(rt='off') on this test")
+    controls = _controls(request)
+    if controls.rt is None:
+        why = ("@pytest.mark.hostperf(rt='off') on this test" if _marker_rt_off(request)
+               else "--hostperf-rt=off")
+        yield control.Applied("rt", False, "off", reason=why)
         return
-    prio = rt if isinstance(rt, int) else session.rt or control.DEFAULT_RT_PRIORITY
-    with control.realtime(prio) as applied:
-        if rt == "required" and not applied.applied:
-            pytest.skip(f"rt='required' but SCHED_FIFO was not applied: {applied.reason}; fix: {applied.fix}")
+    with control.realtime(controls.rt) as applied:
+        controls.skip_unless_rt(applied)
         yield applied
+
+
+def _marker_rt_off(request: pytest.FixtureRequest) -> bool:
+    """Whether the test's marker says ``rt='off'`` (else the run's option turned RT off)."""
+    from pytest_hostperf.settings import parse_marker
+
+    return parse_marker(request.node).rt == "off"
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 #: ``workeroutput`` key under which a worker sends its measurements home.
@@ -134,3 +135,37 @@ def worker_of(config: Any) -> tuple[int, int] | None:
     if info is None:
         return None
     return worker_index(info["workerid"]), int(info["workercount"])
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where this process measures under xdist (None for a plain run: see :func:`placement`)."""
+
+    workers: int  # measuring workers of the run
+    worker: tuple[int, int] | None  # (index, count) inside a worker; None in the controller
+    gathered: bool  # more workers than CPUs: the hostperf tests go to one worker
+    usable_cpus: int  # CPUs hostperf may measure on
+    cpus: tuple[int, ...] | None  # a worker's own share of them (None: not confined)
+
+
+def placement(config: Any, cpus: Sequence[int] | None, full: bool) -> Placement | None:
+    """xdist (DESIGN.md section 9): each worker measures on its own CPUs, or, with more workers
+    than CPUs, the hostperf tests are gathered onto one worker. Sets xdist's options for the
+    gathering (``--dist loadgroup``) as a side effect. None without xdist or measurement."""
+    if not full:
+        return None
+    usable = usable_cpus(cpus)
+    me = worker_of(config)
+    if me is not None:
+        index, count = me
+        gathered = must_gather(count, usable)
+        if gathered:  # workers re-parse the command line: tell xdist's worker side too
+            config.option.loadgroup = True
+        return Placement(count, me, gathered, len(usable), None if gathered else worker_cpus(usable, count, index))
+    n = xdist_workers(config)
+    if not n:
+        return None
+    gathered = must_gather(n, usable)
+    if gathered and config.getvalue("dist") == "load":  # xdist's default for -n: group instead
+        config.option.dist = "loadgroup"
+    return Placement(n, None, gathered, len(usable), None)

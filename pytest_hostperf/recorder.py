@@ -1,0 +1,215 @@
+"""The ``hostperf`` fixture object: measures a function call by call under host control.
+
+One measurement's trip, in one direction: host controls (``settings.resolve_controls``,
+``host.control``) -> sampling (``measure``) -> statistics (``result``/``stats``) -> verdict
+(``gate``/``verdict``) -> a typed record (``records.ResultRecord``) kept by the run.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_hostperf.errors import InvalidArgument
+from pytest_hostperf.settings import Controls, MarkerSettings, parse_marker, resolve_controls
+
+if TYPE_CHECKING:
+    from pytest_hostperf.measure import Plan, Samples, TimerInfo
+    from pytest_hostperf.records import HostState, ResultRecord, StoredMeasurement
+    from pytest_hostperf.result import Result
+    from pytest_hostperf.session import HostperfSession
+    from pytest_hostperf.verdict import BudgetCheck, SpeedupCheck, Verdict
+
+STAT_NAMES = ("p50", "p90", "p99", "p999", "max")
+
+
+@dataclass(slots=True)
+class Entry:
+    """One measurement of the run: the fixture's ``Result`` (with its samples) and its record."""
+
+    result: Result
+    record: ResultRecord
+
+
+class Recorder:
+    """The ``hostperf`` fixture: call it to measure a function's per-call latency.
+
+    >>> r = hostperf(model.predict, features, name="predict")   # doctest: +SKIP
+    >>> r.p99, r.mode                                             # doctest: +SKIP
+    """
+
+    def __init__(self, run: HostperfSession, item: pytest.Item) -> None:
+        from pytest_hostperf import workers
+
+        self._run = run
+        self._item = item
+        # the id measurements are stored under: without xdist's "@group" suffix, so a
+        # baseline saved by a gathered xdist run matches a plain run's
+        self._nodeid = workers.ungrouped(item.nodeid)
+        self.settings: MarkerSettings = parse_marker(item)
+        self.controls: Controls = resolve_controls(run.settings, self.settings)
+        self.entries: list[Entry] = []
+        self.checks: list[BudgetCheck] = []
+        self.verdicts: dict[str, Verdict] = {}
+        self.why: dict[str, str] = {}  # measurement id -> counters that changed against the baseline
+        self.speedups: list[SpeedupCheck] = []
+        if run.settings.full and self.controls.rt_required:
+            from pytest_hostperf.host import control
+
+            ok, reason, fix = control.rt_available(self.controls.rt or control.DEFAULT_RT_PRIORITY)
+            if not ok:
+                pytest.skip(f"rt='required' but SCHED_FIFO is not available: {reason}; fix: {fix}")
+
+    @property
+    def results(self) -> list[Result]:
+        return [e.result for e in self.entries]
+
+    @property
+    def tolerance(self) -> float:
+        return self.settings.tolerance if self.settings.tolerance is not None else self._run.settings.tolerance
+
+    def __call__(self, fn: Callable[..., Any], *args: Any, name: str | None = None,
+                 samples: int | None = None, self_timed: bool = False, **kwargs: Any) -> Result:
+        """Measure ``fn(*args, **kwargs)`` call by call and return its ``Result``.
+
+        ``name`` labels the measurement (default: the function's name); it must be unique
+        within the test. ``samples`` overrides the marker and ``--hostperf-samples``.
+        ``self_timed=True``: ``fn`` returns its own latency in ns (CUDA events, wake-up
+        lateness), recorded instead of the wall time around the call.
+        """
+        from pytest_hostperf import gate, measure, records
+
+        if not callable(fn):
+            raise InvalidArgument(f"hostperf(fn, ...): {fn!r} is not callable; pass the function, not its result")
+        name = name if name is not None else getattr(fn, "__qualname__", None) or type(fn).__name__
+        if not isinstance(name, str) or not name:
+            raise InvalidArgument(f"hostperf(..., name=...): {name!r} is not a non-empty string")
+        if any(e.result.name == name for e in self.entries):
+            raise InvalidArgument(f"hostperf: measurement name {name!r} is already used in this test; "
+                                  "give each measurement its own name=...")
+        if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 1):
+            raise InvalidArgument(f"hostperf(..., samples=...): {samples!r} is not a whole number >= 1")
+        base = self._run.baseline_of(f"{self._nodeid}[{name}]")
+        plan = self._run.plan(samples or self.settings.samples, batch=base[-1].batch if base else None)
+        timer = self._run.timer
+        if not self._run.settings.full:
+            raw = measure.sample(fn, args, kwargs, plan=plan, timer=timer, self_timed=self_timed)
+            res = self._summarize(raw, name=name, smoke=True)
+            entry = Entry(res, records.ResultRecord.of(res))
+            self.entries.append(entry)
+            self._run.keep(entry)
+            return res
+
+        raw, host = self._sample_controlled(fn, args, kwargs, plan, timer, self_timed)
+
+        def again() -> Samples:
+            more, _ = self._sample_controlled(fn, args, kwargs, replace(plan, batch=raw.batch, warmup_calls=10),
+                                              timer, self_timed)
+            return more
+
+        settled = gate.settle(raw, again, lambda s: self._summarize(s, name=name), base, tolerance=self.tolerance,
+                              noisy=self._run.noisy, max_rounds=self._run.max_rounds)
+        self.verdicts[settled.result.id] = settled.verdict
+        return self._keep(settled.result, host=host, base=base,
+                          verdict=records.VerdictRecord.of(settled.verdict, settled.extra_rounds))
+
+    def _summarize(self, raw: Samples, *, name: str, smoke: bool = False) -> Result:
+        from pytest_hostperf import result
+
+        return result.summarize(raw, nodeid=self._nodeid, name=name, group=self.settings.group, smoke=smoke)
+
+    def _keep(self, res: Result, *, host: HostState | None, base: list[StoredMeasurement],
+              verdict: Any = None, not_gated: str | None = None) -> Result:
+        """Record a measured result in this test and the run, and check its budgets."""
+        from pytest_hostperf import counters, records
+        from pytest_hostperf import verdict as rules
+
+        checks = [rules.check_budget(res, stat, budget) for stat, budget in self.settings.budgets.items()]
+        self.checks.extend(checks)
+        cur = res.extra.get("counters")
+        before = [m.counters for m in base if m.counters]
+        why = None
+        if cur and before:
+            changes = counters.changed(cur, before)
+            if changes:
+                why = self.why[res.id] = counters.describe_changes(changes)
+        record = records.ResultRecord.of(res, budgets=[records.BudgetRecord.of(c) for c in checks], host=host,
+                                         verdict=verdict, why=why, not_gated=not_gated, counters=cur)
+        entry = Entry(res, record)
+        self.entries.append(entry)
+        self._run.keep(entry)
+        return res
+
+    def record_external(self, raw: Samples, *, name: str, host: HostState, gate: bool,
+                        why_not: str | None = None) -> Result:
+        """Record samples timed by another tool (pytest-benchmark) as one measurement: compared
+        with the baseline when ``gate`` (one round: it cannot be re-measured), else reported with
+        ``why_not`` in place of a verdict."""
+        from pytest_hostperf import gate as gates
+        from pytest_hostperf import records
+
+        res = self._summarize(raw, name=name)
+        base = self._run.baseline_of(res.id) if self._run.settings.full else []
+        if gate and self._run.settings.full:
+            v = gates.compare_once(res, base, tolerance=self.tolerance)
+            self.verdicts[res.id] = v
+            return self._keep(res, host=host, base=base, verdict=records.VerdictRecord.of(v, 0))
+        if why_not:
+            self._run.notes.append(f"{res.id}: {why_not}")
+        return self._keep(res, host=host, base=base, not_gated=why_not)
+
+    def note(self, text: str) -> None:
+        """Add a line to the hostperf section of the terminal summary and the JSON report
+        (e.g. a rate derived from a measurement: ``semaphore ping-pong: 15.2 kHz``)."""
+        self._run.notes.append(f"{self._nodeid}: {text}")
+
+    def expect_faster(self, fast: Result, slow: Result, *, factor: float = 1.0, at: str = "p99") -> Any:
+        """Fail the test when ``fast`` is confidently *not* ``factor`` times faster than ``slow``.
+
+        Both measurements come from this run, so this relative budget holds on any host and
+        needs no baseline. Inconclusive (the interval straddles ``factor``) warns, or fails
+        under ``--hostperf-strict``. In smoke mode nothing is decided.
+        """
+        from pytest_hostperf import verdict
+
+        if not (isinstance(factor, (int, float)) and factor > 0):
+            raise InvalidArgument(f"expect_faster(..., factor=...): {factor!r} is not a positive number (e.g. 2.0)")
+        if at not in STAT_NAMES:
+            raise InvalidArgument(f"expect_faster(..., at=...): {at!r} is not one of p50, p90, p99, p999, max")
+        if fast.smoke or slow.smoke:
+            return None
+        check = verdict.check_speedup(fast, slow, factor=float(factor), stat=at)
+        self.speedups.append(check)
+        self._run.speedups.append(check)
+        if check.failed:
+            pytest.fail(check.message, pytrace=False)
+        return check
+
+    def _sample_controlled(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], plan: Plan,
+                           timer: TimerInfo, self_timed: bool = False) -> tuple[Samples, HostState]:
+        """Sample under pinning, mlock and SCHED_FIFO, recording the state read back from the OS."""
+        from pytest_hostperf import measure
+
+        with controlled(self._run, self.controls) as host:
+            raw = measure.sample(fn, args, kwargs, plan=plan, timer=timer, self_timed=self_timed,
+                                 counters=self._run.reader)
+        return raw, host
+
+
+@contextlib.contextmanager
+def controlled(run: HostperfSession, controls: Controls) -> Iterator[HostState]:
+    """Apply ``controls`` (pin, mlock, SCHED_FIFO; always restored) and yield the host state read
+    back from the OS inside them, not copied from the options. ``rt='required'`` skips the test
+    when SCHED_FIFO was not applied; each control that was not applied is noted once per run."""
+    from pytest_hostperf.host import control
+    from pytest_hostperf.records import HostState
+
+    with control.controlled(cpus=controls.cpus, rt=controls.rt, mlock=controls.mlock) as applied:
+        during = control.snapshot()
+        controls.skip_unless_rt(next((a for a in applied if a.control == "rt" and not a.applied), None))
+        yield HostState(cpus=tuple(during.affinity), policy=during.policy, priority=during.priority,
+                        memory_locked=during.memory_locked, controls=tuple(a.as_dict() for a in applied))
+    run.note_controls(applied)
