@@ -17,11 +17,12 @@ from typing import Any
 
 import pytest
 
+from pytest_hostperf.host.sched import DEFAULT_RT_PRIORITY
+
 #: Defaults, also used by the CLI and by tests.
 DEFAULT_SAMPLES = 20_000
 DEFAULT_MAX_TIME = 3.0
 DEFAULT_TOLERANCE_PCT = 10.0
-DEFAULT_RT_PRIORITY = 49
 DEFAULT_BASELINES = "baselines"
 
 

@@ -139,7 +139,7 @@ def resolve_controls(run: RunSettings, marker: MarkerSettings) -> Controls:
     ``rt='off'`` turns it off for the test; ``rt='required'`` uses the run's priority, or the
     default when the run's is off, and skips the test when SCHED_FIFO cannot be applied.
     """
-    from pytest_hostperf.host.control import DEFAULT_RT_PRIORITY
+    from pytest_hostperf.host.sched import DEFAULT_RT_PRIORITY
 
     if marker.rt == "required":
         rt: int | None = run.rt or DEFAULT_RT_PRIORITY

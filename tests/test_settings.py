@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_hostperf.host.control import DEFAULT_RT_PRIORITY, Applied
+from pytest_hostperf.host.control import Applied
+from pytest_hostperf.host.sched import DEFAULT_RT_PRIORITY
 from pytest_hostperf.settings import Controls, MarkerSettings, RunSettings, resolve_controls
 
 RUN = RunSettings(full=True, save=False, samples=100, max_time=1.0, tolerance=10.0, strict=False, cpus=(1,), rt=49,
