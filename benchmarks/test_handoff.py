@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_hostperf.workloads.ring import ProcessPingPong, ThreadPingPong
+from benchmarks.workloads.ring import ProcessPingPong, ThreadPingPong
 
 
 @pytest.mark.hostperf(group="handoff-threads")

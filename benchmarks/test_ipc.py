@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_hostperf.workloads.ipc import SemPingPong, loops_per_second
+from benchmarks.workloads.ipc import SemPingPong, loops_per_second
 
 
 @pytest.mark.hostperf(group="semaphore-ipc")

@@ -7,7 +7,7 @@ the false-alarm and detection rates of the same rule over hundreds of comparison
 """
 from __future__ import annotations
 
-from pytest_hostperf.workloads.synthetic import BASE_ITERATIONS, slowdown_from_env, work
+from benchmarks.workloads.synthetic import BASE_ITERATIONS, slowdown_from_env, work
 
 
 def test_scalable_work(hostperf):

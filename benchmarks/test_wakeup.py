@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_hostperf.workloads.wakeup import Cyclic
+from benchmarks.workloads.wakeup import Cyclic
 
 INTERVAL_NS = 200_000
 

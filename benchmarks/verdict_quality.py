@@ -20,13 +20,17 @@ import sys
 import time
 from collections import Counter
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
+if not __package__:  # run as ``python benchmarks/verdict_quality.py``: benchmarks/ is found from the repo root
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.workloads.synthetic import BASE_ITERATIONS, work
 from pytest_hostperf import measure, stats, verdict
 from pytest_hostperf.host import control
 from pytest_hostperf.result import summarize
-from pytest_hostperf.workloads.synthetic import BASE_ITERATIONS, work
 
 PLAN = measure.Plan(samples=20_000, blocks=20, max_seconds=0.5, warmup_calls=500, warmup_seconds=0.05)
 EXTRA_ROUNDS = 2

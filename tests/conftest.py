@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -12,13 +13,19 @@ os.environ.pop("GITHUB_STEP_SUMMARY", None)
 #: no child project uses hypothesis; the suite starts about a hundred of them.
 CHILD_ADDOPTS = "-p no:hypothesispytest"
 
+#: The repository root: child pytest processes import ``benchmarks.workloads`` from it.
+REPO = Path(__file__).resolve().parent.parent
+
 
 @pytest.fixture
 def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    """pytest's ``pytester`` (which clears ``PYTEST_ADDOPTS``), its runs given CHILD_ADDOPTS and
-    none of the ``PYTEST_XDIST_*`` variables of a suite run under xdist: with them a child
-    pytest takes itself for an xdist worker (pytest-benchmark then disables itself)."""
+    """pytest's ``pytester`` (which clears ``PYTEST_ADDOPTS``), its runs given CHILD_ADDOPTS,
+    the repository root first on ``PYTHONPATH`` (``benchmarks`` is not installed: a child
+    project's ``from benchmarks.workloads... import`` finds it there) and none of the
+    ``PYTEST_XDIST_*`` variables of a suite run under xdist: with them a child pytest takes
+    itself for an xdist worker (pytest-benchmark then disables itself)."""
     monkeypatch.setenv("PYTEST_ADDOPTS", CHILD_ADDOPTS)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     for name in [k for k in os.environ if k.startswith("PYTEST_XDIST_")]:
         monkeypatch.delenv(name)
     return pytester
@@ -49,7 +56,7 @@ def _children() -> set[int]:
 @pytest.fixture
 def no_leftovers():
     """Fail the test if it leaves a shared-memory segment, a named semaphore or a child process of ours."""
-    from pytest_hostperf.workloads.ipc import list_resources
+    from benchmarks.workloads.ipc import list_resources
 
     children = _children()
     yield

@@ -96,7 +96,7 @@ def test_noise_probe_is_bounded_and_flags_a_noisier_run() -> None:
 ARENA_TEST = """
 import os
 import numpy as np
-from pytest_hostperf.workloads.arena import Arena, mmap_threshold
+from benchmarks.workloads.arena import Arena, mmap_threshold
 
 FRESH = os.environ.get("FRESH") == "1"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 WORK_TEST = """
-from pytest_hostperf.workloads.synthetic import slowdown_from_env, work
+from benchmarks.workloads.synthetic import slowdown_from_env, work
 
 def test_work(hostperf):
     hostperf(work, int(300 * slowdown_from_env()), name="work")
@@ -125,7 +125,7 @@ def test_save_needs_full_mode(project: pytest.Pytester) -> None:
 def test_expect_faster_fails_only_when_confidently_not(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nhostperf_samples = 2000\nhostperf_max_time = 0.3\n")
     pytester.makepyfile("""
-        from pytest_hostperf.workloads.synthetic import work
+        from benchmarks.workloads.synthetic import work
 
         def test_holds(hostperf):
             slow = hostperf(work, 2000, name="slow")

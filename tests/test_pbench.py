@@ -9,7 +9,7 @@ pytest.importorskip("pytest_benchmark", reason="pytest-benchmark is not installe
 
 BENCH = """
 import os
-from pytest_hostperf.workloads.synthetic import slowdown_from_env, work
+from benchmarks.workloads.synthetic import slowdown_from_env, work
 
 def test_per_call(benchmark):
     def probe():

@@ -18,7 +18,7 @@ def test_sleep(hostperf):
 
 # Two measurements in two tests; HOSTPERF_SLOWDOWN slows only `work`.
 TWO_TESTS = """
-from pytest_hostperf.workloads.synthetic import slowdown_from_env, work
+from benchmarks.workloads.synthetic import slowdown_from_env, work
 
 def test_steady(hostperf):
     hostperf(work, 300, name="steady")

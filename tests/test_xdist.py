@@ -11,7 +11,7 @@ pytest.importorskip("xdist", reason="pytest-xdist is not installed (pip install 
 SUITE = """
 import os
 import pytest
-from pytest_hostperf.workloads.synthetic import work
+from benchmarks.workloads.synthetic import work
 
 @pytest.mark.parametrize("i", range(4))
 def test_measured(hostperf, i):

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import os
 import resource
 from collections.abc import Iterator
 
 import numpy as np
 
+from benchmarks.workloads import _libc
 from pytest_hostperf.errors import HostperfError, InvalidArgument
 
 __all__ = [
@@ -300,26 +300,15 @@ M_MMAP_THRESHOLD = -3
 _GLIBC_MMAP_THRESHOLD_MAX = 32 * 1024 * 1024
 
 
-def _libc() -> ctypes.CDLL | None:
-    name = ctypes.util.find_library("c")
-    try:
-        return ctypes.CDLL(name or None, use_errno=True)
-    except OSError:
-        return None
-
-
 def mallopt_supported() -> tuple[bool, str]:
     """Whether :func:`mmap_threshold` can work here: ``(True, "glibc X")`` or ``(False, why)``."""
-    libc = _libc()
+    libc = _libc.load_or_none()
     if libc is None or not hasattr(libc, "gnu_get_libc_version"):
         return False, "not glibc: mallopt(M_MMAP_THRESHOLD) is glibc-specific"
-    libc.gnu_get_libc_version.restype = ctypes.c_char_p
     return True, "glibc " + libc.gnu_get_libc_version().decode()
 
 
 def _mallopt(libc: ctypes.CDLL, param: int, value: int) -> None:
-    libc.mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    libc.mallopt.restype = ctypes.c_int
     if libc.mallopt(param, value) != 1:  # mallopt returns 1 on success, 0 on error
         raise InvalidArgument(f"mallopt({param}, {value}) was refused by glibc (value out of range?)")
 
@@ -344,7 +333,7 @@ def mmap_threshold(nbytes: int = 128 * 1024) -> Iterator[None]:
         raise HostperfError(f"mmap_threshold: {why}; run the slow case with another allocator's knob")
     if not isinstance(nbytes, int) or not 0 < nbytes <= _GLIBC_MMAP_THRESHOLD_MAX:
         raise InvalidArgument(f"nbytes: {nbytes!r} must be between 1 and {_GLIBC_MMAP_THRESHOLD_MAX} (e.g. 131072)")
-    libc = _libc()
+    libc = _libc.load_or_none()
     assert libc is not None
     try:
         # Set inside the try: an interrupt between the two calls must still restore.

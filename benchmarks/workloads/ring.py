@@ -58,8 +58,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_hostperf.errors import HostperfError, InvalidArgument, MeasurementError
-from pytest_hostperf.workloads.ipc import (
+from benchmarks.workloads.ipc import (
     EchoChildOwner,
     DEFAULT_START_TIMEOUT_S,
     DEFAULT_TIMEOUT_S,
@@ -73,6 +72,7 @@ from pytest_hostperf.workloads.ipc import (
     shm_error,
     validate_cpus,
 )
+from pytest_hostperf.errors import HostperfError, InvalidArgument, MeasurementError
 
 __all__ = [
     "Ring",
@@ -199,7 +199,7 @@ class Ring:
                       wait: WaitPolicy = WaitPolicy()) -> Ring:
         """A ring in a new POSIX shared-memory segment ``/dev/shm/<name>``, owned by this process.
 
-        The name defaults to :func:`~pytest_hostperf.workloads.ipc.resource_name`, so a
+        The name defaults to :func:`~benchmarks.workloads.ipc.resource_name`, so a
         segment left by a killed process is found by ``sweep_stale``.
         """
         _check_shape(capacity, slot_size)

@@ -9,7 +9,7 @@ A fresh 1 MiB destination costs 256 page faults (~1.9 us each here, DESIGN §11)
 pre-faulted one costs only the memcpy. ``copy_into_fresh`` maps its pages straight from the
 kernel (anonymous ``mmap``) so it measures first touch whatever malloc would have reused;
 ``allocator="numpy"`` uses ``np.empty`` instead, which glibc usually serves from freed
-memory with no fault at all (see :mod:`pytest_hostperf.workloads.arena`).
+memory with no fault at all (see :mod:`benchmarks.workloads.arena`).
 
 CUDA variant (torch imported lazily; skip with the reason from :func:`cuda_available`)::
 
@@ -26,12 +26,12 @@ a non-blocking copy from pinned memory on a side stream overlapped with a matmul
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import mmap
 from typing import Any
 
 import numpy as np
 
+from benchmarks.workloads import _libc
 from pytest_hostperf.errors import HostperfError, InvalidArgument
 
 __all__ = [
@@ -90,10 +90,6 @@ def copy_into_locked(src: np.ndarray, dst: np.ndarray) -> None:
     np.copyto(dst, src)
 
 
-def _libc() -> Any:
-    return ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-
-
 class LockedBuffer:
     """A page-aligned buffer from anonymous ``mmap``, pre-faulted, and ``mlock``\\ ed if permitted.
 
@@ -127,9 +123,7 @@ class LockedBuffer:
         return cls(max(src.nbytes, 1), dtype=src.dtype, shape=src.shape, lock=lock)
 
     def _lock(self) -> None:
-        libc = _libc()
-        libc.mlock.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
-        if libc.mlock(self._addr, self.nbytes) == 0:
+        if _libc.load().mlock(self._addr, self.nbytes) == 0:
             self.locked = True
             return
         err = ctypes.get_errno()
@@ -143,9 +137,7 @@ class LockedBuffer:
         if self._mm is None:
             return
         if self.locked:
-            libc = _libc()
-            libc.munlock.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
-            libc.munlock(self._addr, self.nbytes)
+            _libc.load().munlock(self._addr, self.nbytes)
             self.locked = False
         del self.array
         mm, self._mm = self._mm, None

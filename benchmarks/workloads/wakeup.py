@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import time
 from collections.abc import Callable, Iterator
 
+from benchmarks.workloads import _libc
 from pytest_hostperf.errors import HostControlError, InvalidArgument
 
 __all__ = ["wakeup_latency", "Cyclic", "timer_slack_ns", "timer_slack"]
@@ -102,11 +102,7 @@ class Cyclic:
 
 
 def _prctl() -> Callable[..., int]:
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-    fn = libc.prctl
-    fn.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong)
-    fn.restype = ctypes.c_int
-    return fn
+    return _libc.load().prctl  # (int, unsigned long x4) -> int, declared in _libc
 
 
 def timer_slack_ns() -> int:

@@ -27,8 +27,8 @@ from typing import Any
 
 import pytest
 
+from benchmarks.workloads.ipc import list_resources
 from pytest_hostperf import baseline
-from pytest_hostperf.workloads.ipc import list_resources
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "tests" / "golden" / "baseline_v1.json"
@@ -48,9 +48,9 @@ hostperf_keep_runs = 100
 #: A small benchmark project: a pure-Python loop, a shared-memory ring to a child process and
 #: POSIX named semaphores to another, so a kill can leave every kind of resource behind.
 SUITE_TESTS = """
-from pytest_hostperf.workloads.ipc import SemPingPong
-from pytest_hostperf.workloads.ring import ProcessPingPong
-from pytest_hostperf.workloads.synthetic import work
+from benchmarks.workloads.ipc import SemPingPong
+from benchmarks.workloads.ring import ProcessPingPong
+from benchmarks.workloads.synthetic import work
 
 
 def test_work(hostperf):

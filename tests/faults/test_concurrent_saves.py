@@ -15,7 +15,7 @@ from pytest_hostperf import baseline
 from .conftest import HOST, Driver, inner_pytest, make_project, save_args, temp_files, write_golden
 
 TWO_TESTS = """
-from pytest_hostperf.workloads.synthetic import work
+from benchmarks.workloads.synthetic import work
 
 
 def test_a(hostperf):

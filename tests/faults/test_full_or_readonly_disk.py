@@ -17,7 +17,7 @@ from pytest_hostperf import baseline
 from .conftest import HOST, Driver, fill, inner_pytest, make_project, needs_mount, save_args, tmpfs, write_golden
 
 WORK = """
-from pytest_hostperf.workloads.synthetic import work
+from benchmarks.workloads.synthetic import work
 
 
 def test_work(hostperf):

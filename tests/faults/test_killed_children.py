@@ -1,6 +1,6 @@
 """An IPC or ring echo child SIGKILLed in the middle of a ``pytest --hostperf --hostperf-save`` run.
 
-tests/test_workloads_ipc.py and tests/test_workloads_ring.py already show, in-process, that
+tests/workloads/test_ipc.py and tests/workloads/test_ring.py already show, in-process, that
 a killed child is a MeasurementError naming its pid. Here it happens where it matters: inside
 a full measurement, pinned and SCHED_FIFO, under the plugin. Each test fails naming its own
 dead child; the other tests and the baseline save go on; no segment, semaphore or process is
@@ -34,9 +34,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_hostperf.workloads.ipc import SemPingPong
-from pytest_hostperf.workloads.ring import ProcessPingPong
-from pytest_hostperf.workloads.synthetic import work
+from benchmarks.workloads.ipc import SemPingPong
+from benchmarks.workloads.ring import ProcessPingPong
+from benchmarks.workloads.synthetic import work
 
 KINDS = {
     "ring": lambda: ProcessPingPong("ring"),

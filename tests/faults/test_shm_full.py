@@ -40,8 +40,8 @@ FILL = textwrap.dedent("""
 # /dev/shm holds afterwards (nothing but the filler: no half-created segment or semaphore).
 PROBE = textwrap.dedent("""
     import json, os, sys
-    from pytest_hostperf.workloads.ipc import NamedSemaphore, SemPingPong, resource_name
-    from pytest_hostperf.workloads.ring import ProcessPingPong, Ring
+    from benchmarks.workloads.ipc import NamedSemaphore, SemPingPong, resource_name
+    from benchmarks.workloads.ring import ProcessPingPong, Ring
 
     cases = {
         "Ring.create_shared": lambda: Ring.create_shared(8, 8),

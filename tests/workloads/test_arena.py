@@ -12,8 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, precondition, rule
 
-from pytest_hostperf.errors import HostperfError, InvalidArgument
-from pytest_hostperf.workloads.arena import (
+from benchmarks.workloads.arena import (
     Arena,
     ArenaExhausted,
     BufferPool,
@@ -25,8 +24,9 @@ from pytest_hostperf.workloads.arena import (
     minor_faults,
     pool_request,
 )
+from pytest_hostperf.errors import HostperfError, InvalidArgument
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _span(a: np.ndarray) -> tuple[int, int]:
@@ -287,7 +287,7 @@ def test_mmap_threshold_makes_fresh_buffers_fault_and_restores_reuse() -> None:
     # In a subprocess: mallopt changes this process's allocator for good (see the docstring).
     code = textwrap.dedent(
         """
-        from pytest_hostperf.workloads.arena import alloc_per_request, minor_faults, mmap_threshold
+        from benchmarks.workloads.arena import alloc_per_request, minor_faults, mmap_threshold
         def faults(n=20):
             for _ in range(3):  # glibc moves its dynamic threshold after the first free
                 alloc_per_request(1 << 20)
@@ -311,7 +311,7 @@ def test_mmap_threshold_makes_fresh_buffers_fault_and_restores_reuse() -> None:
 
 
 def test_mmap_threshold_validates() -> None:
-    from pytest_hostperf.workloads.arena import mmap_threshold
+    from benchmarks.workloads.arena import mmap_threshold
 
     with pytest.raises(InvalidArgument), mmap_threshold(0):
         pass

@@ -11,8 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from pytest_hostperf.errors import HostperfError, InvalidArgument, MeasurementError
-from pytest_hostperf.workloads.ipc import (
+from benchmarks.workloads.ipc import (
     NamedSemaphore,
     SemPingPong,
     loops_per_second,
@@ -21,8 +20,10 @@ from pytest_hostperf.workloads.ipc import (
     resource_name,
     sweep_stale,
 )
+from pytest_hostperf.errors import HostperfError, InvalidArgument, MeasurementError
 
 SHM = Path("/dev/shm")
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +93,10 @@ def test_a_new_process_sweeps_stale_resources_on_its_first_name(dead_pid: int) -
     stale = SHM / f"hostperf-{dead_pid}-{os.urandom(4).hex()}-ring"
     stale.write_bytes(b"\0" * 64)  # a segment left by a killed run
     try:
-        code = "from pytest_hostperf.workloads.ipc import resource_name; print(resource_name('x'))"
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+        code = "from benchmarks.workloads.ipc import resource_name; print(resource_name('x'))"
+        env = {**os.environ, "PYTHONPATH": str(REPO)}  # benchmarks/ is not installed
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60,
+                             env=env)
         assert out.stdout.startswith("hostperf-")
         assert not stale.exists()
     finally:

@@ -15,11 +15,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from benchmarks.workloads.ipc import sweep_stale
+from benchmarks.workloads.ring import ProcessPingPong, Ring, RingTimeout, ThreadPingPong, required_bytes
 from pytest_hostperf.errors import HostperfError, InvalidArgument, MeasurementError
-from pytest_hostperf.workloads.ipc import sweep_stale
-from pytest_hostperf.workloads.ring import ProcessPingPong, Ring, RingTimeout, ThreadPingPong, required_bytes
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 M64 = (1 << 64) - 1
 
 
@@ -200,7 +200,7 @@ def test_thread_pingpong_rejects_unknown_kind() -> None:
 PRODUCER = textwrap.dedent(
     """
     import sys
-    from pytest_hostperf.workloads.ring import Ring
+    from benchmarks.workloads.ring import Ring
     ring = Ring.attach(sys.argv[1])
     for i in range(int(sys.argv[2])):
         ring.push(i if i % 3 else i.to_bytes(4, "little"), timeout=10)
@@ -228,7 +228,7 @@ def test_items_pushed_by_another_process_arrive_in_order(no_leftovers: None) -> 
 
 
 def test_attach_refuses_foreign_segment(no_leftovers: None, tmp_path: Path) -> None:
-    from pytest_hostperf.workloads.ipc import resource_name
+    from benchmarks.workloads.ipc import resource_name
 
     name = resource_name("junk")
     path = Path("/dev/shm", name)
@@ -294,7 +294,7 @@ def test_bad_cpus_are_invalid() -> None:
 ORPHAN_PARENT = textwrap.dedent(
     """
     import os
-    from pytest_hostperf.workloads.ring import ProcessPingPong
+    from benchmarks.workloads.ring import ProcessPingPong
     pp = ProcessPingPong("ring", start_method="fork").__enter__()
     pp.roundtrip()
     print(pp.pid, *pp.names, flush=True)

@@ -9,9 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pytest_hostperf.errors import InvalidArgument
-from pytest_hostperf.workloads.arena import minor_faults
-from pytest_hostperf.workloads.transfer import (
+from benchmarks.workloads.arena import minor_faults
+from benchmarks.workloads.transfer import (
     CudaCopy,
     CudaOverlap,
     CudaUnavailable,
@@ -20,6 +19,7 @@ from pytest_hostperf.workloads.transfer import (
     copy_into_locked,
     cuda_available,
 )
+from pytest_hostperf.errors import InvalidArgument
 
 # --- host variant ------------------------------------------------------------------------------
 

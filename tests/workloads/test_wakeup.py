@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from benchmarks.workloads.wakeup import Cyclic, timer_slack, timer_slack_ns, wakeup_latency
 from pytest_hostperf.errors import InvalidArgument
-from pytest_hostperf.workloads.wakeup import Cyclic, timer_slack, timer_slack_ns, wakeup_latency
 
 
 class FakeTime:

@@ -1,0 +1,1 @@
+"""The benchmark suite: its tests, and the workloads they measure (benchmarks.workloads)."""
