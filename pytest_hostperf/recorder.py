@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_hostperf.errors import InvalidArgument
-from pytest_hostperf.settings import Controls, MarkerSettings, parse_marker, resolve_controls
+from pytest_hostperf.settings import Controls, MarkerSettings, RunSettings, parse_marker, resolve_controls
 
 if TYPE_CHECKING:
     from pytest_hostperf.measure import Plan, Samples, TimerInfo
@@ -93,7 +93,8 @@ class Recorder:
         if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 1):
             raise InvalidArgument(f"hostperf(..., samples=...): {samples!r} is not a whole number >= 1")
         base = self._run.baseline_of(f"{self._nodeid}[{name}]")
-        plan = self._run.plan(samples or self.settings.samples, batch=base[-1].batch if base else None)
+        plan = sampling_plan(self._run.settings, samples or self.settings.samples,
+                             batch=base[-1].batch if base else None)
         timer = self._run.timer
         if not self._run.settings.full:
             raw = measure.sample(fn, args, kwargs, plan=plan, timer=timer, self_timed=self_timed)
@@ -197,6 +198,17 @@ class Recorder:
             raw = measure.sample(fn, args, kwargs, plan=plan, timer=timer, self_timed=self_timed,
                                  counters=self._run.reader)
         return raw, host
+
+
+def sampling_plan(run: RunSettings, samples: int | None, *, batch: int | None = None) -> Plan:
+    """The sampling plan of one measurement; ``batch`` pins the batch size to the baseline's, so
+    both compare. Smoke mode: a few calls."""
+    from pytest_hostperf import measure
+
+    if not run.full:
+        return measure.SMOKE_PLAN
+    return measure.Plan(samples=samples or run.samples, max_seconds=run.max_time,
+                        warmup_seconds=min(0.3, run.max_time / 10), batch=batch)
 
 
 @contextlib.contextmanager

@@ -23,7 +23,7 @@ from pytest_hostperf.settings import RunSettings
 if TYPE_CHECKING:
     from pytest_hostperf.baseline import Baseline
     from pytest_hostperf.host.control import Applied
-    from pytest_hostperf.measure import Plan, TimerInfo
+    from pytest_hostperf.measure import TimerInfo
     from pytest_hostperf.noise import Noise
     from pytest_hostperf.records import Report, ResultRecord, SpeedupRecord, StoredMeasurement, StoredRun, Timer
     from pytest_hostperf.verdict import SpeedupCheck
@@ -131,16 +131,6 @@ class HostperfSession:
 
             self._timer = measure.calibrate(pairs=20_000 if self.settings.full else 200, name="perf_counter_ns")
         return self._timer
-
-    def plan(self, samples: int | None, *, batch: int | None = None) -> Plan:
-        """The sampling plan; ``batch`` pins the batch size to the baseline's, so both compare."""
-        from pytest_hostperf import measure
-
-        if not self.settings.full:
-            return measure.SMOKE_PLAN
-        s = self.settings
-        return measure.Plan(samples=samples or s.samples, max_seconds=s.max_time,
-                            warmup_seconds=min(0.3, s.max_time / 10), batch=batch)
 
     @property
     def reader(self) -> Any:

@@ -26,7 +26,9 @@ def test_readme_has_exactly_two_commands_each_in_a_fresh_venv() -> None:
     assert tests.endswith(".venv/bin/python -m pytest tests/"), tests
 
 
-def test_ci_runs_exactly_the_readme_test_command() -> None:
+def test_ci_runs_exactly_the_readme_test_command_then_types_and_lint() -> None:
     script = (REPO / ".ci" / "run").read_text(encoding="utf-8")
     steps = [line for line in script.splitlines() if line and not line.startswith(("#", "set ", "cd "))]
-    assert steps == [_readme_commands()[1]], steps
+    assert steps[0] == _readme_commands()[1], steps
+    assert steps[1:] == [".venv/bin/python -m mypy --strict pytest_hostperf && "
+                         ".venv/bin/python -m ruff check pytest_hostperf tests benchmarks"], steps
