@@ -1,0 +1,287 @@
+"""Per-host baseline files: the only module that reads or writes them.
+
+A baseline is ``<baselines>/<host-id>.json``::
+
+    {"schema": "pytest-hostperf-baseline", "schema_version": 1, "host_id": "...",
+     "runs": [run, ...]}                       # oldest first, the last K saved runs
+
+    run = {"created_utc": "2024-05-01T12:00:00Z",
+           "commit": {"sha": str|null, "branch": str|null, "dirty": bool|null},
+           "tools": {name: version|null}, "fingerprint": {key: scalar|null},
+           "audit": [{"name", "reading", "verdict", "advice"}], "timer": {...}|null,
+           "concurrency": int, "measurements": {id: record}, ...extra keys}
+
+    record = {"mode", "batch", "n", "min_ns", "p50_ns", "p90_ns", "p99_ns", "p999_ns",
+              "max_ns", "mean_ns", "group", "blocks": [{"n", "p50_ns", ..., "max_ns"}],
+              "histogram": {...}, "host": {...} (optional)}
+
+Files are written with sorted keys and integer nanoseconds, under an exclusive lock, to a
+temp file that is fsynced and ``os.replace``d over the old one (``_io.py``): readers see
+the old file or the new one, and two concurrent writers both land. Loading reads through
+the one bounded reader (``jsonfile.read_json``), validates everything (``schema.py``) and
+turns every problem into a :class:`BaselineError` naming the file, the JSON path and what
+is wrong. Only :mod:`json` parses the files: no pickle, no eval.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import re
+import stat
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pytest_hostperf import jsonfile
+from pytest_hostperf._io import atomic_write_text
+from pytest_hostperf._jsoncheck import _check_json, _Invalid
+from pytest_hostperf.errors import BaselineError, InvalidArgument
+from pytest_hostperf.hostid import sanitize_host_id
+from pytest_hostperf.schema import SCHEMA, SCHEMA_VERSION, _check_run, _validate
+
+__all__ = ["DEFAULT_KEEP", "LOCK_TIMEOUT_S", "MAX_BYTES", "MAX_VALUES", "Baseline", "baseline_path",
+           "list_host_ids", "load", "load_if_exists", "save_run", "to_json"]
+
+MAX_BYTES = jsonfile.MAX_BYTES  # refused before reading (the one bounded reader: jsonfile.py)
+MAX_VALUES = jsonfile.MAX_VALUES
+DEFAULT_KEEP = 5
+LOCK_TIMEOUT_S = 30.0
+
+
+def _fix(path: Path) -> str:
+    return f"restore it from version control (git checkout -- {path}) or delete it to start a new baseline"
+
+
+# --------------------------------------------------------------------------- paths
+
+
+def baseline_path(folder: Path, host: str) -> Path:
+    """``folder/<sanitized host>.json``, checked to lie inside ``folder`` and not be a symlink.
+
+    Symlinks in the baselines folder are never followed: a link could make a save
+    overwrite any file the user can write.
+    """
+    try:
+        root = Path(folder).resolve()
+    except (OSError, RuntimeError) as exc:
+        raise BaselineError(f"baselines folder {folder}: cannot resolve it: {exc}") from None
+    path = root / f"{sanitize_host_id(host)}.json"
+    if path.parent != root:  # cannot happen after sanitizing; kept as the last line of defence
+        raise BaselineError(f"host id {host!r} names {path}, outside the baselines folder {root}")
+    if path.is_symlink():
+        raise BaselineError(f"{path} is a symlink; hostperf never follows symlinks in the baselines "
+                            "folder: replace it with the file itself")
+    return path
+
+
+def list_host_ids(folder: Path) -> list[str]:
+    """The host ids that have a baseline in ``folder``, sorted: the stems of its ``*.json``
+    files. Entries that :func:`baseline_path` would never name -- symlinks, folders, names
+    that are not a sanitized host id -- are left out; a missing or unreadable folder has none.
+
+    >>> list_host_ids(Path("no-such-folder"))
+    []
+    """
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    ids: list[str] = []
+    for entry in entries:
+        stem = entry.name.removesuffix(".json")
+        if stem == entry.name or not stem:
+            continue
+        try:
+            if sanitize_host_id(stem) != stem or not entry.is_file(follow_symlinks=False):
+                continue
+        except (BaselineError, OSError):
+            continue
+        ids.append(stem)
+    return sorted(ids)
+
+
+# --------------------------------------------------------------------------- the file
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    """A loaded, validated baseline: its runs oldest first."""
+
+    path: Path
+    host_id: str
+    runs: tuple[dict[str, Any], ...]
+
+    def ids(self) -> list[str]:
+        """Measurement ids present in any run, sorted."""
+        return sorted({mid for run in self.runs for mid in run["measurements"]})
+
+    def runs_of(self, mid: str) -> list[dict[str, Any]]:
+        """The records of measurement ``mid`` in each run that has it, oldest first."""
+        return [run["measurements"][mid] for run in self.runs if mid in run["measurements"]]
+
+    @property
+    def latest(self) -> dict[str, Any]:
+        """The newest run."""
+        return self.runs[-1]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The file's document (what :func:`to_json` writes)."""
+        return _document(self.host_id, list(self.runs))
+
+
+def _document(host: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "host_id": host, "runs": runs}
+
+
+def to_json(doc: dict[str, Any]) -> str:
+    """The file text: sorted keys, one-space indent, no NaN, a final newline."""
+    return json.dumps(doc, sort_keys=True, indent=1, allow_nan=False) + "\n"
+
+
+def load(path: Path) -> Baseline:
+    """Read and validate one baseline file.
+
+    Every problem — too large, not a regular file or a symlink, not UTF-8, invalid or
+    too deeply nested JSON, NaN, duplicate keys, a foreign or future schema, a wrong type
+    or value anywhere — raises BaselineError naming the file, the JSON path and the problem.
+    """
+    path = Path(path)
+    doc = jsonfile.read_json(path, what="baseline", error=BaselineError, fix=_fix(path),
+                             max_bytes=MAX_BYTES, max_values=MAX_VALUES)
+    try:
+        checked = _validate(doc)
+    except _Invalid as exc:
+        fix = "" if "upgrade" in exc.problem else f": {_fix(path)}"
+        raise BaselineError(f"{path}: {exc}{fix}") from None
+    return Baseline(path=path, host_id=checked["host_id"], runs=tuple(checked["runs"]))
+
+
+def _load_for(path: Path, host: str) -> Baseline:
+    baseline = load(path)
+    expected = sanitize_host_id(host)
+    if baseline.host_id != expected:
+        raise BaselineError(f"{path}: holds host id {baseline.host_id!r}, expected {expected!r}; "
+                            "rename the file after its host id or remove it")
+    return baseline
+
+
+def load_if_exists(folder: Path, host: str) -> Baseline | None:
+    """The baseline of ``host`` in ``folder``, or None when there is none yet."""
+    path = baseline_path(folder, host)
+    if not os.path.lexists(path):
+        return None
+    return _load_for(path, host)
+
+
+class _Lock:
+    """An exclusive flock on ``folder/.<host>.lock`` (a zero-byte file left in place), waited
+    for at most ``timeout`` seconds. flock dies with its process, so a crash leaves no stale lock."""
+
+    def __init__(self, path: Path, timeout: float) -> None:
+        self.path, self.timeout, self.fd = path, timeout, -1
+
+    def __enter__(self) -> _Lock:
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            what = "is a symlink; remove it" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
+            if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+                what += (f"; saving needs a writable baselines folder ({self.path.parent}): remount it "
+                         "read-write or save elsewhere (--hostperf-baselines=DIR); nothing was changed")
+            raise BaselineError(f"cannot create the lock file {self.path}: {what}") from None
+        deadline = time.monotonic() + self.timeout
+        pause = 0.001
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return self
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(self.fd)
+                    raise BaselineError(f"timed out after {self.timeout:g} s waiting for the lock {self.path}: "
+                                        "another process is saving this baseline; retry when it is done") from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.05)
+            except OSError as exc:
+                os.close(self.fd)
+                raise BaselineError(f"cannot lock {self.path}: {exc.strerror or exc}") from None
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)  # closing the last descriptor releases the flock
+
+
+def _sweep_temp_files(path: Path) -> list[Path]:
+    """Remove the temp files of ``path`` that writers killed mid-save left behind.
+
+    Call it holding the lock: every writer creates its temp file (``.<name>.XXXXXXXX.tmp``,
+    see :func:`_atomic_write`) only while it holds the lock, so any found then belongs to a
+    writer that died (SIGKILL, power cut) before it could remove it.
+    """
+    pattern = re.compile(re.escape(f".{path.name}.") + r"[A-Za-z0-9_]{8}\.tmp")
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        if pattern.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+            try:
+                os.unlink(entry.path)
+            except OSError:  # a read-only folder: the write fails next, with the reason
+                continue
+            removed.append(Path(entry.path))
+    return removed
+
+
+def _atomic_write(path: Path, text: str, mode: int) -> None:
+    """Temp file named before it exists (so an interrupt can always remove it), fsync,
+    ``os.replace``, fsync of the folder so the rename itself survives a power cut; the file
+    gets ``mode`` (a temp file is created 0600)."""
+    atomic_write_text(path, text, mode=mode, mkdir=False, sync_dir=True)
+
+
+def save_run(folder: Path, host: str, run: dict[str, Any], *, keep: int = DEFAULT_KEEP,
+             lock_timeout: float = LOCK_TIMEOUT_S) -> Path:
+    """Append ``run`` to the baseline of ``host`` in ``folder``, keeping the last ``keep`` runs.
+
+    Under an exclusive lock the current file is re-read (and must be valid: a file that
+    cannot be read is never overwritten), the run appended, and the result written to a
+    temp file that is fsynced and renamed over the old one. Temp files that an earlier,
+    killed writer left are removed first. Returns the file's path.
+    """
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+        raise InvalidArgument(f"save_run: keep must be a whole number >= 1, got {keep!r}")
+    try:
+        _check_json(run, "run")
+        _check_run(run, "run")
+    except _Invalid as exc:
+        raise BaselineError(f"save_run: not a valid run: {exc}") from None
+    clean = sanitize_host_id(host)
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BaselineError(f"cannot create the baselines folder {folder}: {exc.strerror or exc}") from None
+    path = baseline_path(folder, clean)
+    with _Lock(path.parent / f".{clean}.lock", lock_timeout):
+        path = baseline_path(folder, clean)  # re-checked under the lock
+        runs: list[dict[str, Any]] = []
+        mode = 0o644
+        if os.path.lexists(path):
+            try:
+                old = _load_for(path, clean)
+            except BaselineError as exc:
+                raise BaselineError(f"refusing to overwrite a baseline that cannot be read: {exc}") from None
+            runs = list(old.runs)
+            mode = stat.S_IMODE(os.stat(path).st_mode) | 0o400
+        runs.append(run)
+        text = to_json(_document(clean, runs[-keep:]))
+        _sweep_temp_files(path)
+        try:
+            _atomic_write(path, text, mode)
+        except OSError as exc:
+            raise BaselineError(f"cannot write {path}: {exc.strerror or exc}; the previous file is unchanged"
+                                ) from None
+    return path
