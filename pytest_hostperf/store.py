@@ -33,7 +33,7 @@ import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_hostperf import jsonfile
 from pytest_hostperf._io import atomic_write_text
@@ -42,8 +42,11 @@ from pytest_hostperf.errors import BaselineError, InvalidArgument
 from pytest_hostperf.hostid import sanitize_host_id
 from pytest_hostperf.schema import SCHEMA, SCHEMA_VERSION, _check_run, _validate
 
+if TYPE_CHECKING:
+    from pytest_hostperf.records import Report
+
 __all__ = ["DEFAULT_KEEP", "LOCK_TIMEOUT_S", "MAX_BYTES", "MAX_VALUES", "Baseline", "baseline_path",
-           "list_host_ids", "load", "load_if_exists", "save_run", "to_json"]
+           "list_host_ids", "load", "load_document", "load_if_exists", "read_report", "save_run", "to_json"]
 
 MAX_BYTES = jsonfile.MAX_BYTES  # refused before reading (the one bounded reader: jsonfile.py)
 MAX_VALUES = jsonfile.MAX_VALUES
@@ -285,3 +288,49 @@ def save_run(folder: Path, host: str, run: dict[str, Any], *, keep: int = DEFAUL
             raise BaselineError(f"cannot write {path}: {exc.strerror or exc}; the previous file is unchanged"
                                 ) from None
     return path
+
+
+# --------------------------------------------------------------------------- reports, and inputs of either kind
+
+
+def _checked_baseline(doc: Any, path: Path) -> Baseline:
+    """A parsed baseline document validated as :func:`load` validates it, with its messages."""
+    try:
+        checked = _validate(doc)
+    except _Invalid as exc:
+        fix = "" if "upgrade" in exc.problem else f": {_fix(path)}"
+        raise BaselineError(f"{path}: {exc}{fix}") from None
+    return Baseline(path=path, host_id=checked["host_id"], runs=tuple(checked["runs"]))
+
+
+def read_report(path: Path) -> Report:
+    """Read and check a JSON report (``--hostperf-json``, or one ``hostperf import-benchmark`` wrote).
+
+    Every problem raises :class:`ReportError` naming the file, the JSON path and what is wrong
+    (the bounded reader, then ``report_schema.check_report``)."""
+    from pytest_hostperf.errors import ReportError
+    from pytest_hostperf.records import Report
+    from pytest_hostperf.report_schema import MAX_REPORT_BYTES, check_report
+
+    path = Path(path)
+    doc = jsonfile.read_json(path, what="report", error=ReportError, max_bytes=MAX_REPORT_BYTES)
+    return Report.from_json(check_report(doc, path))
+
+
+def load_document(path: Path) -> Baseline | Report:
+    """A baseline or a report file, read once and validated as the kind its ``"schema"`` names
+    (``hostperf show``, ``compare`` and ``plot`` take either)."""
+    from pytest_hostperf.errors import ReportError
+    from pytest_hostperf.records import REPORT_SCHEMA, Report
+    from pytest_hostperf.report_schema import MAX_REPORT_BYTES, check_report, schema_of
+
+    path = Path(path)
+    doc = jsonfile.read_json(path, what="report or baseline", error=ReportError, max_bytes=MAX_REPORT_BYTES)
+    schema = schema_of(doc)
+    if schema == SCHEMA:
+        return _checked_baseline(doc, path)
+    if schema == REPORT_SCHEMA:
+        return Report.from_json(check_report(doc, path))
+    raise ReportError(f"{path}: not a pytest-hostperf report or baseline (expected \"schema\": "
+                      f"\"{REPORT_SCHEMA}\" or \"{SCHEMA}\""
+                      + (f", found {json.dumps(schema)[:60]}" if schema is not None else "") + ")")
