@@ -21,6 +21,9 @@ the old file or the new one, and two concurrent writers both land. Loading reads
 the one bounded reader (``jsonfile.read_json``), validates everything (``schema.py``) and
 turns every problem into a :class:`BaselineError` naming the file, the JSON path and what
 is wrong. Only :mod:`json` parses the files: no pickle, no eval.
+
+It is also the one reader of ``--hostperf-json`` reports (:func:`read_report`) and of compare
+inputs of either kind (:func:`load_document`).
 """
 from __future__ import annotations
 
@@ -154,6 +157,11 @@ def load(path: Path) -> Baseline:
     path = Path(path)
     doc = jsonfile.read_json(path, what="baseline", error=BaselineError, fix=_fix(path),
                              max_bytes=MAX_BYTES, max_values=MAX_VALUES)
+    return _checked_baseline(doc, path)
+
+
+def _checked_baseline(doc: Any, path: Path) -> Baseline:
+    """A parsed baseline document validated (``schema._validate``), each problem a BaselineError naming the file."""
     try:
         checked = _validate(doc)
     except _Invalid as exc:
@@ -291,16 +299,6 @@ def save_run(folder: Path, host: str, run: dict[str, Any], *, keep: int = DEFAUL
 
 
 # --------------------------------------------------------------------------- reports, and inputs of either kind
-
-
-def _checked_baseline(doc: Any, path: Path) -> Baseline:
-    """A parsed baseline document validated as :func:`load` validates it, with its messages."""
-    try:
-        checked = _validate(doc)
-    except _Invalid as exc:
-        fix = "" if "upgrade" in exc.problem else f": {_fix(path)}"
-        raise BaselineError(f"{path}: {exc}{fix}") from None
-    return Baseline(path=path, host_id=checked["host_id"], runs=tuple(checked["runs"]))
 
 
 def read_report(path: Path) -> Report:
