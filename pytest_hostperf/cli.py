@@ -17,12 +17,13 @@ from pytest_hostperf.errors import HostperfError
 
 def _cmd_show(args: argparse.Namespace) -> int:
     from pytest_hostperf import compare, report
+    from pytest_hostperf.records import Report
 
-    src = compare.load_input(args.file, Path(args.baselines))
-    if src.kind == "baseline":
-        print("\n".join(compare.render_history(src)))
+    doc = compare.open_input(args.file, Path(args.baselines))
+    if isinstance(doc, Report):
+        print("\n".join(report.terminal_summary(doc)))
     else:
-        print("\n".join(report.terminal_summary(compare.read_report(Path(args.file)))))
+        print("\n".join(compare.render_history(compare.source_from_baseline(doc, name=args.file))))
     return 0
 
 
@@ -84,14 +85,14 @@ def _cmd_import_benchmark(args: argparse.Namespace) -> int:
     from pytest_hostperf import pbench, report
     from pytest_hostperf._io import atomic_write_text
 
-    doc = pbench.import_benchmark(Path(args.file))
-    text = report.to_json(doc)
+    imported = pbench.import_benchmark(Path(args.file))
+    text = report.to_json(imported)
     if args.output:
         try:
             atomic_write_text(Path(args.output), text)
         except OSError as exc:
             raise HostperfError(f"{args.output}: cannot write the report: {exc.strerror or exc}") from None
-        print(f"{args.output}: {len(doc['results'])} measurement(s) imported from {args.file}")
+        print(f"{args.output}: {len(imported.results)} measurement(s) imported from {args.file}")
     else:
         print(text)
     return 0
@@ -160,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        return int(args.func(args))
     except HostperfError as exc:
         print(f"hostperf: error: {exc}", file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ the result says so instead of pretending (``mode`` ``batched(k)``, not gated).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import numpy as np
 
 from pytest_hostperf.errors import HostperfError
 from pytest_hostperf.measure import Samples
+from pytest_hostperf.records import Commit, HostInfo, Report, ResultRecord, Settings
 
 #: Blocks a pytest-benchmark run is split into, as hostperf splits its own samples.
 BLOCKS = 20
@@ -52,8 +54,32 @@ def tail_note(iterations: int) -> str | None:
             "benchmark.pedantic(fn, rounds=..., iterations=1)")
 
 
-def load_benchmark_json(path: Path) -> dict[str, Any]:
-    """Read a ``--benchmark-json`` file; a clear error when it is not one or lacks the data."""
+@dataclass(frozen=True, slots=True)
+class Benchmark:
+    """One benchmark of a pytest-benchmark file: its per-round values and rounds' size."""
+
+    fullname: str
+    group: str | None
+    data: Any  # seconds per iteration, one value per round (checked by samples_from_data)
+    iterations: Any
+
+
+@dataclass(frozen=True, slots=True)
+class BenchmarkFile:
+    """What hostperf reads of a ``--benchmark-json`` file."""
+
+    path: Path
+    benchmarks: tuple[Benchmark, ...]
+    created_utc: str | None
+    version: str | None
+    commit: Commit
+    fingerprint: dict[str, Any]  # machine_info in hostperf's fingerprint keys (host/probe.py)
+
+
+def load_benchmark_json(path: Path) -> BenchmarkFile:
+    """Read a ``--benchmark-json`` file; a clear error when it is not one or lacks the data.
+
+    The one place that knows pytest-benchmark's own keys."""
     from pytest_hostperf import jsonfile
 
     doc = jsonfile.read_json(Path(path), what="pytest-benchmark file", error=HostperfError,
@@ -61,18 +87,19 @@ def load_benchmark_json(path: Path) -> dict[str, Any]:
     if not isinstance(doc, dict) or not isinstance(doc.get("benchmarks"), list) or "machine_info" not in doc:
         raise HostperfError(f"{path}: not a pytest-benchmark JSON file (no \"benchmarks\" list and "
                             "\"machine_info\"); write one with pytest --benchmark-json=FILE --benchmark-save-data")
+    benchmarks = []
     for i, b in enumerate(doc["benchmarks"]):
         stats = b.get("stats") if isinstance(b, dict) else None
-        if not isinstance(stats, dict) or not isinstance(stats.get("data"), list):
+        if not isinstance(b, dict) or not isinstance(stats, dict) or not isinstance(stats.get("data"), list):
             name = b.get("fullname", f"benchmarks[{i}]") if isinstance(b, dict) else f"benchmarks[{i}]"
             raise HostperfError(f"{path}: {name} has no per-round data; save it with --benchmark-save-data")
-    return doc
-
-
-def _fingerprint(machine: dict[str, Any]) -> dict[str, Any]:
-    """What pytest-benchmark's ``machine_info`` says of the host, in hostperf's fingerprint keys."""
-    cpu = machine.get("cpu") if isinstance(machine.get("cpu"), dict) else {}
-    return {k: v for k, v in {
+        group = b.get("group")
+        benchmarks.append(Benchmark(str(b.get("fullname") or b.get("name") or "benchmark"),
+                                    None if group is None else str(group), stats["data"], stats.get("iterations", 1)))
+    commit: dict[str, Any] = doc["commit_info"] if isinstance(doc.get("commit_info"), dict) else {}
+    machine: dict[str, Any] = doc["machine_info"] if isinstance(doc["machine_info"], dict) else {}
+    cpu: dict[str, Any] = machine["cpu"] if isinstance(machine.get("cpu"), dict) else {}
+    fingerprint = {k: v for k, v in {
         "cpu_model": cpu.get("brand_raw") or cpu.get("brand") or machine.get("processor") or None,
         "logical_cpus": cpu.get("count"),
         "arch": machine.get("machine"),
@@ -82,36 +109,32 @@ def _fingerprint(machine: dict[str, Any]) -> dict[str, Any]:
         "hostname": machine.get("node"),
         "source": "pytest-benchmark machine_info",
     }.items() if v is not None}
+    version = doc.get("version")
+    return BenchmarkFile(Path(path), tuple(benchmarks), doc.get("datetime"),
+                         None if version is None else str(version),
+                         Commit(commit.get("id"), commit.get("branch"), commit.get("dirty")), fingerprint)
 
 
-def import_benchmark(path: Path) -> dict[str, Any]:
-    """A hostperf report document (``--hostperf-json`` schema) from a pytest-benchmark JSON file
-    saved with ``--benchmark-save-data``; ``hostperf compare`` and ``hostperf plot`` accept it."""
-    from pytest_hostperf import baseline, report
+def import_benchmark(path: Path) -> Report:
+    """A hostperf report (``--hostperf-json`` schema) from a pytest-benchmark JSON file saved
+    with ``--benchmark-save-data``; ``hostperf compare`` and ``hostperf plot`` accept it."""
+    from pytest_hostperf.histogram import encode_histogram
     from pytest_hostperf.result import summarize
 
-    doc = load_benchmark_json(Path(path))
+    f = load_benchmark_json(Path(path))
     results = []
-    for b in doc["benchmarks"]:
-        stats = b["stats"]
-        iterations = stats.get("iterations", 1)
+    for b in f.benchmarks:
         try:
-            raw = samples_from_data(stats["data"], iterations)
+            raw = samples_from_data(b.data, b.iterations)
         except HostperfError as exc:
-            raise HostperfError(f"{path}: {b.get('fullname', '?')}: {exc}") from None
-        nodeid = str(b.get("fullname") or b.get("name") or "benchmark")
-        res = summarize(raw, nodeid=nodeid, name="benchmark", group=b.get("group"))
-        note = tail_note(iterations)
-        if note:
-            res.extra["not_gated"] = note
-        results.append({**res.to_dict(), "budgets": [], "histogram": baseline.encode_histogram(raw.values)})
-    commit = doc.get("commit_info") if isinstance(doc.get("commit_info"), dict) else {}
-    fingerprint = _fingerprint(doc["machine_info"] if isinstance(doc["machine_info"], dict) else {})
-    return {
-        "schema": report.REPORT_SCHEMA, "schema_version": report.REPORT_SCHEMA_VERSION,
-        "created_utc": doc.get("datetime"), "mode": "imported",
-        "source": {"tool": "pytest-benchmark", "version": doc.get("version"), "file": str(path)},
-        "commit": {"sha": commit.get("id"), "branch": commit.get("branch"), "dirty": commit.get("dirty")},
-        "host": {"fingerprint": fingerprint, "audit": [], "not_applied": []},
-        "baseline": None, "timer": None, "speedups": [], "notes": [], "results": results,
-    }
+            raise HostperfError(f"{path}: {b.fullname}: {exc}") from None
+        res = summarize(raw, nodeid=b.fullname, name="benchmark", group=b.group)
+        results.append(ResultRecord.of(res, histogram=encode_histogram(raw.values),
+                                       not_gated=tail_note(b.iterations)))
+    return Report(
+        created_utc=f.created_utc or "", mode="imported", commit=f.commit,
+        settings=Settings(samples=0, max_time_s=0.0, tolerance_pct=10.0, strict=False), baseline=None,
+        timer=None, concurrency=1, tools={"pytest-benchmark": f.version or "unknown"}, speedups=(),
+        host=HostInfo(f.fingerprint, ()), counters=None, noise=None,
+        notes=(f"imported from {path} (pytest-benchmark {f.version or 'unknown version'})",),
+        results=tuple(results))

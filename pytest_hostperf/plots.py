@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from pytest_hostperf.compare import Measurement, Source
 from pytest_hostperf.errors import PlotUnavailable
@@ -29,8 +30,9 @@ INSTALL_HINT = "install it with: pip install 'pytest-hostperf[plot]'"
 NINES = (50.0, 90.0, 99.0, 99.9, 99.99)
 #: Points per curve read from a histogram.
 POINTS = 240
-_STYLES = ({"linestyle": "--", "linewidth": 1.6, "alpha": 0.85, "marker": "o", "markerfacecolor": "none"},
-           {"linestyle": "-", "linewidth": 2.2, "alpha": 1.0, "marker": "o"})
+_STYLES: tuple[dict[str, Any], ...] = (
+    {"linestyle": "--", "linewidth": 1.6, "alpha": 0.85, "marker": "o", "markerfacecolor": "none"},
+    {"linestyle": "-", "linewidth": 2.2, "alpha": 1.0, "marker": "o"})
 
 
 def require_matplotlib() -> Any:
@@ -44,25 +46,25 @@ def require_matplotlib() -> Any:
     return matplotlib
 
 
-def nines(q_pct: np.ndarray | Sequence[float] | float) -> np.ndarray:
+def nines(q_pct: npt.ArrayLike) -> npt.NDArray[np.float64]:
     """Percentile (0..100) to the nines axis: ``-log10(1 - q/100)``; 99 -> 2, 99.9 -> 3."""
     return -np.log10(1.0 - np.asarray(q_pct, dtype=np.float64) / 100.0)
 
 
-def curve(m: Measurement) -> tuple[np.ndarray, np.ndarray]:
+def curve(m: Measurement) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """(nines, latency ns) of one measurement, from p50 to as far as its samples reach (at most
     p99.99): the stored histogram read at many percentiles, or, without one, the four stored
     percentiles (p50, p90, p99, p99.9)."""
     if m.histogram:
-        from pytest_hostperf import baseline
+        from pytest_hostperf import histogram
 
-        total = int(m.histogram["total"])
+        total = int(histogram.decode_histogram(m.histogram)[1].sum())
         # Beyond 1 - 1/n a percentile is the maximum: no further nine can be told apart.
-        top = min(float(nines(NINES[-1])), np.log10(max(total, 2)))
+        top = min(float(nines(NINES[-1])), float(np.log10(max(total, 2))))
         ticks = nines(NINES)
         x = np.union1d(np.linspace(float(ticks[0]), max(top, float(ticks[0])), POINTS), ticks[ticks <= top])
         q = 100.0 * (1.0 - 10.0 ** -x)
-        return x, baseline.histogram_percentiles(m.histogram, np.minimum(q, 100.0))
+        return x, histogram.histogram_percentiles(m.histogram, np.minimum(q, 100.0).tolist())
     q = np.array([50.0, 90.0, 99.0, 99.9])
     return nines(q), np.array([m.p50_ns, m.p90_ns, m.p99_ns, m.p999_ns], dtype=np.float64)
 
@@ -117,7 +119,7 @@ def write_plots(inputs: Sequence[tuple[str, Source]], out_dir: Path) -> list[Pat
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    colors = matplotlib.rcParams["axes.prop_cycle"].by_key().get("color") or ["C0"]
+    colors = matplotlib.rcParams.get("axes.prop_cycle").by_key().get("color") or ["C0"]
     written: list[Path] = []
     taken: set[str] = set()
     ticks = nines(NINES)
@@ -134,8 +136,8 @@ def write_plots(inputs: Sequence[tuple[str, Source]], out_dir: Path) -> list[Pat
                     continue
                 x, y = curve(m)
                 dashed = k < len(inputs) - 1 or (len(inputs) == 1 and role == "baseline")
-                style = dict(_STYLES[0] if dashed else _STYLES[1])
-                style["markevery"] = [int(i) for i in np.flatnonzero(np.isin(x, ticks))] or None
+                marks = [int(i) for i in np.flatnonzero(np.isin(x, ticks))] or None
+                style = {**(_STYLES[0] if dashed else _STYLES[1]), "markevery": marks}
                 label = f"{names[mid]} — {role}" + (f" [{m.mode}]" if m.batch > 1 else "")
                 ax.plot(x, np.maximum(y, 1.0), color=color, label=label, gid=f"hostperf-{role}-{ci}", **style)
         ax.set_yscale("log")

@@ -8,6 +8,7 @@ import numpy as np
 
 from pytest_hostperf import baseline, report
 from pytest_hostperf.measure import Samples
+from pytest_hostperf.records import Report
 from pytest_hostperf.result import summarize
 
 FP_AMD: dict[str, Any] = {
@@ -90,6 +91,11 @@ def report_doc(fp: dict, scales: dict[str, float], *, budgets: dict[str, str] | 
                          "host_differences": []},
             "host": {"fingerprint": fp, "audit": AUDIT_INTEL, "not_applied": []}, "results": results,
             "speedups": [], "notes": [], "timer": None}
+
+
+def report_record(fp: dict, scales: dict[str, float], **kw: Any) -> Report:
+    """:func:`report_doc` as the typed record a run hands to the renderers."""
+    return Report.from_json(report_doc(fp, scales, **kw))
 
 
 SCALES_AMD = {ARENA: 1.0, MALLOC: 3.0, RING: 1.0}

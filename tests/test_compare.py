@@ -13,10 +13,26 @@ import os
 from pathlib import Path
 
 import pytest
+from compare_data import (
+    ARENA,
+    AUDIT_AMD,
+    AUDIT_INTEL,
+    FIFO,
+    FP_AMD,
+    FP_INTEL,
+    MALLOC,
+    NEW,
+    OTHER,
+    RING,
+    SCALES_AMD,
+    SCALES_INTEL,
+    baseline_doc,
+    report_doc,
+    report_record,
+)
 
-from compare_data import (ARENA, AUDIT_AMD, AUDIT_INTEL, FIFO, FP_AMD, FP_INTEL, MALLOC, NEW, OTHER, RING,
-                          SCALES_AMD, SCALES_INTEL, baseline_doc, report_doc)
 from pytest_hostperf import baseline, cli, compare, report
+from pytest_hostperf.records import Report
 
 GOLDEN = Path(__file__).parent / "golden" / "compare_two_hosts.md"
 
@@ -104,7 +120,7 @@ def test_fail_on_regression_exit_codes(two_hosts: tuple[Path, str, str], capsys:
     assert code == 0 and "regressed" not in out.split("verdicts")[1].splitlines()[0]
     # a regression that also broke a budget shows as over-budget, and still fails the comparison
     pr = folder.parent / "pr.json"
-    pr.write_text(report.to_json(report_doc(FP_INTEL, SCALES_INTEL, budgets={MALLOC: "over-budget"})))
+    pr.write_text(report.to_json(report_record(FP_INTEL, SCALES_INTEL, budgets={MALLOC: "over-budget"})))
     code, out, _ = run_cli(capsys, "compare", "--baselines", str(folder), amd, str(pr), "--fail-on-regression")
     assert code == 1 and next(x for x in out.splitlines() if x.startswith(MALLOC)).endswith(" over-budget")
     # only the last step counts: a regression earlier in the chain does not fail
@@ -157,7 +173,7 @@ def test_steps_show_incremental_and_cumulative_change(tmp_path: Path, capsys: py
     paths[0].write_text(baseline.to_json(base))
     paths[1].write_text(baseline.to_json(step1))
     # the last step is a JSON report: inputs of both kinds mix
-    paths[2].write_text(report.to_json(report_doc(FP_AMD, {ARENA: 1.0, RING: 1.0})))
+    paths[2].write_text(report.to_json(report_record(FP_AMD, {ARENA: 1.0, RING: 1.0})))
     code, out, _ = run_cli(capsys, "compare", *map(str, paths), "--format", "json")
     assert code == 0
     doc = json.loads(out)
@@ -217,14 +233,14 @@ def test_from_run_uses_the_gate_verdicts_over_budget_first_after_regressions(tmp
                                ARENA: {**v, "status": "unchanged", "ratio": 1.0, "interval": [0.95, 1.05]},
                                MALLOC: {**v, "status": "regressed", "ratio": 1.5, "interval": [1.3, 1.7]},
                                NEW: {**v, "status": "new", "ratio": None, "interval": None}})
-    cmp = compare.from_run(doc, base, base_name="baselines/amd.json")
+    cmp = compare.from_run(Report.from_json(doc), base, base_name="baselines/amd.json")
     assert [r.id for r in cmp.rows] == [MALLOC, ARENA, RING, NEW]
     md = compare.render_markdown(cmp)
     assert md.splitlines()[0] == "### hostperf: 1 regressed, 1 over budget, 1 unchanged, 1 new"
     assert "| **over-budget** |" in md and "1.50x [1.30, 1.70]" in md
     assert "baseline `baselines/amd.json`" in md and "report `this run`" in md
     # without a baseline: every measurement is new, and the summary says how to record one
-    alone = compare.render_markdown(compare.from_run(report_doc(FP_AMD, {RING: 1.0}), None,
+    alone = compare.render_markdown(compare.from_run(report_record(FP_AMD, {RING: 1.0}), None,
                                                      base_name="baselines/x.json"))
     assert alone.splitlines()[0] == "### hostperf: 1 new"
     assert "record one with: pytest --hostperf --hostperf-save" in alone
@@ -294,7 +310,126 @@ def test_show_baseline_lists_host_and_run_history(two_hosts: tuple[Path, str, st
 
 def test_show_report_is_the_run_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "r.json"
-    path.write_text(report.to_json(report_doc(FP_AMD, {RING: 1.0})))
+    path.write_text(report.to_json(report_record(FP_AMD, {RING: 1.0})))
     code, out, _ = run_cli(capsys, "show", str(path))
     assert code == 0
     assert out.splitlines()[0].startswith("measurement") and RING in out
+
+
+# --------------------------------------------------------------------------- reading a file once, typed
+
+
+def _rich_report_doc() -> dict:
+    """A report with every part the records read: verdict, budgets, timer, speedups, counters, noise."""
+    doc = report_doc(FP_AMD, {RING: 1.0}, budgets={RING: "over-budget"},
+                     verdicts={RING: {"status": "regressed", "stat": "p99", "ratio": 1.5, "interval": [1.3, 1.7],
+                                      "baseline_ns": 2000, "current_ns": 3000, "tolerance_pct": 10.0,
+                                      "baseline_runs": 3, "extra_rounds": 1, "reason": "slower"}})
+    r = doc["results"][0]
+    r.update(intervals_ns={"p99": [1, 2]}, why="minor_faults x3", not_gated=None, worker="gw0",
+             host={**OTHER, "controls": [{"control": "pin", "applied": True, "detail": "cpus 7", "reason": None,
+                                          "fix": None}]})
+    doc.update(timer={"clock": "perf_counter_ns", "overhead_ns": 50, "resolution_ns": 1, "pairs": 100},
+               speedups=[{"fast": ARENA, "slow": RING, "stat": "p99", "factor": 2.0, "speedup": 2.5,
+                          "interval": [2.1, 2.9], "status": "holds", "message": "2.5x faster"}],
+               counters={"enabled": True, "read_cost_ns": 80, "unavailable": {"cycles": "perf_event_paranoid 4"}},
+               noise={"probes": {"before": {"text": "3 interruptions > 10 us"}}, "share": 0.01,
+                      "baseline_share": 0.002, "noisy": True}, concurrency=1, tools={"python": "3.11.7"})
+    doc["host"]["not_applied"] = [{"control": "rt", "applied": False, "detail": "SCHED_FIFO 49",
+                                   "reason": "EPERM", "fix": "ulimit -r 99"}]
+    return doc
+
+
+def _leaves(node: object, path: tuple = ()) -> list[tuple]:
+    if isinstance(node, dict):
+        return [path] + [p for k, v in node.items() for p in _leaves(v, (*path, k))]
+    if isinstance(node, list):
+        return [path] + [p for i, v in enumerate(node[:2]) for p in _leaves(v, (*path, i))]
+    return [path]
+
+
+def test_a_checked_report_is_one_the_records_and_renderers_read(tmp_path: Path) -> None:
+    """Every field of a rich report, replaced by hostile values or removed: check_report refuses it with
+    the file's name, or the record reads it and every renderer runs -- never a KeyError or TypeError."""
+    from pytest_hostperf import plots
+    from pytest_hostperf.errors import ReportError
+    from pytest_hostperf.report_schema import check_report
+
+    good = _rich_report_doc()
+    assert check_report(good, "r.json") is good
+    refused = 0
+    for path in _leaves(good)[1:]:
+        for bad in ("x", -1, None, [], {}, True, 1.5, "delete"):
+            doc = json.loads(json.dumps(good))
+            *parent_path, key = path
+            parent = doc
+            for k in parent_path:
+                parent = parent[k]
+            if bad == "delete":
+                if not isinstance(parent, dict):
+                    continue
+                del parent[key]
+            else:
+                parent[key] = bad
+            try:
+                check_report(doc, "r.json")
+            except ReportError as exc:
+                assert str(exc).startswith("r.json: "), exc
+                refused += 1
+                continue
+            try:
+                rec = Report.from_json(doc)
+                src = compare.source_from_report(rec)
+                report.terminal_summary(rec)
+                compare.render_markdown(compare.from_run(rec, None, base_name="b.json"))
+                compare.render_table(compare.compare_sources([src, src]))
+                for m in src.measurements.values():
+                    plots.curve(m)
+            except Exception as exc:  # noqa: BLE001 -- name the field that got through
+                pytest.fail(f"{'.'.join(map(str, path))} = {bad!r} passed check_report, then: {exc!r}")
+    assert refused > 100
+
+
+def test_inputs_are_read_once(two_hosts: tuple[Path, str, str], tmp_path: Path,
+                              capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_hostperf import jsonfile
+
+    folder, amd, _ = two_hosts
+    rpath = tmp_path / "r.json"
+    rpath.write_text(report.to_json(report_record(FP_AMD, {RING: 1.0})))
+    reads: list[Path] = []
+    real = jsonfile.read_json
+
+    def counting(path: Path, **kw: object) -> object:
+        reads.append(Path(path))
+        return real(path, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(jsonfile, "read_json", counting)
+    for arg in (str(folder / f"{amd}.json"), str(rpath)):
+        reads.clear()
+        assert compare.load_input(arg).kind in ("baseline", "report")
+        assert reads == [Path(arg)]
+        reads.clear()
+        assert run_cli(capsys, "show", arg)[0] == 0
+        assert reads == [Path(arg)]
+    reads.clear()
+    assert compare.load_input(amd, folder).kind == "baseline" and len(reads) == 1
+
+
+def test_renderers_take_the_record_and_the_transition_dict_alike(tmp_path: Path) -> None:
+    doc = _rich_report_doc()
+    rec = Report.from_json(doc)
+    assert report.terminal_summary(rec) == report.terminal_summary(doc)
+    assert report.to_json(rec) == json.dumps(rec.to_json(), sort_keys=True, indent=1, allow_nan=False) + "\n"
+    assert Report.from_json(json.loads(report.to_json(rec))) == rec
+    base = baseline.load(_write(tmp_path / "b.json", baseline_doc(FP_AMD, AUDIT_AMD, {RING: 1.0}, FIFO)))
+    assert (compare.render_markdown(compare.from_run(rec, base, base_name="b"))
+            == compare.render_markdown(compare.from_run(doc, base, base_name="b")))
+    lines = report.terminal_summary(rec)
+    assert "timer perf_counter_ns: overhead 50 ns, resolution 1 ns (included in every latency, not subtracted)" in lines
+    row = next(x for x in lines if x.startswith(RING))
+    assert "cpu7 other" in row and "+50% [+30%, +70%]" in row and row.endswith("over-budget  minor_faults x3")
+    assert "expect_faster holds: 2.5x faster" in lines and "rt: not applied (EPERM); fix: ulimit -r 99" in lines
+    assert any(x.startswith("counters: read around each block") and "cycles: perf_event_paranoid 4" in x
+               for x in lines)
+    assert "host noise: before 3 interruptions > 10 us (baseline runs: 0.20% of the time)" in lines

@@ -57,14 +57,17 @@ def test_per_call_benchmark_is_measured_under_control_and_gated(bench: pytest.Py
 def test_import_benchmark_json_is_a_report_compare_accepts(bench: pytest.Pytester) -> None:
     bench.runpytest_subprocess("--benchmark-json=b.json", "--benchmark-save-data", "-p", "no:xdist",
                                "--benchmark-disable-gc").assert_outcomes(passed=2)
-    from pytest_hostperf import cli, compare
+    from pytest_hostperf import cli, compare, report
 
     out = bench.path / "imported.json"
     assert cli.main(["import-benchmark", str(bench.path / "b.json"), "-o", str(out)]) == 0
     doc = compare.read_report(out)
-    by = {r["id"]: r for r in doc["results"]}
-    assert by["test_bench.py::test_per_call[benchmark]"]["n"] == 400
-    assert by["test_bench.py::test_batched[benchmark]"]["mode"] == "batched(20)"
-    assert doc["host"]["fingerprint"]["source"] == "pytest-benchmark machine_info"
+    by = {r.id: r for r in doc.results}
+    assert by["test_bench.py::test_per_call[benchmark]"].n == 400
+    assert by["test_bench.py::test_batched[benchmark]"].mode == "batched(20)"
+    assert "20 iterations per round" in (by["test_bench.py::test_batched[benchmark]"].not_gated or "")
+    assert doc.mode == "imported" and doc.host is not None
+    assert doc.host.fingerprint["source"] == "pytest-benchmark machine_info"
+    assert out.read_text() == report.to_json(doc)  # the file is what the record writes back
     assert cli.main(["compare", str(out), str(out), "--fail-on-regression"]) == 0
     assert cli.main(["import-benchmark", str(bench.path / "missing.json")]) == 2

@@ -46,3 +46,28 @@ def test_load_refuses_what_is_not_a_saved_benchmark_file(tmp_path: Path) -> None
         pbench.load_benchmark_json(p)
     with pytest.raises(HostperfError, match="missing.json: no such pytest-benchmark file"):
         pbench.load_benchmark_json(tmp_path / "missing.json")
+
+
+def test_import_gives_a_report_record_that_reads_back(tmp_path: Path) -> None:
+    from pytest_hostperf import report
+    from pytest_hostperf.records import Report
+    from pytest_hostperf.report_schema import check_report
+
+    p = tmp_path / "b.json"
+    p.write_text(json.dumps({
+        "machine_info": {"cpu": {"brand_raw": "Some CPU", "count": 4}, "machine": "x86_64", "release": "6.1",
+                         "python_version": "3.11.7", "python_implementation": "CPython", "node": "box"},
+        "commit_info": {"id": "ab" * 20, "branch": "main", "dirty": False}, "datetime": "2024-06-01T09:30:00+00:00",
+        "version": "5.1.0",
+        "benchmarks": [{"fullname": "t.py::test_a", "group": None, "stats": {"iterations": 1, "data": [1e-6] * 200}},
+                       {"fullname": "t.py::test_b", "group": "g", "stats": {"iterations": 5, "data": [2e-7] * 50}}]}))
+    rec = pbench.import_benchmark(p)
+    assert isinstance(rec, Report) and rec.mode == "imported" and rec.commit.branch == "main"
+    a, b = rec.results
+    assert (a.id, a.n, a.mode, a.not_gated) == ("t.py::test_a[benchmark]", 200, "single", None)
+    assert (b.group, b.mode, b.batch) == ("g", "batched(5)", 5) and "5 iterations per round" in (b.not_gated or "")
+    assert a.histogram is not None and a.histogram["total"] == 200
+    assert rec.host is not None and rec.host.fingerprint["cpu_model"] == "Some CPU"
+    doc = json.loads(report.to_json(rec))
+    assert doc["schema"] == "pytest-hostperf-report" and doc["created_utc"] == "2024-06-01T09:30:00+00:00"
+    assert Report.from_json(check_report(doc, p)) == rec

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from compare_data import ARENA, AUDIT_AMD, AUDIT_INTEL, FIFO, FP_AMD, FP_INTEL, MALLOC, OTHER, baseline_doc, report_doc
 
 from pytest_hostperf import baseline, cli, compare, plots
 from pytest_hostperf.errors import PlotUnavailable
+from pytest_hostperf.records import Report
 
-from compare_data import (ARENA, AUDIT_AMD, AUDIT_INTEL, FIFO, FP_AMD, FP_INTEL, MALLOC, OTHER, baseline_doc,
-                          report_doc)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -49,7 +49,7 @@ def test_curve_from_histogram_is_monotone_and_matches_its_percentiles(pair: tupl
 def test_curve_without_histogram_uses_the_stored_percentiles() -> None:
     doc = report_doc(FP_AMD, {ARENA: 1.0})
     del doc["results"][0]["histogram"]
-    m = compare.source_from_report(doc).measurements[ARENA]
+    m = compare.source_from_report(Report.from_json(doc)).measurements[ARENA]
     x, y = plots.curve(m)
     assert np.allclose(x, plots.nines([50, 90, 99, 99.9]))
     assert list(y) == [m.p50_ns, m.p90_ns, m.p99_ns, m.p999_ns]
@@ -58,8 +58,8 @@ def test_curve_without_histogram_uses_the_stored_percentiles() -> None:
 def test_groups_are_the_marker_group_else_the_test() -> None:
     doc = report_doc(FP_AMD, {ARENA: 1.0, MALLOC: 1.0, "b.py::test_q[ring]": 1.0})
     doc["results"][2]["group"] = "handoff"
-    assert plots.groups([compare.source_from_report(doc)]) == {"bench.py::test_alloc": [ARENA, MALLOC],
-                                                               "handoff": ["b.py::test_q[ring]"]}
+    src = compare.source_from_report(Report.from_json(doc))
+    assert plots.groups([src]) == {"bench.py::test_alloc": [ARENA, MALLOC], "handoff": ["b.py::test_q[ring]"]}
 
 
 def test_png_and_svg_show_baseline_and_current_apart(pair: tuple[Path, Path], tmp_path: Path) -> None:
