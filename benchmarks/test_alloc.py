@@ -12,8 +12,15 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.workloads.arena import Arena, BufferPool, alloc_per_request, arena_request, \
-    mallopt_supported, mmap_threshold, pool_request
+from benchmarks.workloads.arena import (
+    Arena,
+    BufferPool,
+    alloc_per_request,
+    arena_request,
+    mallopt_supported,
+    mmap_threshold,
+    pool_request,
+)
 
 SIZES = {"4KiB": 4 << 10, "64KiB": 64 << 10, "1MiB": 1 << 20}
 

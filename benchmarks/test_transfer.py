@@ -14,8 +14,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.workloads.transfer import CudaCopy, CudaOverlap, LockedBuffer, copy_into_fresh, \
-    copy_into_locked, cuda_available
+from benchmarks.workloads.transfer import (
+    CudaCopy,
+    CudaOverlap,
+    LockedBuffer,
+    copy_into_fresh,
+    copy_into_locked,
+    cuda_available,
+)
 
 SIZES = {"64KiB": 64 << 10, "1MiB": 1 << 20, "16MiB": 16 << 20}
 

@@ -36,7 +36,8 @@ PLAN = measure.Plan(samples=20_000, blocks=20, max_seconds=0.5, warmup_calls=500
 EXTRA_ROUNDS = 2
 
 
-def measure_p99_blocks(n: int, timer: measure.TimerInfo, batch: int | None = None) -> tuple[measure.Samples, np.ndarray]:
+def measure_p99_blocks(n: int, timer: measure.TimerInfo,
+                       batch: int | None = None) -> tuple[measure.Samples, np.ndarray]:
     raw = measure.sample(work, (n,), plan=replace(PLAN, batch=batch), timer=timer)
     return raw, stats.block_values(summarize(raw, nodeid="q", name="work").blocks, "p99")
 

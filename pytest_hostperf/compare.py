@@ -235,17 +235,11 @@ def source_from_baseline(b: Baseline, *, name: str | None = None) -> Source:
                   measurements=measurements, concurrency=latest.concurrency, audit_warnings=latest.warnings())
 
 
-def _report(report: Report | Json) -> Report:
-    # transition: session.py passes dicts until its rewrite lands
-    return report if isinstance(report, Report) else Report.from_json(report)
-
-
-def source_from_report(report: Report | Json, *, name: str = "report") -> Source:
+def source_from_report(report: Report, *, name: str = "report") -> Source:
     """A :class:`records.Report` (a run, or a ``--hostperf-json`` file read by
     ``store.read_report``) as a one-run source."""
     from pytest_hostperf.hostid import host_id as host_id_of
 
-    report = _report(report)
     fingerprint = dict(report.host.fingerprint) if report.host else {}
     host_id = report.baseline.host_id if report.baseline else None
     if host_id is None and fingerprint:
@@ -361,11 +355,10 @@ def compare_sources(sources: Sequence[Source], *, tolerance_pct: float = 10.0) -
     return Comparison(tuple(sources), _ordered(rows), host_differences(sources), tolerance_pct)
 
 
-def from_run(report: Report | Json, base: Baseline | None, *, base_name: str,
+def from_run(report: Report, base: Baseline | None, *, base_name: str,
              run_name: str = "this run") -> Comparison:
     """A finished ``--hostperf`` run (its :class:`records.Report`) against its baseline
     (a :class:`store.Baseline` or None), with the verdicts the gate reached."""
-    report = _report(report)
     run = source_from_report(report, name=run_name)
     if base is None:
         host = report.baseline.host_id if report.baseline else None

@@ -29,12 +29,15 @@ import struct
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
+from pytest_hostperf.counter_stats import MIN_ABS_CHANGE, MIN_FACTOR, changed, describe_changes, per_call
 from pytest_hostperf.host import libc
+
+__all__ = ["MIN_ABS_CHANGE", "MIN_FACTOR", "Reader", "changed", "describe_changes", "per_call", "read_cost_ns"]
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -160,58 +163,3 @@ def read_cost_ns(reader: Reader, reads: int = 200) -> float:
         reader.read()
         costs[i] = time.perf_counter_ns() - t0
     return float(np.median(costs))
-
-
-def per_call(names: tuple[str, ...], block_deltas: npt.NDArray[np.float64], block_calls: npt.ArrayLike
-             ) -> dict[str, dict[str, Any]]:
-    """Per counter: the per-call mean over all blocks and each block's per-call value.
-
-    ``block_deltas`` is (blocks, counters); ``block_calls`` the calls of each block (samples x
-    batch). ``ipc`` is derived from cycles and instructions where both exist.
-    """
-    calls = np.maximum(np.asarray(block_calls, dtype=np.float64), 1.0)
-    out: dict[str, dict[str, Any]] = {}
-    for j, name in enumerate(names):
-        col = block_deltas[:, j]
-        out[name] = {"per_call": float(col.sum() / calls.sum()), "blocks": (col / calls).round(4).tolist()}
-    if "cycles" in out and "instructions" in out:
-        cyc = block_deltas[:, names.index("cycles")]
-        ins = block_deltas[:, names.index("instructions")]
-        out["ipc"] = {"per_call": float(ins.sum() / max(cyc.sum(), 1.0)),
-                      "blocks": (ins / np.maximum(cyc, 1.0)).round(4).tolist()}
-    return out
-
-
-#: A counter changed when its per-call value moved by at least this much...
-MIN_ABS_CHANGE = 0.5
-#: ...and by at least this factor (either way).
-MIN_FACTOR = 1.5
-
-
-def changed(current: dict[str, dict[str, Any]], baseline: list[dict[str, dict[str, Any]]]
-            ) -> list[tuple[str, float, float]]:
-    """Counters whose per-call value differs clearly from every baseline run's: ``(name, before, now)``.
-
-    "Clearly": beyond the baseline runs' own range by at least ``MIN_ABS_CHANGE`` per call and
-    by a factor of ``MIN_FACTOR`` (counts are small integers per call: 0 -> 3 allocations, 0 ->
-    256 page faults; a rule on the range is enough and never fires on the counters' own jitter).
-    """
-    out: list[tuple[str, float, float]] = []
-    for name, cur in current.items():
-        before = [b[name]["per_call"] for b in baseline if name in b]
-        if not before:
-            continue
-        now, lo, hi = cur["per_call"], min(before), max(before)
-        grew = now > hi + MIN_ABS_CHANGE and now >= MIN_FACTOR * max(hi, 1e-9)
-        shrank = now < lo - MIN_ABS_CHANGE and lo >= MIN_FACTOR * max(now, 1e-9)
-        if grew or shrank:
-            out.append((name, float(np.median(before)), now))
-    return out
-
-
-def describe_changes(changes: list[tuple[str, float, float]]) -> str:
-    """``page faults/call 0.0 -> 16.0, py_allocations/call 0 -> 3``."""
-    def fmt(x: float) -> str:
-        return f"{x:.0f}" if abs(x) >= 10 else f"{x:.1f}"
-
-    return ", ".join(f"{name.replace('_', ' ')}/call {fmt(a)} -> {fmt(b)}" for name, a, b in changes)

@@ -16,8 +16,8 @@ from pytest_hostperf import measure, stats, verdict
 
 if TYPE_CHECKING:
     from pytest_hostperf.measure import Samples
-    from pytest_hostperf.records import StoredMeasurement
     from pytest_hostperf.recorder import Recorder
+    from pytest_hostperf.records import StoredMeasurement
     from pytest_hostperf.result import Result
 
 #: Spread added (in quadrature) to every verdict's run-to-run spread when the noise probe

@@ -81,14 +81,14 @@ def _baseline_info(run: HostperfSession, results: tuple[ResultRecord, ...]) -> B
 
 def build_report(run: HostperfSession) -> Report:
     """The run as one typed report; each result's histogram is encoded here, once."""
-    from pytest_hostperf import baseline, records
+    from pytest_hostperf import histogram, records
     from pytest_hostperf.errors import HostperfError
 
     full = run.settings.full
     local = []
     for e in run.entries:
         try:
-            hist = None if e.result.samples is None else baseline.encode_histogram(e.result.samples)
+            hist = histogram.encode_histogram(e.result.samples) if e.result.samples.size else None
         except HostperfError:  # e.g. a self-timed function returned a negative latency
             hist = None
         local.append(replace(e.record, histogram=hist))
@@ -118,9 +118,9 @@ def build_report(run: HostperfSession) -> Report:
 
 
 def _commit(run: HostperfSession) -> Any:
-    from pytest_hostperf import baseline, records
+    from pytest_hostperf import provenance, records
 
-    return records.Commit.from_json(baseline.commit_info(Path(run.config.rootpath)))
+    return records.Commit.from_json(provenance.commit_info(Path(run.config.rootpath)))
 
 
 def _noise(run: HostperfSession) -> Any:
@@ -171,7 +171,7 @@ def finish(run: HostperfSession, session: pytest.Session) -> None:
         from pytest_hostperf._io import atomic_write_text
 
         path = _out_path(run, run.settings.json_path)
-        atomic_write_text(path, render.to_json(replace(report, notes=tuple(run.notes)).to_json()))
+        atomic_write_text(path, render.to_json(replace(report, notes=tuple(run.notes))))
         run.notes.append(f"JSON report written to {path}")
     write_markdown(run, report)
     if run.settings.plot_dir:
@@ -179,19 +179,19 @@ def finish(run: HostperfSession, session: pytest.Session) -> None:
 
 
 def save_baseline(run: HostperfSession, report: Report) -> None:
-    from pytest_hostperf import baseline
+    from pytest_hostperf import run_record, store
     from pytest_hostperf.errors import BaselineError
 
     try:
-        stored = {e.record.id: baseline.measurement_record(r.to_json(), e.result.samples)
+        stored = {e.record.id: run_record.measurement_record(r.to_json(), e.result.samples)
                   for e, r in zip(run.entries, report.results)}
         stored.update(run.remote_records)
-        new = baseline.new_run(measurements=stored, fingerprint=run.fingerprint,
+        new = run_record.new_run(measurements=stored, fingerprint=run.fingerprint,
                                audit=[] if report.host is None else list(report.host.audit),
                                timer=None if report.timer is None else report.timer.to_json(), tools=report.tools,
                                concurrency=report.concurrency, commit=report.commit.to_json(),
                                extra={"noise": report.noise.stored()} if report.noise else None)
-        path = baseline.save_run(run.settings.baselines_dir, run.host_id or "unknown-host", new,
+        path = store.save_run(run.settings.baselines_dir, run.host_id or "unknown-host", new,
                                  keep=run.settings.keep_runs)
     except BaselineError as exc:
         run.warnings.append(f"baseline NOT saved: {exc} (the exit status is non-zero because of it)")
@@ -210,7 +210,7 @@ def write_markdown(run: HostperfSession, report: Report) -> None:
     from pytest_hostperf import compare
     from pytest_hostperf._io import atomic_write_text
 
-    text = compare.render_markdown(compare.from_run(report.to_json(), run.baseline, base_name=_baseline_name(run)))
+    text = compare.render_markdown(compare.from_run(report, run.baseline, base_name=_baseline_name(run)))
     if run.settings.markdown_path:
         path = _out_path(run, run.settings.markdown_path)
         try:
@@ -238,7 +238,7 @@ def write_plots(run: HostperfSession, report: Report) -> None:
         from pytest_hostperf import plots
 
         plots.require_matplotlib()
-        inputs = [("current", compare.source_from_report(report.to_json(), name="this run"))]
+        inputs = [("current", compare.source_from_report(report, name="this run"))]
         if run.baseline is not None:
             inputs.insert(0, ("baseline", compare.source_from_baseline(run.baseline, name=_baseline_name(run))))
         written = plots.write_plots(inputs, out)
@@ -257,7 +257,7 @@ def terminal(run: HostperfSession, terminalreporter: Any) -> None:
     if run.settings.full:
         from pytest_hostperf import report as render
 
-        for line in render.terminal_summary((run.report or build_report(run)).to_json()):
+        for line in render.terminal_summary(run.report or build_report(run)):
             terminalreporter.write_line(line)
     elif run.entries:
         tests = len({e.result.nodeid for e in run.entries})

@@ -125,18 +125,18 @@ class Recorder:
     def _keep(self, res: Result, *, host: HostState | None, base: list[StoredMeasurement],
               verdict: Any = None, not_gated: str | None = None) -> Result:
         """Record a measured result in this test and the run, and check its budgets."""
-        from pytest_hostperf import counters, records
+        from pytest_hostperf import counter_stats, records
         from pytest_hostperf import verdict as rules
 
         checks = [rules.check_budget(res, stat, budget) for stat, budget in self.settings.budgets.items()]
         self.checks.extend(checks)
-        cur = res.extra.get("counters")
+        cur = res.counters
         before = [m.counters for m in base if m.counters]
         why = None
         if cur and before:
-            changes = counters.changed(cur, before)
+            changes = counter_stats.changed(cur, before)
             if changes:
-                why = self.why[res.id] = counters.describe_changes(changes)
+                why = self.why[res.id] = counter_stats.describe_changes(changes)
         record = records.ResultRecord.of(res, budgets=[records.BudgetRecord.of(c) for c in checks], host=host,
                                          verdict=verdict, why=why, not_gated=not_gated, counters=cur)
         entry = Entry(res, record)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 from pytest_hostperf.host.sched import short_policy
 from pytest_hostperf.records import (
@@ -88,11 +87,6 @@ def timer_line(timer: Timer) -> str:
             f"resolution {format_ns(timer.resolution_ns)} (included in every latency, not subtracted)")
 
 
-def _report(report: Report | dict[str, Any]) -> Report:
-    # transition: session.py passes dicts until its rewrite lands
-    return report if isinstance(report, Report) else Report.from_json(report)
-
-
 def _counters_line(report: Report) -> str | None:
     c = report.counters
     if c is None:
@@ -122,9 +116,8 @@ def _noise_lines(report: Report) -> list[str]:
                    "(a regression must be larger to count); rerun on a quieter host to confirm")]
 
 
-def terminal_summary(report: Report | dict[str, Any]) -> list[str]:
+def terminal_summary(report: Report) -> list[str]:
     """The lines printed after a ``--hostperf`` run."""
-    report = _report(report)
     results = report.results
     lines = [timer_line(report.timer)] if report.timer else []
     if not results:
@@ -164,8 +157,6 @@ def terminal_summary(report: Report | dict[str, Any]) -> list[str]:
     return lines
 
 
-def to_json(report: Report | dict[str, Any]) -> str:
+def to_json(report: Report) -> str:
     """The report file's text: sorted keys, stable indentation, trailing newline."""
-    # transition: session.py passes dicts until its rewrite lands (dumped as given, byte for byte)
-    doc = report.to_json() if isinstance(report, Report) else report
-    return json.dumps(doc, sort_keys=True, indent=1, allow_nan=False) + "\n"
+    return json.dumps(report.to_json(), sort_keys=True, indent=1, allow_nan=False) + "\n"

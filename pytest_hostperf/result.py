@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from pytest_hostperf import stats
+from pytest_hostperf import counter_stats, stats
 from pytest_hostperf.measure import Samples
 
 
@@ -40,8 +40,8 @@ class Result:
     seconds: float
     truncated: bool
     smoke: bool = False
-    samples: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
-    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    samples: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
+    counters: dict[str, Any] | None = field(default=None, repr=False)  # per call (counter_stats.py)
 
     @property
     def mode(self) -> str:
@@ -57,29 +57,6 @@ class Result:
         """The 95% bootstrap interval (over blocks) of an estimate: ``"p50"`` ... ``"max"``."""
         return self.intervals[stat]
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict; times are integer nanoseconds (schema in the README)."""
-        def ns(x: float) -> int:
-            return int(round(x))
-
-        return {
-            "id": self.id,
-            "nodeid": self.nodeid,
-            "name": self.name,
-            "group": self.group,
-            "mode": self.mode,
-            "batch": self.batch,
-            "n": self.n,
-            "calls": self.calls,
-            "smoke": self.smoke,
-            "truncated": self.truncated,
-            "seconds": round(self.seconds, 6),
-            **{f"{s}_ns": ns(getattr(self, s)) for s in ("p50", "p90", "p99", "p999", "max", "min", "mean")},
-            "intervals_ns": {s: [ns(lo), ns(hi)] for s, (lo, hi) in sorted(self.intervals.items())},
-            "blocks": [{"n": b.n, **{f"{s}_ns": ns(b.get(s)) for s in stats.STATS}} for b in self.blocks],
-            **self.extra,
-        }
-
 
 def summarize(raw: Samples, *, nodeid: str, name: str, group: str | None = None, smoke: bool = False,
               rng: np.random.Generator | None = None) -> Result:
@@ -88,16 +65,15 @@ def summarize(raw: Samples, *, nodeid: str, name: str, group: str | None = None,
     rng = np.random.default_rng(0) if rng is None else rng
     intervals = {s: stats.interval(stats.block_values(blocks, s), rng=rng) for s in stats.STATS}
     est = {s: stats.estimate(blocks, s) for s in ("p50", "p90", "p99", "p999")}
-    res = Result(
-        id=f"{nodeid}[{name}]", nodeid=nodeid, name=name, group=group, batch=raw.batch, n=int(raw.values.size),
-        calls=raw.calls, **est, max=float(raw.values.max()), min=float(raw.values.min()),
-        mean=float(raw.values.mean()), blocks=blocks, intervals=intervals, seconds=raw.seconds,
-        truncated=raw.truncated, smoke=smoke, samples=raw.values,
-    )
-    deltas = getattr(raw, "counter_deltas", None)
+    counters = None
+    deltas = raw.counter_deltas
     if deltas is not None and len(deltas) == len(raw.block_sizes):
-        from pytest_hostperf import counters
-
         calls = np.asarray(raw.block_sizes, dtype=np.float64) * raw.batch
-        res.extra["counters"] = counters.per_call(raw.counter_names, deltas, calls)
-    return res
+        counters = counter_stats.per_call(raw.counter_names, deltas, calls)
+    return Result(
+        id=f"{nodeid}[{name}]", nodeid=nodeid, name=name, group=group, batch=raw.batch, n=int(raw.values.size),
+        calls=raw.calls, p50=est["p50"], p90=est["p90"], p99=est["p99"], p999=est["p999"],
+        max=float(raw.values.max()), min=float(raw.values.min()), mean=float(raw.values.mean()), blocks=blocks,
+        intervals=intervals, seconds=raw.seconds, truncated=raw.truncated, smoke=smoke, samples=raw.values,
+        counters=counters,
+    )

@@ -41,16 +41,16 @@ def _ns_int(value: Any) -> Any:
 
 
 def measurement_record(result_dict: dict[str, Any], samples_ns: npt.ArrayLike) -> dict[str, Any]:
-    """What a baseline stores for one measurement: the summary of ``Result.to_dict()`` (mode,
+    """What a baseline stores for one measurement: the summary of ``records.ResultRecord.to_json()`` (mode,
     batch, n, percentiles, min, max, mean, per-block percentiles, group, host) plus the
     histogram of ``samples_ns``. All times are integer ns. Raises BaselineError when the
     two do not describe a valid measurement (the record would not load back)."""
     if not isinstance(result_dict, dict):
-        raise BaselineError(f"measurement_record: expected Result.to_dict(), got {type(result_dict).__name__}")
+        raise BaselineError(f"measurement_record: expected ResultRecord.to_json(), got {type(result_dict).__name__}")
     missing = sorted((_RECORD_KEYS - {"histogram"}) - result_dict.keys())
     if missing:
         raise BaselineError(f"measurement_record: result dict lacks {', '.join(missing)}; "
-                            "pass Result.to_dict()")
+                            "pass ResultRecord.to_json()")
     record: dict[str, Any] = {k: _ns_int(result_dict[k]) for k in _RECORD_KEYS - {"histogram", "blocks"}}
     blocks = result_dict["blocks"]
     record["blocks"] = ([{k: _ns_int(b.get(k)) for k in _BLOCK_KEYS} if isinstance(b, dict) else b

@@ -21,11 +21,11 @@ from pytest_hostperf.recorder import Entry, Recorder
 from pytest_hostperf.settings import RunSettings
 
 if TYPE_CHECKING:
-    from pytest_hostperf.baseline import Baseline
     from pytest_hostperf.host.control import Applied
     from pytest_hostperf.measure import TimerInfo
     from pytest_hostperf.noise import Noise
     from pytest_hostperf.records import Report, ResultRecord, SpeedupRecord, StoredMeasurement, StoredRun, Timer
+    from pytest_hostperf.store import Baseline
     from pytest_hostperf.verdict import SpeedupCheck
     from pytest_hostperf.workers import Placement
 
@@ -97,12 +97,12 @@ class HostperfSession:
 
     # -- baseline ---------------------------------------------------------------------------
     def _load_baseline(self) -> None:
-        from pytest_hostperf import baseline, records
+        from pytest_hostperf import hostid, records, store
         from pytest_hostperf.errors import BaselineError
 
         try:
-            self.host_id = baseline.host_id(self.fingerprint, self.settings.host)
-            self.baseline = baseline.load_if_exists(self.settings.baselines_dir, self.host_id)
+            self.host_id = hostid.host_id(self.fingerprint, self.settings.host)
+            self.baseline = store.load_if_exists(self.settings.baselines_dir, self.host_id)
         except BaselineError as exc:
             raise pytest.UsageError(f"hostperf baseline: {exc}") from None
         if self.baseline is not None:

@@ -48,7 +48,7 @@ def format_ns(ns: float | int | None) -> str:
     if ns is None or (isinstance(ns, float) and math.isnan(ns)):
         return "-"
     value = float(ns)
-    for unit, scale in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):  # noqa: B007 (used after the loop)
         if abs(value) >= scale:
             scaled = value / scale
             break

@@ -177,7 +177,9 @@ def baseline_ratio_interval(current_rounds: Sequence[np.ndarray], baseline_runs:
     if not runs or not rounds:
         raise ValueError("baseline_ratio_interval needs current blocks and at least one baseline run")
     base_logs, cur_logs = _log_estimates(runs), _log_estimates(rounds)
-    centre = (lambda x: float(np.median(x)) if len(x) >= 3 else float(np.mean(x)))
+    def centre(x: np.ndarray) -> float:
+        return float(np.median(x)) if len(x) >= 3 else float(np.mean(x))
+
     delta = centre(cur_logs) - centre(base_logs)
     within = max(float(np.median([_median_bootstrap_se(r, rng, resamples) for r in side])) for side in (runs, rounds))
     sigma = float(np.hypot(max(run_spread(runs, rounds), within), extra_spread))  # + a noisy host's share

@@ -69,7 +69,7 @@ class WorkerRole:
         are) into ``workeroutput``; the controller reports and saves."""
         from dataclasses import replace
 
-        from pytest_hostperf import baseline, outputs
+        from pytest_hostperf import outputs, run_record
         from pytest_hostperf.errors import BaselineError
 
         me = str(self.run.config.workerinput["workerid"])  # type: ignore[attr-defined]
@@ -78,7 +78,7 @@ class WorkerRole:
         stored: dict[str, Any] = {}
         for e, r in zip(self.run.entries, results):
             try:
-                stored[r.id] = baseline.measurement_record(r.to_json(), e.result.samples)
+                stored[r.id] = run_record.measurement_record(r.to_json(), e.result.samples)
             except BaselineError as exc:
                 self.run.notes.append(f"{r.id}: not saved: {exc}")
         self.run.config.workeroutput[workers.OUTPUT_KEY] = {  # type: ignore[attr-defined]

@@ -8,7 +8,7 @@ import numpy as np
 
 from pytest_hostperf import baseline, report
 from pytest_hostperf.measure import Samples
-from pytest_hostperf.records import Report
+from pytest_hostperf.records import Report, ResultRecord
 from pytest_hostperf.result import summarize
 
 FP_AMD: dict[str, Any] = {
@@ -40,7 +40,7 @@ def samples(scale: float, seed: int = 0, n: int = 2000) -> np.ndarray:
 
 def record(mid: str, scale: float, seed: int = 0, *, host: dict | None = None, batch: int = 1,
            group: str | None = None) -> dict:
-    """A baseline record made the way the plugin makes one (summarize -> to_dict -> measurement_record)."""
+    """A baseline record made the way the plugin makes one (summarize -> ResultRecord -> measurement_record)."""
     v = samples(scale, seed)
     if batch > 1:
         v = v / batch
@@ -48,9 +48,10 @@ def record(mid: str, scale: float, seed: int = 0, *, host: dict | None = None, b
                   seconds=0.01, truncated=False)
     nodeid, name = mid[:mid.rindex("[")], mid[mid.rindex("[") + 1:-1]
     res = summarize(raw, nodeid=nodeid, name=name, group=group)
+    doc = ResultRecord.of(res).to_json()
     if host is not None:
-        res.extra["host"] = host
-    return baseline.measurement_record(res.to_dict(), res.samples)
+        doc["host"] = host
+    return baseline.measurement_record(doc, res.samples)
 
 
 def baseline_doc(fp: dict, audit: list, scales: dict[str, float], host: dict, *, runs: int = 3,

@@ -416,15 +416,13 @@ def test_inputs_are_read_once(two_hosts: tuple[Path, str, str], tmp_path: Path,
     assert compare.load_input(amd, folder).kind == "baseline" and len(reads) == 1
 
 
-def test_renderers_take_the_record_and_the_transition_dict_alike(tmp_path: Path) -> None:
+def test_renderers_read_every_part_of_the_record(tmp_path: Path) -> None:
     doc = _rich_report_doc()
     rec = Report.from_json(doc)
-    assert report.terminal_summary(rec) == report.terminal_summary(doc)
     assert report.to_json(rec) == json.dumps(rec.to_json(), sort_keys=True, indent=1, allow_nan=False) + "\n"
     assert Report.from_json(json.loads(report.to_json(rec))) == rec
     base = baseline.load(_write(tmp_path / "b.json", baseline_doc(FP_AMD, AUDIT_AMD, {RING: 1.0}, FIFO)))
-    assert (compare.render_markdown(compare.from_run(rec, base, base_name="b"))
-            == compare.render_markdown(compare.from_run(doc, base, base_name="b")))
+    assert compare.render_markdown(compare.from_run(rec, base, base_name="b")).startswith("#")
     lines = report.terminal_summary(rec)
     assert "timer perf_counter_ns: overhead 50 ns, resolution 1 ns (included in every latency, not subtracted)" in lines
     row = next(x for x in lines if x.startswith(RING))

@@ -5,7 +5,6 @@ import json
 import os
 import time
 
-import numpy as np
 import pytest
 
 from pytest_hostperf import counters, measure, noise
@@ -19,7 +18,7 @@ def _counted(fn, *args) -> dict:
     with counters.Reader(perf=False) as reader:
         raw = measure.sample(fn, args, plan=PLAN, timer=TIMER, counters=reader)
     assert raw.counter_deltas.shape == (len(raw.block_sizes), len(raw.counter_names))
-    return summarize(raw, nodeid="t.py::test", name="x").extra["counters"]
+    return summarize(raw, nodeid="t.py::test", name="x").counters
 
 
 def test_fresh_pages_per_call_show_as_page_faults() -> None:

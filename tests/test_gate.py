@@ -143,5 +143,6 @@ def test_expect_faster_fails_only_when_confidently_not(pytester: pytest.Pytester
     """)
     result = pytester.runpytest_subprocess("--hostperf")
     result.assert_outcomes(passed=2, failed=1)
-    result.stdout.fnmatch_lines(["*test_fails[[]fast[]] is not 50x faster than *test_fails[[]slow[]] at p99: speedup *"])
+    result.stdout.fnmatch_lines(
+        ["*test_fails[[]fast[]] is not 50x faster than *test_fails[[]slow[]] at p99: speedup *"])
     pytester.runpytest_subprocess().assert_outcomes(passed=3)  # smoke mode: no decision

@@ -83,7 +83,8 @@ def test_pauses_between_blocks_keep_duty_cycle() -> None:
     clock = FakeClock(step=0)
     timer = measure.TimerInfo("fake", 50, 10, 100)
     pauses: list[float] = []
-    plan = measure.Plan(samples=40, blocks=4, max_seconds=10, warmup_calls=1, pause_fraction=0.12, min_pause_seconds=0.001)
+    plan = measure.Plan(samples=40, blocks=4, max_seconds=10, warmup_calls=1, pause_fraction=0.12,
+                        min_pause_seconds=0.001)
     measure.sample(clock.spend, (1_000_000,), plan=plan, timer=timer, clock=clock, sleep=pauses.append)
     # each block: 10 calls of 1 ms = 10 ms -> 1.2 ms pause
     assert pauses == pytest.approx([0.0012] * 4)

@@ -59,7 +59,7 @@ class _NewItem:
 
     class Id(str):
         @classmethod
-        def parse(cls, text: str) -> "_NewItem.Id":
+        def parse(cls, text: str) -> _NewItem.Id:
             return cls(text)
 
     def __init__(self, nodeid: str) -> None:

@@ -59,10 +59,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.workloads.ipc import (
-    EchoChildOwner,
     DEFAULT_START_TIMEOUT_S,
     DEFAULT_TIMEOUT_S,
     SHM_DIR,
+    EchoChildOwner,
     child_setup,
     mp_context,
     no_answer,

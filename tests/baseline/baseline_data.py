@@ -10,6 +10,7 @@ import numpy as np
 
 from pytest_hostperf import run_record, schema
 from pytest_hostperf.measure import Samples
+from pytest_hostperf.records import ResultRecord
 from pytest_hostperf.result import summarize
 
 MID = "t.py::test_a[x]"
@@ -33,7 +34,7 @@ COMMIT = {"sha": "0123456789abcdef0123456789abcdef01234567", "branch": "main", "
 
 def real_record(seed: int = 0, *, n: int = 2000, blocks: int = 20, batch: int = 1,
                 host: dict | None = None) -> dict:
-    """A record made the way the plugin makes it: Result.summarize -> to_dict -> measurement_record."""
+    """A record made the way the plugin makes it: Result.summarize -> ResultRecord -> measurement_record."""
     rng = np.random.default_rng(seed)
     values = np.rint(rng.lognormal(np.log(2000), 0.4, n))
     if batch > 1:
@@ -41,9 +42,10 @@ def real_record(seed: int = 0, *, n: int = 2000, blocks: int = 20, batch: int = 
     raw = Samples(values=values, block_sizes=(n // blocks,) * blocks, batch=batch, warmup_calls=10,
                   calls=n * batch, seconds=0.01, truncated=False)
     res = summarize(raw, nodeid="t.py::test_a", name="x")
+    doc = ResultRecord.of(res).to_json()
     if host is not None:
-        res.extra["host"] = host
-    return run_record.measurement_record(res.to_dict(), res.samples)
+        doc["host"] = host
+    return run_record.measurement_record(doc, res.samples)
 
 
 def make_run(seq: int = 0, *, measurements: dict | None = None, **extra: Any) -> dict:

@@ -10,6 +10,7 @@ from baseline_data import FP, TOOLS, ns_values, real_record
 from pytest_hostperf import histogram, run_record
 from pytest_hostperf.errors import BaselineError
 from pytest_hostperf.measure import Samples, TimerInfo
+from pytest_hostperf.records import ResultRecord
 from pytest_hostperf.result import summarize
 
 
@@ -28,7 +29,7 @@ def test_measurement_record_rejects_inconsistent_input() -> None:
     rng = np.random.default_rng(0)
     raw = Samples(values=rng.lognormal(7, 0.3, 100), block_sizes=(50, 50), batch=1, warmup_calls=1, calls=100,
                   seconds=0.01, truncated=False)
-    d = summarize(raw, nodeid="t.py::t", name="x").to_dict()
+    d = ResultRecord.of(summarize(raw, nodeid="t.py::t", name="x")).to_json()
     with pytest.raises(BaselineError, match=r"measurement_record for 't.py::t\[x\]'.*histogram.total: 99"):
         run_record.measurement_record(d, raw.values[:99])
     with pytest.raises(BaselineError, match="lacks blocks"):

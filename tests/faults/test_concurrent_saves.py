@@ -8,8 +8,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
 from pytest_hostperf import baseline
 
 from .conftest import HOST, Driver, inner_pytest, make_project, save_args, temp_files, write_golden
