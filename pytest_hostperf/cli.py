@@ -62,16 +62,17 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from pytest_hostperf.host import probe
+    from pytest_hostperf.host import audit
+    from pytest_hostperf.host.fingerprint import fingerprint
 
-    checks = probe.audit()
+    checks = audit.audit()
     if args.json:
-        print(json.dumps({"fingerprint": probe.fingerprint(), "audit": probe.audit_to_json(checks)},
+        print(json.dumps({"fingerprint": fingerprint(), "audit": audit.audit_to_json(checks)},
                          indent=1, sort_keys=True))
     else:
-        print(probe.render_audit(checks))
+        print(audit.render_audit(checks))
         print()
-        print(probe.audit_summary(checks))
+        print(audit.audit_summary(checks))
     return 0
 
 

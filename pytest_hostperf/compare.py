@@ -119,7 +119,7 @@ class Source:
     name: str
     kind: str  # "baseline" | "report" | "none"
     host_id: str | None
-    fingerprint: Json  # host/probe.py's fingerprint
+    fingerprint: Json  # host/fingerprint.py's fingerprint
     audit: dict[str, Any]  # audit readings by check name
     runs: tuple[RunInfo, ...]
     measurements: dict[str, Measurement]

@@ -95,11 +95,11 @@ def build_report(run: HostperfSession) -> Report:
     results = tuple(local) + tuple(run.remote)
     host = None
     if full:
-        from pytest_hostperf.host import probe
+        from pytest_hostperf.host import audit
 
         if run.audit is None:
-            run.audit = probe.audit()
-        host = records.HostInfo(run.fingerprint, tuple(probe.audit_to_json(run.audit)),
+            run.audit = audit.audit()
+        host = records.HostInfo(run.fingerprint, tuple(audit.audit_to_json(run.audit)),
                                 tuple(run.not_applied.values()))
     timer = records.Timer.of(run._timer) if run._timer is not None else run.remote_timer
     counters = None

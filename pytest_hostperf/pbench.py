@@ -73,7 +73,7 @@ class BenchmarkFile:
     created_utc: str | None
     version: str | None
     commit: Commit
-    fingerprint: dict[str, Any]  # machine_info in hostperf's fingerprint keys (host/probe.py)
+    fingerprint: dict[str, Any]  # machine_info in hostperf's fingerprint keys (host/fingerprint.py)
 
 
 def load_benchmark_json(path: Path) -> BenchmarkFile:

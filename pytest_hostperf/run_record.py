@@ -82,7 +82,7 @@ def new_run(*, measurements: dict[str, dict[str, Any]], fingerprint: dict[str, A
     """One run, ready for :func:`store.save_run`; validated here, so a bad input fails at once.
 
     ``measurements`` maps ids to :func:`measurement_record` results; ``audit`` is
-    ``probe.audit_to_json(...)`` (``Check`` objects are converted); ``timer`` is the
+    ``host.audit.audit_to_json(...)`` (``Check`` objects are converted); ``timer`` is the
     ``{"clock", "overhead_ns", "resolution_ns", "pairs"}`` dict (a ``TimerInfo`` is
     converted, float ns rounded); ``commit`` defaults to unknown (see :func:`provenance.commit_info`);
     ``created_utc`` to now. ``extra`` adds JSON keys to the run; it cannot replace one.

@@ -111,9 +111,9 @@ class HostperfSession:
     @property
     def fingerprint(self) -> dict[str, Any]:
         if self._fingerprint is None:
-            from pytest_hostperf.host import probe
+            from pytest_hostperf.host.fingerprint import fingerprint
 
-            self._fingerprint = probe.fingerprint()
+            self._fingerprint = fingerprint()
         return self._fingerprint
 
     def baseline_of(self, mid: str) -> list[StoredMeasurement]:
@@ -185,11 +185,11 @@ class HostperfSession:
 
     def pytest_report_header(self, config: pytest.Config) -> list[str] | str:
         if self.settings.full:
-            from pytest_hostperf.host import probe
+            from pytest_hostperf.host import audit
 
-            self.audit = probe.audit()
+            self.audit = audit.audit()
             return [f"hostperf: full measurement ({self.settings.samples} samples, {self.settings.max_time:g} s "
-                    "budget per measurement)", "hostperf " + probe.audit_summary(self.audit)]
+                    "budget per measurement)", "hostperf " + audit.audit_summary(self.audit)]
         return "hostperf: smoke mode (hostperf tests make a few calls; --hostperf measures and gates)"
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)

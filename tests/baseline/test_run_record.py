@@ -39,7 +39,7 @@ def test_measurement_record_rejects_inconsistent_input() -> None:
 
 
 def test_new_run_defaults_and_conversions() -> None:
-    from pytest_hostperf.host.probe import Check
+    from pytest_hostperf.host.audit import Check
 
     run = run_record.new_run(measurements={}, fingerprint=FP, audit=[Check("smt", "off", "ok")],
                            timer=TimerInfo("perf_counter_ns", 49.6, 10.0, 200), tools=TOOLS)

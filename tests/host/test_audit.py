@@ -254,15 +254,3 @@ def test_real_host_audit() -> None:
         assert checks["swappiness"].reading.startswith(str(swappiness))
     if not list(Path("/sys/devices/system/cpu").glob("cpu[0-9]*/cpufreq/scaling_governor")):
         assert checks["governor"].verdict == "unknown"
-
-
-def test_names_from_before_the_split_still_import_from_probe() -> None:
-    # cli.py, session.py and tests/test_baseline.py import these from host.probe.
-    from pytest_hostperf.host import audit as audit_module
-    from pytest_hostperf.host import fingerprint as fingerprint_module
-    from pytest_hostperf.host import probe
-
-    assert probe.audit is audit_module.audit and probe.Check is Check
-    assert probe.fingerprint is fingerprint_module.fingerprint
-    for name in probe.__all__:
-        assert hasattr(probe, name), name
