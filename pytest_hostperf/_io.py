@@ -1,12 +1,12 @@
 """Atomic file writes: a temp file in the target's folder, fsync, then ``os.replace``.
 
 Readers see either the old file or the new one, never a half-written one, also when the
-writer is killed mid-write. Used for reports here and for baselines by ``baseline.py``.
+writer is killed mid-write. Used for reports here and for baselines by ``store.py``.
 
 The temp file is named here (``.<name>.<8 hex>.tmp``) and created with ``O_EXCL`` inside
 the ``try`` that removes it, not by ``tempfile.mkstemp``: a Ctrl-C that lands as mkstemp's
 ``open`` returns is raised before mkstemp hands back the name, and the file stayed behind
-(found by tests/faults). A SIGKILL still leaves one; ``baseline.save_run`` sweeps those.
+(found by tests/faults). A SIGKILL still leaves one; ``store.save_run`` sweeps those.
 """
 from __future__ import annotations
 
