@@ -101,10 +101,10 @@ def build_report(run: HostperfSession) -> Report:
             run.audit = audit.audit()
         host = records.HostInfo(run.fingerprint, tuple(audit.audit_to_json(run.audit)),
                                 tuple(run.not_applied.values()))
-    timer = records.Timer.of(run._timer) if run._timer is not None else run.remote_timer
+    timer = records.Timer.of(run.calibrated) if run.calibrated is not None else run.remote_timer
     counters = None
     if full:
-        r = run._reader
+        r = run.opened_reader
         counters = records.CountersInfo(run.settings.counters, int(round(run.counter_cost_ns or 0)),
                                         dict(r.unavailable) if r is not None else {})
     return records.Report(
@@ -152,8 +152,7 @@ def finish(run: HostperfSession, session: pytest.Session) -> None:
     """Build the report once and hand it to every sink (plain run or xdist controller)."""
     if run.has_results:
         run.probe_noise("after")
-    if run._reader is not None:
-        run._reader.close()
+    run.close_reader()
     if not run.settings.full:
         return
     run.report = report = build_report(run)

@@ -144,6 +144,20 @@ class HostperfSession:
             self.counter_cost_ns = counters.read_cost_ns(self._reader)
         return self._reader
 
+    @property
+    def calibrated(self) -> TimerInfo | None:
+        """The timer calibration if a measurement asked for it (None: nothing was measured here)."""
+        return self._timer
+
+    @property
+    def opened_reader(self) -> Any:
+        """The counter reader if a measurement opened it, else None (``reader`` opens it)."""
+        return self._reader
+
+    def close_reader(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+
     def keep(self, entry: Entry) -> None:
         self.entries.append(entry)
 
