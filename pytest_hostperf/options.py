@@ -154,6 +154,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("--hostperf-plot", "Write percentile-distribution plots (PNG and SVG), baseline vs current, "
            "per measurement group into DIR (needs matplotlib: the 'plot' extra)",
            parse_text, None, ini=False, metavar="DIR"),
+    Option("--hostperf-against", "Paired gate: measure the base REF (a git revision such as origin/main, or a "
+           "directory holding the base checkout) now, block by block with this tree on one CPU, and compare "
+           "each measurement with it (also HOSTPERF_AGAINST)", parse_text, None, metavar="REF", env="HOSTPERF_AGAINST"),
+    Option("--hostperf-against-python", "Interpreter for the base side of --hostperf-against (a venv where the "
+           "base is installed; default: this one)", parse_text, None, metavar="PATH"),
     Option("--hostperf-strict", "Fail, not warn, when a verdict stays inconclusive", parse_bool, False),
     Option("--hostperf-counters", "Read page faults, context switches, Python allocations, CPU "
            "migrations and (where perf_event_open allows) cycles/instructions/cache and branch misses "

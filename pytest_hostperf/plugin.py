@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from pytest_hostperf.settings import Controls
 
 session_key = pytest.StashKey[HostperfSession]()
-_ROLES = ("hostperf-xdist-worker", "hostperf-xdist-controller", "hostperf-benchmark")
+_ROLES = ("hostperf-xdist-worker", "hostperf-xdist-controller", "hostperf-benchmark", "hostperf-against")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -47,6 +47,14 @@ def pytest_configure(config: pytest.Config) -> None:
             config.pluginmanager.register(WorkerRole(session), "hostperf-xdist-worker")
         else:
             config.pluginmanager.register(ControllerRole(session), "hostperf-xdist-controller")
+    if full and session.settings.against:
+        if placement is not None:
+            raise pytest.UsageError("--hostperf-against does not run under xdist yet: add -n0 (the paired "
+                                    "measurements share one CPU anyway)")
+        from pytest_hostperf.against import AgainstHead
+
+        session.pairing = AgainstHead(session, session.settings.against, session.settings.against_python)
+        config.pluginmanager.register(session.pairing, "hostperf-against")
     if full and config.pluginmanager.has_plugin("benchmark"):
         from pytest_hostperf.bench_bridge import BenchBridge
 

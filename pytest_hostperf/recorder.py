@@ -104,6 +104,27 @@ class Recorder:
             self._run.keep(entry)
             return res
 
+        mid = f"{self._nodeid}[{name}]"
+        if self._run.pairing_base is not None:  # the base side of --hostperf-against: measure in turns, gate nothing
+            res = self._run.pairing_base.measure(name, fn, args, kwargs, controls=self.controls, timer=timer,
+                                                 self_timed=self_timed,
+                                                 summarize=lambda s: self._summarize(s, name=name))
+            if res is None:
+                res = self._summarize(measure.sample(fn, args, kwargs, plan=measure.SMOKE_PLAN, timer=timer), name=name)
+            entry = Entry(res, records.ResultRecord.of(res))
+            self.entries.append(entry)
+            self._run.keep(entry)
+            return res
+        if self._run.pairing is not None:  # --hostperf-against: paired with the base, measured now
+            from pytest_hostperf import verdict as rules
+
+            res, host, v = self._run.pairing.measure(mid, name, fn, args, kwargs, controls=self.controls,
+                                                     timer=timer, plan=plan, self_timed=self_timed,
+                                                     summarize=lambda s: self._summarize(s, name=name))
+            if isinstance(v, str):
+                v = rules.Verdict("new", "p99", None, None, None, res.p99, self.tolerance, 0, v)
+            self.verdicts[mid] = v
+            return self._keep(res, host=host, base=[], verdict=records.VerdictRecord.of(v, 0))
         raw, host = self._sample_controlled(fn, args, kwargs, plan, timer, self_timed)
 
         def again() -> Samples:

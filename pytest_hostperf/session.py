@@ -56,6 +56,8 @@ class HostperfSession:
         self.not_applied: dict[tuple[str, str | None], Applied] = {}
         self.noise_probes: dict[str, Noise] = {}
         self.report: Report | None = None  # built once, at the end of the run (outputs.py)
+        self.pairing: Any = None  # against.AgainstHead under --hostperf-against
+        self.pairing_base: Any = None  # against_base.BaseSide in the base session it drives
         self.save_failed = False
         self.audit: list[Any] | None = None
         self._timer: TimerInfo | None = None
@@ -102,7 +104,8 @@ class HostperfSession:
 
         try:
             self.host_id = hostid.host_id(self.fingerprint, self.settings.host)
-            self.baseline = store.load_if_exists(self.settings.baselines_dir, self.host_id)
+            if not self.settings.against:  # paired: the base is measured now, not read back
+                self.baseline = store.load_if_exists(self.settings.baselines_dir, self.host_id)
         except BaselineError as exc:
             raise pytest.UsageError(f"hostperf baseline: {exc}") from None
         if self.baseline is not None:

@@ -41,6 +41,8 @@ class RunSettings:
     json_path: str | None
     markdown_path: str | None
     plot_dir: str | None
+    against: str | None = None  # --hostperf-against=REF
+    against_python: str | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> RunSettings:
@@ -56,7 +58,8 @@ class RunSettings:
             noise=bool(get("hostperf_noise")), keep_runs=options.keep_runs(config),
             baselines_dir=folder if folder.is_absolute() else Path(config.rootpath) / folder,
             host=get("hostperf_host"), json_path=get("hostperf_json"), markdown_path=get("hostperf_markdown"),
-            plot_dir=get("hostperf_plot"))
+            plot_dir=get("hostperf_plot"), against=get("hostperf_against"),
+            against_python=get("hostperf_against_python"))
 
 
 @dataclass(frozen=True, slots=True)

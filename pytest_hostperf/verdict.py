@@ -253,6 +253,10 @@ def compare(current: np.ndarray | Sequence[np.ndarray], baseline_runs: Sequence[
 def regression_message(result_id: str, v: Verdict) -> str:
     """The failure message of a regressed measurement: baseline, current, ratio with interval, tolerance."""
     lo, hi = v.interval or (float("nan"), float("nan"))
+    if v.reason.startswith("paired with "):  # --hostperf-against: the base was measured now
+        return (f"{result_id}: {_LABEL[v.stat]} {v.status}: base {format_ns(v.baseline_ns)} -> head "
+                f"{format_ns(v.current_ns)}, ratio {v.ratio:.2f} [95% CI {lo:.2f} .. {hi:.2f}] "
+                f"(tolerance {v.tolerance_pct:g}%; {v.reason})")
     return (f"{result_id}: {_LABEL[v.stat]} {v.status}: baseline {format_ns(v.baseline_ns)} -> current "
             f"{format_ns(v.current_ns)}, ratio {v.ratio:.2f} [95% CI {lo:.2f} .. {hi:.2f}] "
             f"(tolerance {v.tolerance_pct:g}%, {v.baseline_runs} baseline run(s)); held over {v.rounds} "

@@ -1,0 +1,323 @@
+"""``--hostperf-against=REF``: the head session measures each ``hostperf()`` call paired with
+the same call of the base commit, measured now, block by block on one CPU.
+
+The base side is a second pytest session in the base tree (``against_base.py``), started by
+the head and driven over a socket pair: the head leads test by test (``run`` a nodeid), each
+``hostperf(fn, name=...)`` of the two sides meets by name (``ready`` / ``go``), the two
+samplings take turns through ``paired.BatonTurns`` on a second socket, and the base sends its
+block statistics back (``result``). The harness is the head's installation on both sides:
+the base process imports ``pytest_hostperf`` before it puts the base tree first on
+``sys.path``, so only the code under test comes from the base.
+
+Every wait is bounded (``WAIT_S``); the base process is reaped and the worktree removed at
+the end of the run, also after a failure or Ctrl-C.
+"""
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from pytest_hostperf.errors import HostperfError, MeasurementError
+
+#: Longest wait for one message from the other side (a test's set-up before its first
+#: measurement counts here too); ``HOSTPERF_PAIRING_WAIT_S`` overrides it (tests use it).
+WAIT_S = 60.0
+WAIT_ENV = "HOSTPERF_PAIRING_WAIT_S"
+#: Longest a ``git worktree`` command may take.
+GIT_S = 60.0
+FD_ENV = "HOSTPERF_PAIRING_FDS"
+TREE_ENV = "HOSTPERF_PAIRING_TREE"
+
+
+class PairingError(HostperfError, RuntimeError):
+    """The paired comparison could not run (no base tree, the base session died or hung)."""
+
+
+def wait_s() -> float:
+    try:
+        return float(os.environ.get(WAIT_ENV, WAIT_S))
+    except ValueError:
+        return WAIT_S
+
+
+class Channel:
+    """JSON lines over a connected socket; every receive has a deadline."""
+
+    def __init__(self, sock: socket.socket, who: str, timeout: float | None = None) -> None:
+        self.sock = sock
+        self.who = who
+        self.timeout = wait_s() if timeout is None else timeout
+        self._buf = b""
+
+    def send(self, **msg: Any) -> None:
+        self.sock.sendall(json.dumps(msg).encode() + b"\n")
+
+    def recv(self, timeout: float | None = None) -> dict[str, Any]:
+        timeout = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buf:
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([self.sock], [], [], max(left, 0))
+            if not ready:
+                raise MeasurementError(f"paired: no word from the {self.who} within {timeout:g} s (it hung)")
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise MeasurementError(f"paired: the {self.who} closed the connection (it exited or was killed)")
+            self._buf += chunk
+        line, _, self._buf = self._buf.partition(b"\n")
+        msg = json.loads(line)
+        if not isinstance(msg, dict):
+            raise MeasurementError(f"paired: unexpected message from the {self.who}: {line[:200]!r}")
+        return msg
+
+
+def base_tree(ref: str, rootdir: Path) -> tuple[Path, Path | None]:
+    """The base checkout: ``ref`` itself when it is a directory, else a detached worktree of the
+    git revision ``ref`` in a temp dir (returned second, to be removed). No network."""
+    given = Path(ref)
+    if given.is_dir():
+        return given.resolve(), None
+    tmp = Path(tempfile.mkdtemp(prefix="hostperf-base-"))
+    tree = tmp / "base"
+    try:
+        proc = subprocess.run(["git", "-C", str(rootdir), "worktree", "add", "--detach", "-q", str(tree), ref],
+                              capture_output=True, text=True, timeout=GIT_S, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise PairingError(f"--hostperf-against={ref}: git worktree failed: {exc}") from None
+    if proc.returncode != 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        why = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise PairingError(f"--hostperf-against={ref}: not a directory, and git cannot check it out as a "
+                           f"revision of {rootdir}: {why}")
+    return tree, tmp
+
+
+def remove_tree(rootdir: Path, tmp: Path | None) -> None:
+    if tmp is None:
+        return
+    subprocess.run(["git", "-C", str(rootdir), "worktree", "remove", "--force", str(tmp / "base")],
+                   capture_output=True, timeout=GIT_S, stdin=subprocess.DEVNULL, check=False)
+    shutil.rmtree(tmp, ignore_errors=True)
+    subprocess.run(["git", "-C", str(rootdir), "worktree", "prune"], capture_output=True, timeout=GIT_S,
+                   stdin=subprocess.DEVNULL, check=False)
+
+
+#: The base process's entry: import the harness first (so it stays the head's installation),
+#: then put the base tree first on sys.path and run pytest there.
+BOOT = (
+    "import os, sys\n"
+    "import pytest, pytest_hostperf.against_base\n"
+    "tree = os.environ['" + TREE_ENV + "']\n"
+    "sys.path.insert(0, tree)\n"
+    "os.chdir(tree)\n"
+    "sys.exit(pytest.main(sys.argv[1:]))\n"
+)
+
+
+class Base:
+    """The base session: its process, its two channels, and its cleanup."""
+
+    def __init__(self, ref: str, rootdir: Path, args: list[str], python: str | None = None) -> None:
+        self.ref = ref
+        self.rootdir = rootdir
+        self.tree, self._tmp = base_tree(ref, rootdir)
+        ctl_head, ctl_base = socket.socketpair()
+        baton_head, baton_base = socket.socketpair()
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("PYTEST_XDIST", "HOSTPERF_AGAINST")) and k != "GITHUB_STEP_SUMMARY"}
+        env[FD_ENV] = f"{ctl_base.fileno()},{baton_base.fileno()}"
+        env[TREE_ENV] = str(self.tree)
+        self.log = tempfile.TemporaryFile()
+        try:
+            self.proc = subprocess.Popen(
+                [python or sys.executable, "-c", BOOT, "-p", "pytest_hostperf.against_base", "-p", "no:cacheprovider",
+                 "-q", "--hostperf", *args, str(self.tree)],
+                cwd=self.tree, env=env, pass_fds=(ctl_base.fileno(), baton_base.fileno()),
+                stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
+        except OSError as exc:
+            remove_tree(rootdir, self._tmp)
+            raise PairingError(f"--hostperf-against={ref}: cannot start the base session: {exc}") from None
+        finally:
+            ctl_base.close()
+            baton_base.close()
+        self.ctl = Channel(ctl_head, "base session")
+        self.baton = baton_head
+        try:
+            hello = self.ctl.recv()
+        except MeasurementError:
+            self.close()
+            raise PairingError(f"--hostperf-against={ref}: the base session did not start: {self.output()}") from None
+        if hello.get("error"):
+            self.close()
+            raise PairingError(f"--hostperf-against={ref}: the base session failed: {hello['error']}")
+
+    def output(self, limit: int = 2000) -> str:
+        self.log.seek(0)
+        text = self.log.read().decode(errors="replace").strip()
+        return (text[-limit:] or "no output").replace("\n", " | ")
+
+    def close(self, grace: float = 30.0) -> None:
+        """Ask the base to quit, then reap it (terminate, then kill, by pid), remove the tree.
+        The baton socket closes first, so a base waiting for its turn stops waiting at once."""
+        try:
+            baton = getattr(self, "baton", None)
+            if baton is not None:
+                baton.close()
+            try:
+                self.ctl.send(quit=True)
+            except (OSError, AttributeError):
+                pass
+            try:
+                self.proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(timeout=10)
+        finally:
+            for s in (getattr(self, "baton", None), getattr(getattr(self, "ctl", None), "sock", None)):
+                if s is not None:
+                    s.close()
+            self.log.close()
+            remove_tree(self.rootdir, self._tmp)
+
+
+class AgainstHead:
+    """The head's side: starts the base session, sends it each hostperf test, pairs the
+    measurements, and stops it at the end of the run. A plugin object, registered by
+    ``plugin.py`` under ``--hostperf --hostperf-against=REF``."""
+
+    def __init__(self, run: Any, ref: str, python: str | None) -> None:
+        self.run = run
+        self.ref = ref
+        self.python = python
+        self.base: Base | None = None
+        self.waiting = False  # the base is running a test we asked for and has not said done
+        self.broken: str | None = None  # why the base session can no longer pair
+
+    def start(self) -> None:
+        s = self.run.settings
+        args = [f"--hostperf-samples={s.samples}", f"--hostperf-max-time={s.max_time:g}",
+                "--hostperf-rt=" + ("off" if s.rt is None else str(s.rt)),
+                "--hostperf-mlock" if s.mlock else "--hostperf-no-mlock", "--hostperf-no-noise",
+                "--hostperf-no-counters", "-p", "no:xdist"]
+        if s.cpus:
+            args.append("--hostperf-cpus=" + ",".join(map(str, s.cpus)))
+        self.base = Base(self.ref, Path(self.run.config.rootpath), args, self.python)
+        self.run.notes.append(f"paired against {self.ref} (base tree {self.base.tree}): each measurement "
+                              "taken now, block by block with the base on the same CPU")
+
+    def pytest_sessionstart(self, session: Any) -> None:
+        import pytest
+
+        try:
+            self.start()
+        except PairingError as exc:
+            raise pytest.UsageError(str(exc)) from None
+
+    def pytest_runtest_setup(self, item: Any) -> None:
+        if self.base is not None and self.broken is None and "hostperf" in getattr(item, "fixturenames", ()):
+            from pytest_hostperf import workers
+
+            try:
+                self.base.ctl.send(run=workers.ungrouped(item.nodeid))
+            except OSError as exc:
+                self._break(f"the base session is gone ({exc.strerror or exc})")
+                return
+            self.waiting = True
+
+    def _break(self, why: str) -> None:
+        """Pairing cannot go on: every later paired measurement fails with ``why``."""
+        if self.broken is None:
+            out = self.base.output(600) if self.base is not None else ""
+            self.broken = f"--hostperf-against={self.ref}: {why}; base output: {out}"
+            self.waiting = False
+
+    def _recv(self) -> dict[str, Any]:
+        assert self.base is not None
+        try:
+            return self.base.ctl.recv()
+        except (MeasurementError, OSError, ValueError) as exc:
+            self._break(str(exc))
+            raise MeasurementError(self.broken) from None
+
+    def pytest_runtest_teardown(self, item: Any) -> None:
+        self.finish_test()
+
+    def finish_test(self) -> str | None:
+        """Let the base finish the test: decline its remaining measurements, read its outcome."""
+        if self.base is None or not self.waiting or self.broken is not None:
+            return None
+        while True:
+            msg = self._recv()
+            if "done" in msg:
+                self.waiting = False
+                return str(msg["done"])
+            if "ready" in msg:  # a measurement only the base has: removed in the head
+                self.run.notes.append(f"paired: {msg['ready']} is measured by the base only (removed)")
+                self.base.ctl.send(skip=True)
+
+    def measure(self, mid: str, name: str, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *,
+                controls: Any, timer: Any, plan: Any, self_timed: bool, summarize: Any) -> tuple[Any, Any, Any]:
+        """One head measurement paired with the base's of the same name: (result, host, verdict);
+        verdict None when the base has no such measurement (measured alone: ``new``)."""
+        from dataclasses import replace
+
+        from pytest_hostperf import measure, paired, verdict
+        from pytest_hostperf.recorder import controlled
+
+        assert self.base is not None
+        if self.broken is not None:
+            raise MeasurementError(self.broken)
+        msg = self._recv() if self.waiting else {"done": "not run"}
+        if "done" in msg:
+            self.waiting = False
+            with controlled(self.run, controls) as host:
+                raw = measure.sample(fn, args, kwargs, plan=plan, timer=timer, self_timed=self_timed)
+            why = f"not measured by the base ({self.ref}: {msg['done']})"
+            return summarize(raw), host, why
+        if msg.get("ready") != name:
+            self.base.ctl.send(skip=True)
+            with controlled(self.run, controls) as host:
+                raw = measure.sample(fn, args, kwargs, plan=plan, timer=timer, self_timed=self_timed)
+            return summarize(raw), host, f"the base measured {msg.get('ready')!r} here, not {name!r}"
+        with controlled(self.run, controls) as host:
+            probe = measure.sample(fn, args, kwargs, plan=replace(plan, samples=plan.blocks, max_seconds=0.2),
+                                   timer=timer, self_timed=self_timed)
+            pplan = replace(plan, batch=probe.batch)
+            self.base.ctl.send(go=name, plan={"samples": pplan.samples, "blocks": pplan.blocks,
+                                              "max_seconds": pplan.max_seconds, "warmup_calls": pplan.warmup_calls,
+                                              "warmup_seconds": pplan.warmup_seconds, "batch": pplan.batch})
+            turns = paired.BatonTurns("head", self.base.baton, paired.schedule(pplan.blocks))
+            try:
+                raw = measure.sample(fn, args, kwargs, plan=pplan, timer=timer, self_timed=self_timed, turns=turns)
+            except MeasurementError as exc:
+                self._break(str(exc))
+                raise MeasurementError(self.broken) from None
+        res = summarize(raw)
+        got = self._recv()
+        head = [b.p99 for b in res.blocks]
+        base = [float(x) for x in got.get("p99_blocks", ())]
+        if len(base) != len(head):
+            raise MeasurementError(f"paired {mid}: the base took {len(base)} blocks, the head {len(head)}")
+        pv = paired.verdict(paired.log_ratios(head, base), tolerance_pct=self.run.settings.tolerance)
+        v = verdict.Verdict(pv.status, "p99", pv.ratio, pv.interval, float(got.get("p99", 0.0)), res.p99,
+                            pv.tolerance_pct, 0, f"paired with {self.ref}: {pv.reason}")
+        return res, host, v
+
+    def pytest_unconfigure(self, config: Any) -> None:
+        if self.base is not None:
+            self.base.close(grace=5.0 if self.broken else 30.0)
+            self.base = None

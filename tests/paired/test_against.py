@@ -1,0 +1,200 @@
+"""``--hostperf-against``: the base session driven by the head, end to end."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+LIB = """SCALE = {scale}
+
+
+def work(n):
+    acc = 0
+    for i in range(n * SCALE):
+        acc = (acc + i * i) & 0xFFFF
+    return acc
+"""
+TESTS = """
+from mylib import work
+
+def test_w(hostperf):
+    hostperf(work, 100, name="work")
+
+def test_plain():
+    assert work(0) == 0
+"""
+INI = "[pytest]\nhostperf_samples = 4000\nhostperf_max_time = 1.0\n"
+
+
+def _project(path: Path, scale: int) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "mylib.py").write_text(LIB.format(scale=scale))
+    (path / "test_w.py").write_text(TESTS)
+    (path / "pytest.ini").write_text(INI)
+    return path
+
+
+def _leftovers(tmp: Path) -> list[str]:
+    return sorted(p.name for p in Path(tmp).glob("hostperf-base-*"))
+
+
+def test_against_a_directory_pairs_each_measurement(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    _project(pytester.path, scale=1)
+    base = _project(tmp_path / "base", scale=1)
+    res = pytester.runpytest_subprocess("--hostperf", f"--hostperf-against={base}", "--hostperf-json=r.json",
+                                        "--hostperf-tolerance=50")
+    res.assert_outcomes(passed=2)
+    res.stdout.fnmatch_lines([f"*paired against {base}*"])
+    (r,) = json.loads((pytester.path / "r.json").read_text())["results"]
+    v = r["verdict"]
+    assert v["reason"].startswith(f"paired with {base}: 20 block pairs")
+    assert v["status"] in ("unchanged", "inconclusive", "improved") and v["baseline_ns"] > 0
+
+
+def test_a_slower_head_fails_paired_against_a_git_revision(pytester: pytest.Pytester) -> None:
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    _project(pytester.path, scale=1)
+    git = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "-C", str(pytester.path)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "base"], check=True)
+    (pytester.path / "mylib.py").write_text(LIB.format(scale=3))  # the change: 3x the work
+    res = pytester.runpytest_subprocess("--hostperf", "--hostperf-against=HEAD")
+    res.assert_outcomes(passed=1, failed=1)
+    res.stdout.fnmatch_lines(["*test_w.py::test_w[[]work[]]: p99 regressed: base * -> head *, ratio *"
+                              "paired with HEAD: 20 block pairs*"])
+    assert "no baseline for host" not in res.stdout.str()
+    listed = subprocess.run([*git, "worktree", "list"], capture_output=True, text=True, check=True).stdout
+    assert len(listed.strip().splitlines()) == 1, f"the base worktree was not removed: {listed}"
+
+
+def test_a_revision_git_cannot_check_out_is_one_clear_error(pytester: pytest.Pytester) -> None:
+    _project(pytester.path, scale=1)
+    res = pytester.runpytest_subprocess("--hostperf", "--hostperf-against=no-such-ref")
+    assert res.ret == pytest.ExitCode.USAGE_ERROR
+    res.stderr.fnmatch_lines(["*--hostperf-against=no-such-ref: not a directory, and git cannot check it out*"])
+    assert "Traceback" not in res.stderr.str()
+
+
+def test_a_base_that_cannot_collect_is_one_clear_error(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    _project(pytester.path, scale=1)
+    base = _project(tmp_path / "base", scale=1)
+    (base / "mylib.py").write_text("raise ImportError('the base is broken')\n")
+    res = pytester.runpytest_subprocess("--hostperf", f"--hostperf-against={base}")
+    assert res.ret == pytest.ExitCode.USAGE_ERROR
+    res.stderr.fnmatch_lines([f"*--hostperf-against={base}: the base session failed: collection failed*"])
+
+
+def test_against_without_hostperf_is_smoke_and_starts_nothing(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    _project(pytester.path, scale=1)
+    res = pytester.runpytest_subprocess(f"--hostperf-against={tmp_path / 'nowhere'}")
+    res.assert_outcomes(passed=2)
+
+
+def _processes_in(tree: Path) -> list[int]:
+    import psutil
+
+    out = []
+    for p in psutil.process_iter(["cmdline", "cwd"]):
+        try:
+            if str(tree) in " ".join(p.info["cmdline"] or ()) or str(tree) == (p.info["cwd"] or ""):
+                out.append(p.pid)
+        except psutil.Error:
+            pass
+    return out
+
+
+BASE_DIES = """
+import os
+from mylib import work
+
+def test_w(hostperf):
+    os._exit(3)  # the base process dies mid-run
+
+def test_plain():
+    assert work(0) == 0
+"""
+
+BASE_HANGS = """
+import time
+from mylib import work
+
+def test_w(hostperf):
+    time.sleep(600)  # never reaches its measurement
+
+def test_plain():
+    assert work(0) == 0
+"""
+
+
+@pytest.mark.parametrize("tests, message", [
+    (BASE_DIES, "*--hostperf-against=*: paired: the base session closed the connection (it exited or was killed)*"),
+    (BASE_HANGS, "*--hostperf-against=*: paired: no word from the base session within 2 s (it hung)*"),
+], ids=["killed", "hung"])
+def test_a_base_that_dies_or_hangs_fails_the_test_in_bounded_time_and_is_reaped(
+        pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tests: str, message: str) -> None:
+    import time
+
+    _project(pytester.path, scale=1)
+    base = _project(tmp_path / "base", scale=1)
+    (base / "test_w.py").write_text(tests)
+    monkeypatch.setenv("HOSTPERF_PAIRING_WAIT_S", "2")
+    t0 = time.monotonic()
+    res = pytester.runpytest_subprocess("--hostperf", f"--hostperf-against={base}", timeout=120)
+    assert time.monotonic() - t0 < 60
+    res.assert_outcomes(passed=1, failed=1)
+    res.stdout.fnmatch_lines([message])
+    assert _processes_in(base) == [], "the base session outlived the run"
+
+
+def _fifo_in(pid: int) -> bool:
+    import os
+
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    for tid in tids:
+        try:
+            if os.sched_getscheduler(int(tid)) == os.SCHED_FIFO:
+                return True
+        except OSError:
+            pass
+    return False
+
+
+def test_ctrl_c_during_pairing_ends_the_run_and_reaps_the_base(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    import os
+    import signal
+    import sys
+    import time
+
+    from pytest_hostperf.host.sched import rt_available
+
+    if not rt_available(49).available:
+        pytest.skip("SCHED_FIFO is not permitted here: the test finds the pairing by its RT threads")
+    _project(pytester.path, scale=1)
+    (pytester.path / "pytest.ini").write_text("[pytest]\nhostperf_samples = 400000\nhostperf_max_time = 20\n")
+    base = _project(tmp_path / "base", scale=1)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_XDIST", "PYTEST_ADDOPTS"))}
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--hostperf",
+                             f"--hostperf-against={base}", "test_w.py::test_w"], cwd=pytester.path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (_fifo_in(proc.pid) and _processes_in(base)):
+            time.sleep(0.05)
+        assert _fifo_in(proc.pid), "the head never reached SCHED_FIFO"
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode != 0, out.decode(errors="replace")[-2000:]
+    assert _processes_in(base) == [], "the base session outlived the interrupted run"
