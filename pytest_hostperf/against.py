@@ -199,8 +199,9 @@ class AgainstHead:
     measurements, and stops it at the end of the run. A plugin object, registered by
     ``plugin.py`` under ``--hostperf --hostperf-against=REF``."""
 
-    def __init__(self, run: Any, ref: str, python: str | None) -> None:
+    def __init__(self, run: Any, ref: str, python: str | None, *, lead: bool = True) -> None:
         self.run = run
+        self.lead = lead  # False: confirming one flagged measurement at a time, not every test
         self.ref = ref
         self.python = python
         self.base: Base | None = None
@@ -216,8 +217,9 @@ class AgainstHead:
         if s.cpus:
             args.append("--hostperf-cpus=" + ",".join(map(str, s.cpus)))
         self.base = Base(self.ref, Path(self.run.config.rootpath), args, self.python)
-        self.run.notes.append(f"paired against {self.ref} (base tree {self.base.tree}): each measurement "
-                              "taken now, block by block with the base on the same CPU")
+        if self.lead:
+            self.run.notes.append(f"paired against {self.ref} (base tree {self.base.tree}): each measurement "
+                                  "taken now, block by block with the base on the same CPU")
 
     def pytest_sessionstart(self, session: Any) -> None:
         import pytest
@@ -228,7 +230,8 @@ class AgainstHead:
             raise pytest.UsageError(str(exc)) from None
 
     def pytest_runtest_setup(self, item: Any) -> None:
-        if self.base is not None and self.broken is None and "hostperf" in getattr(item, "fixturenames", ()):
+        if self.lead and self.base is not None and self.broken is None \
+                and "hostperf" in getattr(item, "fixturenames", ()):
             from pytest_hostperf import workers
 
             try:
@@ -269,10 +272,23 @@ class AgainstHead:
                 self.run.notes.append(f"paired: {msg['ready']} is measured by the base only (removed)")
                 self.base.ctl.send(skip=True)
 
+    def confirm(self, nodeid: str, mid: str, name: str, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+                **kw: Any) -> tuple[Any, Any, Any]:
+        """Re-measure one flagged measurement paired with the base, from inside its test: the base
+        runs the same test from its start and its earlier measurements are declined."""
+        if self.base is None:
+            self.start()
+        assert self.base is not None
+        if not self.waiting and self.broken is None:
+            self.base.ctl.send(run=nodeid)
+            self.waiting = True
+        return self.measure(mid, name, fn, args, kwargs, skip_others=True, **kw)
+
     def measure(self, mid: str, name: str, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *,
-                controls: Any, timer: Any, plan: Any, self_timed: bool, summarize: Any) -> tuple[Any, Any, Any]:
+                controls: Any, timer: Any, plan: Any, self_timed: bool, summarize: Any,
+                skip_others: bool = False) -> tuple[Any, Any, Any]:
         """One head measurement paired with the base's of the same name: (result, host, verdict);
-        verdict None when the base has no such measurement (measured alone: ``new``)."""
+        the verdict is a string (why) when the base has no such measurement (measured alone)."""
         from dataclasses import replace
 
         from pytest_hostperf import measure, paired, verdict
@@ -282,6 +298,9 @@ class AgainstHead:
         if self.broken is not None:
             raise MeasurementError(self.broken)
         msg = self._recv() if self.waiting else {"done": "not run"}
+        while skip_others and "ready" in msg and msg["ready"] != name:
+            self.base.ctl.send(skip=True)
+            msg = self._recv()
         if "done" in msg:
             self.waiting = False
             with controlled(self.run, controls) as host:

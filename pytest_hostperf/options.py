@@ -159,6 +159,9 @@ OPTIONS: tuple[Option, ...] = (
            "each measurement with it (also HOSTPERF_AGAINST)", parse_text, None, metavar="REF", env="HOSTPERF_AGAINST"),
     Option("--hostperf-against-python", "Interpreter for the base side of --hostperf-against (a venv where the "
            "base is installed; default: this one)", parse_text, None, metavar="PATH"),
+    Option("--hostperf-confirm", "Confirm a regression against the stored baseline by re-measuring it paired "
+           "against the baseline's commit before failing (default on; --hostperf-no-confirm fails on the "
+           "stored comparison alone)", parse_bool, True),
     Option("--hostperf-strict", "Fail, not warn, when a verdict stays inconclusive", parse_bool, False),
     Option("--hostperf-counters", "Read page faults, context switches, Python allocations, CPU "
            "migrations and (where perf_event_open allows) cycles/instructions/cache and branch misses "

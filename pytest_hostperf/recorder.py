@@ -134,9 +134,44 @@ class Recorder:
 
         settled = gate.settle(raw, again, lambda s: self._summarize(s, name=name), base, tolerance=self.tolerance,
                               noisy=self._run.noisy, max_rounds=self._run.max_rounds)
-        self.verdicts[settled.result.id] = settled.verdict
+        v = settled.verdict
+        if v.status == "regressed" and self._run.settings.confirm:
+            v = self._confirm(v, name, fn, args, kwargs, plan, timer, self_timed)
+        self.verdicts[settled.result.id] = v
         return self._keep(settled.result, host=host, base=base,
-                          verdict=records.VerdictRecord.of(settled.verdict, settled.extra_rounds))
+                          verdict=records.VerdictRecord.of(v, settled.extra_rounds))
+
+    def _confirm(self, v: Verdict, name: str, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+                 plan: Plan, timer: TimerInfo, self_timed: bool) -> Verdict:
+        """A regression against the stored baseline, re-measured paired against the baseline's
+        commit before it fails the test (DESIGN.md section 12): confirmed, it stays regressed;
+        not confirmed, it is inconclusive (the host, not the code, is slower than then)."""
+        from pathlib import Path
+
+        from pytest_hostperf import provenance
+
+        run = self._run
+        sha = run.stored_runs[-1].commit.sha if run.stored_runs else None
+        if not sha:
+            return replace(v, confirmation="not confirmed: the baseline records no commit")
+        now = provenance.commit_info(Path(run.config.rootpath))
+        if now.get("sha") == sha and now.get("dirty") is False:
+            return replace(v, status="inconclusive", reason=f"{v.reason}; the baseline was saved at this very commit "
+                           f"({sha[:12]}, clean tree): the host is slower than then, not the code")
+        head = run.confirmer(sha)
+        if head is None:
+            return replace(v, confirmation=f"not confirmed: the baseline's commit {sha[:12]} is not in this repository")
+        mid = f"{self._nodeid}[{name}]"
+        _, _, pv = head.confirm(self._nodeid, mid, name, fn, args, kwargs, controls=self.controls, timer=timer,
+                                plan=plan, self_timed=self_timed, summarize=lambda s: self._summarize(s, name=name))
+        if isinstance(pv, str):
+            return replace(v, confirmation=f"not confirmed: {pv}")
+        lo, hi = pv.interval or (float("nan"), float("nan"))
+        paired_text = f"paired against {sha[:12]} now: ratio {pv.ratio:.2f} [95% CI {lo:.2f} .. {hi:.2f}]"
+        if pv.status == "regressed":
+            return replace(v, confirmation=f"confirmed {paired_text}")
+        return replace(v, status="inconclusive", reason=f"{v.reason}; not confirmed {paired_text} ({pv.status}): "
+                       "the host is slower than when the baseline was saved")
 
     def _summarize(self, raw: Samples, *, name: str, smoke: bool = False) -> Result:
         from pytest_hostperf import result

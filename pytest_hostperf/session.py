@@ -58,6 +58,7 @@ class HostperfSession:
         self.report: Report | None = None  # built once, at the end of the run (outputs.py)
         self.pairing: Any = None  # against.AgainstHead under --hostperf-against
         self.pairing_base: Any = None  # against_base.BaseSide in the base session it drives
+        self.confirming: dict[str, Any] = {}  # baseline commit -> against.AgainstHead that confirms against it
         self.save_failed = False
         self.audit: list[Any] | None = None
         self._timer: TimerInfo | None = None
@@ -160,6 +161,23 @@ class HostperfSession:
     def close_reader(self) -> None:
         if self._reader is not None:
             self._reader.close()
+
+    def confirmer(self, sha: str) -> Any:
+        """The paired session that re-measures flagged measurements against the baseline's commit
+        ``sha``, started on first use; None when ``sha`` is not a commit of this repository."""
+        if sha not in self.confirming:
+            import subprocess
+
+            from pytest_hostperf.against import GIT_S, AgainstHead
+
+            known = subprocess.run(["git", "-C", str(self.config.rootpath), "cat-file", "-e", f"{sha}^{{commit}}"],
+                                   capture_output=True, timeout=GIT_S, stdin=subprocess.DEVNULL, check=False)
+            if known.returncode != 0:
+                self.confirming[sha] = None
+            else:
+                self.confirming[sha] = head = AgainstHead(self, sha, self.settings.against_python, lead=False)
+                self.config.pluginmanager.register(head, f"hostperf-confirm-{sha[:12]}")
+        return self.confirming[sha]
 
     def keep(self, entry: Entry) -> None:
         self.entries.append(entry)

@@ -43,6 +43,7 @@ class RunSettings:
     plot_dir: str | None
     against: str | None = None  # --hostperf-against=REF
     against_python: str | None = None
+    confirm: bool = True  # --hostperf-no-confirm: a stored-baseline regression fails unconfirmed
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> RunSettings:
@@ -59,7 +60,7 @@ class RunSettings:
             baselines_dir=folder if folder.is_absolute() else Path(config.rootpath) / folder,
             host=get("hostperf_host"), json_path=get("hostperf_json"), markdown_path=get("hostperf_markdown"),
             plot_dir=get("hostperf_plot"), against=get("hostperf_against"),
-            against_python=get("hostperf_against_python"))
+            against_python=get("hostperf_against_python"), confirm=bool(get("hostperf_confirm")))
 
 
 @dataclass(frozen=True, slots=True)

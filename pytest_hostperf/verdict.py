@@ -92,6 +92,7 @@ class Verdict:
     baseline_runs: int
     reason: str
     rounds: int = 1  # measurement rounds of the current run the verdict rests on
+    confirmation: str = ""  # what re-measuring paired against the baseline's commit found
 
     @property
     def failed(self) -> bool:
@@ -260,7 +261,7 @@ def regression_message(result_id: str, v: Verdict) -> str:
     return (f"{result_id}: {_LABEL[v.stat]} {v.status}: baseline {format_ns(v.baseline_ns)} -> current "
             f"{format_ns(v.current_ns)}, ratio {v.ratio:.2f} [95% CI {lo:.2f} .. {hi:.2f}] "
             f"(tolerance {v.tolerance_pct:g}%, {v.baseline_runs} baseline run(s)); held over {v.rounds} "
-            f"measurement round(s)")
+            f"measurement round(s)" + (f"; {v.confirmation}" if v.confirmation else ""))
 
 
 # --------------------------------------------------------------------------- relative budgets

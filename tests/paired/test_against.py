@@ -198,3 +198,70 @@ def test_ctrl_c_during_pairing_ends_the_run_and_reaps_the_base(pytester: pytest.
             proc.wait(10)
     assert proc.returncode != 0, out.decode(errors="replace")[-2000:]
     assert _processes_in(base) == [], "the base session outlived the interrupted run"
+
+
+SLOW_LIB = """import os
+
+SCALE = int(os.environ.get("SLOW", "1")) * {scale}
+
+
+def work(n):
+    acc = 0
+    for i in range(n * SCALE):
+        acc = (acc + i * i) & 0xFFFF
+    return acc
+"""
+
+
+def _git_project(p: pytest.Pytester) -> list[str]:
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    _project(p.path, scale=1)
+    (p.path / "mylib.py").write_text(SLOW_LIB.format(scale=1))
+    (p.path / ".gitignore").write_text("baselines/\n")
+    git = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "-C", str(p.path)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "v1"], check=True)
+    p.runpytest_subprocess("--hostperf", "--hostperf-save").assert_outcomes(passed=2)
+    p.runpytest_subprocess("--hostperf", "--hostperf-save").assert_outcomes(passed=2)
+    p.runpytest_subprocess("--hostperf", "--hostperf-save").assert_outcomes(passed=2)
+    return git
+
+
+def test_a_stored_regression_confirmed_paired_fails_with_both_figures(pytester: pytest.Pytester) -> None:
+    git = _git_project(pytester)
+    (pytester.path / "mylib.py").write_text(SLOW_LIB.format(scale=3))  # the code really got 3x slower
+    subprocess.run([*git, "commit", "-q", "-am", "v2: slower"], check=True)
+    res = pytester.runpytest_subprocess("--hostperf")
+    res.assert_outcomes(passed=1, failed=1)
+    res.stdout.fnmatch_lines(["*test_w[[]work[]]: p99 regressed: baseline * -> current *; confirmed paired "
+                              "against * now: ratio *"])
+
+
+def test_a_slower_host_is_not_a_regression_once_paired(pytester: pytest.Pytester,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    git = _git_project(pytester)
+    (pytester.path / "README").write_text("the code under test is unchanged\n")
+    subprocess.run([*git, "add", "README"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "v2: docs"], check=True)
+    monkeypatch.setenv("SLOW", "3")  # both sides 3x slower: the "host" changed, not the code
+    res = pytester.runpytest_subprocess("--hostperf", "--hostperf-json=r.json")
+    res.assert_outcomes(passed=2)
+    (r,) = json.loads((pytester.path / "r.json").read_text())["results"]
+    assert r["verdict"]["status"] == "inconclusive", r["verdict"]
+    assert "not confirmed paired against" in r["verdict"]["reason"]
+    assert "the host is slower than when the baseline was saved" in r["verdict"]["reason"]
+    # --hostperf-no-confirm: the stored comparison alone decides, as before
+    pytester.runpytest_subprocess("--hostperf", "--hostperf-no-confirm").assert_outcomes(passed=1, failed=1)
+
+
+def test_a_regression_at_the_baselines_own_clean_commit_is_the_host(pytester: pytest.Pytester,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    _git_project(pytester)
+    monkeypatch.setenv("SLOW", "3")
+    res = pytester.runpytest_subprocess("--hostperf", "--hostperf-json=r.json")
+    res.assert_outcomes(passed=2)
+    (r,) = json.loads((pytester.path / "r.json").read_text())["results"]
+    assert r["verdict"]["status"] == "inconclusive"
+    assert "the baseline was saved at this very commit" in r["verdict"]["reason"]
