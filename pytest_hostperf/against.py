@@ -155,13 +155,21 @@ class Base:
         try:
             hello = self.ctl.recv()
         except MeasurementError:
-            self.close()
-            raise PairingError(f"--hostperf-against={ref}: the base session did not start: {self.output()}") from None
+            try:  # let it finish writing why it stopped
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+            out = self.output()
+            self.close(grace=5.0)
+            raise PairingError(f"--hostperf-against={ref}: the base session did not start: {out}") from None
         if hello.get("error"):
-            self.close()
+            self.close(grace=5.0)
             raise PairingError(f"--hostperf-against={ref}: the base session failed: {hello['error']}")
 
     def output(self, limit: int = 2000) -> str:
+        """The base session's last output, one line (for error messages)."""
+        if self.log.closed:
+            return "(closed)"
         self.log.seek(0)
         text = self.log.read().decode(errors="replace").strip()
         return (text[-limit:] or "no output").replace("\n", " | ")

@@ -162,8 +162,18 @@ class Recorder:
         if head is None:
             return replace(v, confirmation=f"not confirmed: the baseline's commit {sha[:12]} is not in this repository")
         mid = f"{self._nodeid}[{name}]"
-        _, _, pv = head.confirm(self._nodeid, mid, name, fn, args, kwargs, controls=self.controls, timer=timer,
-                                plan=plan, self_timed=self_timed, summarize=lambda s: self._summarize(s, name=name))
+        from pytest_hostperf.against import PairingError
+        from pytest_hostperf.errors import MeasurementError
+
+        if head.broken:
+            return replace(v, confirmation=f"not confirmed: {head.broken}")
+        try:
+            _, _, pv = head.confirm(self._nodeid, mid, name, fn, args, kwargs, controls=self.controls, timer=timer,
+                                    plan=plan, self_timed=self_timed,
+                                    summarize=lambda s: self._summarize(s, name=name))
+        except (PairingError, MeasurementError) as exc:
+            head.broken = head.broken or str(exc)  # the next flagged measurement does not retry it
+            return replace(v, confirmation=f"not confirmed: {exc}")
         if isinstance(pv, str):
             return replace(v, confirmation=f"not confirmed: {pv}")
         lo, hi = pv.interval or (float("nan"), float("nan"))

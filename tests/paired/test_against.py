@@ -265,3 +265,15 @@ def test_a_regression_at_the_baselines_own_clean_commit_is_the_host(pytester: py
     (r,) = json.loads((pytester.path / "r.json").read_text())["results"]
     assert r["verdict"]["status"] == "inconclusive"
     assert "the baseline was saved at this very commit" in r["verdict"]["reason"]
+
+
+def test_a_baseline_commit_that_cannot_run_leaves_the_regression_unconfirmed(pytester: pytest.Pytester) -> None:
+    (pytester.path / "conftest.py").write_text(
+        "import os\nassert 'hostperf-base-' not in os.getcwd(), 'this tree cannot run as a base'\n")
+    git = _git_project(pytester)
+    (pytester.path / "mylib.py").write_text(SLOW_LIB.format(scale=3))
+    subprocess.run([*git, "commit", "-q", "-am", "v2: slower"], check=True)
+    res = pytester.runpytest_subprocess("--hostperf")
+    res.assert_outcomes(passed=1, failed=1)  # failed on the stored comparison, not an error
+    res.stdout.fnmatch_lines(["*p99 regressed: baseline * -> current *; not confirmed: --hostperf-against=* the base "
+                              "session *"])
