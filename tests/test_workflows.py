@@ -41,13 +41,16 @@ def test_pull_request_gate() -> None:
     assert uses(job, "actions/checkout") and uses(job, "actions/setup-python")
     commands = runs(job)
     assert any("pip install -e '.[dev]'" in c for c in commands)
-    fetch = next(c for c in commands if "git fetch" in c)
-    # the baselines as committed on the base branch, not as the pull request has them
-    assert 'git checkout "origin/$BASE_REF" -- baselines/' in fetch
+    (checkout,) = uses(job, "actions/checkout")
+    assert checkout["with"]["fetch-depth"] == 0  # the base commit must be in the clone
     step = next(s for s in job["steps"] if "git fetch" in s.get("run", ""))
-    assert step["env"]["BASE_REF"] == "${{ github.base_ref }}"
+    assert step["env"]["BASE_REF"] == "${{ github.base_ref }}" and '"$BASE_REF"' in step["run"]
     gate = next(c for c in commands if "--hostperf " in c)
     assert gate.split()[:4] == ["python", "-m", "pytest", "--hostperf"] and "benchmarks/" in gate.split()
+    # paired against the base branch, measured now: no committed baseline needed for the runner
+    assert '--hostperf-against="origin/$BASE_REF"' in gate
+    gate_step = next(s for s in job["steps"] if s.get("run") == gate)
+    assert gate_step["env"]["BASE_REF"] == "${{ github.base_ref }}"
     assert "--hostperf-json=hostperf.json" in gate and "--hostperf-plot=hostperf-plots" in gate
     assert "||" not in gate  # the pytest exit status fails the check
     (upload,) = uses(job, "actions/upload-artifact")
