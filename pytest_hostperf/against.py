@@ -179,7 +179,7 @@ class Base:
         The baton socket closes first, so a base waiting for its turn stops waiting at once."""
         try:
             baton = getattr(self, "baton", None)
-            if baton is not None:
+            if baton is not None and baton.fileno() != -1:
                 baton.close()
             try:
                 self.ctl.send(quit=True)
@@ -292,11 +292,24 @@ class AgainstHead:
             self.waiting = True
         return self.measure(mid, name, fn, args, kwargs, skip_others=True, **kw)
 
-    def measure(self, mid: str, name: str, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *,
-                controls: Any, timer: Any, plan: Any, self_timed: bool, summarize: Any,
-                skip_others: bool = False) -> tuple[Any, Any, Any]:
+    def measure(self, mid: str, name: str, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], **kw: Any
+                ) -> tuple[Any, Any, Any]:
         """One head measurement paired with the base's of the same name: (result, host, verdict);
-        the verdict is a string (why) when the base has no such measurement (measured alone)."""
+        the verdict is a string (why) when the base has no such measurement (measured alone).
+        Anything that stops it midway (Ctrl-C, a timeout, ``fn`` raising) breaks the pairing at
+        once, so the base stops waiting and the run's end reaps it without a long wait."""
+        try:
+            return self._measure(mid, name, fn, args, kwargs, **kw)
+        except BaseException as exc:
+            if not isinstance(exc, MeasurementError):
+                self._break(f"the head stopped mid-measurement ({type(exc).__name__})")
+            if self.base is not None:
+                self.base.baton.close()
+            raise
+
+    def _measure(self, mid: str, name: str, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *,
+                 controls: Any, timer: Any, plan: Any, self_timed: bool, summarize: Any,
+                 skip_others: bool = False) -> tuple[Any, Any, Any]:
         from dataclasses import replace
 
         from pytest_hostperf import measure, paired, verdict
@@ -346,5 +359,5 @@ class AgainstHead:
 
     def pytest_unconfigure(self, config: Any) -> None:
         if self.base is not None:
-            self.base.close(grace=5.0 if self.broken else 30.0)
+            self.base.close(grace=2.0 if self.broken else 30.0)
             self.base = None

@@ -26,7 +26,7 @@ def test_w(hostperf):
 def test_plain():
     assert work(0) == 0
 """
-INI = "[pytest]\nhostperf_samples = 4000\nhostperf_max_time = 1.0\n"
+INI = "[pytest]\nhostperf_samples = 2000\nhostperf_max_time = 0.5\n"
 
 
 def _project(path: Path, scale: int) -> Path:
@@ -213,24 +213,38 @@ def work(n):
 """
 
 
-def _git_project(p: pytest.Pytester) -> list[str]:
+@pytest.fixture(scope="module")
+def saved_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A git repository of the project at v1 with three baseline runs saved, made once; each
+    test works on its own copy (``_git_project``)."""
     if shutil.which("git") is None:
         pytest.skip("git is not installed")
-    _project(p.path, scale=1)
-    (p.path / "mylib.py").write_text(SLOW_LIB.format(scale=1))
-    (p.path / ".gitignore").write_text("baselines/\n")
-    git = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "-C", str(p.path)]
+    import os
+    import sys
+
+    repo = _project(tmp_path_factory.mktemp("saved") / "repo", scale=1)
+    (repo / "mylib.py").write_text(SLOW_LIB.format(scale=1))
+    (repo / ".gitignore").write_text("baselines/\n")
+    git = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "-C", str(repo)]
     subprocess.run([*git, "init", "-q"], check=True)
     subprocess.run([*git, "add", "-A"], check=True)
     subprocess.run([*git, "commit", "-q", "-m", "v1"], check=True)
-    p.runpytest_subprocess("--hostperf", "--hostperf-save").assert_outcomes(passed=2)
-    p.runpytest_subprocess("--hostperf", "--hostperf-save").assert_outcomes(passed=2)
-    p.runpytest_subprocess("--hostperf", "--hostperf-save").assert_outcomes(passed=2)
-    return git
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_XDIST", "PYTEST_ADDOPTS", "SLOW"))}
+    env["PYTEST_ADDOPTS"] = "-p no:hypothesispytest"
+    for _ in range(3):  # three runs: the gate then learns the run-to-run spread (fewer assume 25%)
+        subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--hostperf",
+                        "--hostperf-save"], cwd=repo, env=env, check=True, capture_output=True, timeout=120)
+    return repo
 
 
-def test_a_stored_regression_confirmed_paired_fails_with_both_figures(pytester: pytest.Pytester) -> None:
-    git = _git_project(pytester)
+def _git_project(p: pytest.Pytester, saved: Path) -> list[str]:
+    shutil.copytree(saved, p.path, symlinks=True, dirs_exist_ok=True)  # pytester's folder is the cwd: keep it
+    return ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "-C", str(p.path)]
+
+
+def test_a_stored_regression_confirmed_paired_fails_with_both_figures(pytester: pytest.Pytester,
+                                                                       saved_repo: Path) -> None:
+    git = _git_project(pytester, saved_repo)
     (pytester.path / "mylib.py").write_text(SLOW_LIB.format(scale=3))  # the code really got 3x slower
     subprocess.run([*git, "commit", "-q", "-am", "v2: slower"], check=True)
     res = pytester.runpytest_subprocess("--hostperf")
@@ -239,9 +253,9 @@ def test_a_stored_regression_confirmed_paired_fails_with_both_figures(pytester: 
                               "against * now: ratio *"])
 
 
-def test_a_slower_host_is_not_a_regression_once_paired(pytester: pytest.Pytester,
+def test_a_slower_host_is_not_a_regression_once_paired(pytester: pytest.Pytester, saved_repo: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    git = _git_project(pytester)
+    git = _git_project(pytester, saved_repo)
     (pytester.path / "README").write_text("the code under test is unchanged\n")
     subprocess.run([*git, "add", "README"], check=True)
     subprocess.run([*git, "commit", "-q", "-m", "v2: docs"], check=True)
@@ -256,9 +270,9 @@ def test_a_slower_host_is_not_a_regression_once_paired(pytester: pytest.Pytester
     pytester.runpytest_subprocess("--hostperf", "--hostperf-no-confirm").assert_outcomes(passed=1, failed=1)
 
 
-def test_a_regression_at_the_baselines_own_clean_commit_is_the_host(pytester: pytest.Pytester,
+def test_a_regression_at_the_baselines_own_clean_commit_is_the_host(pytester: pytest.Pytester, saved_repo: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    _git_project(pytester)
+    _git_project(pytester, saved_repo)
     monkeypatch.setenv("SLOW", "3")
     res = pytester.runpytest_subprocess("--hostperf", "--hostperf-json=r.json")
     res.assert_outcomes(passed=2)
@@ -267,10 +281,22 @@ def test_a_regression_at_the_baselines_own_clean_commit_is_the_host(pytester: py
     assert "the baseline was saved at this very commit" in r["verdict"]["reason"]
 
 
-def test_a_baseline_commit_that_cannot_run_leaves_the_regression_unconfirmed(pytester: pytest.Pytester) -> None:
+def test_a_baseline_commit_that_cannot_run_leaves_the_regression_unconfirmed(pytester: pytest.Pytester,
+                                                                             saved_repo: Path) -> None:
+    git = _git_project(pytester, saved_repo)
+    # the head's worktree has a conftest the baseline's commit lacks; the *base* gets one that
+    # refuses to run by making the baseline commit unrunnable: rewrite history is overkill, so
+    # point the baseline at a commit whose tree cannot collect
     (pytester.path / "conftest.py").write_text(
         "import os\nassert 'hostperf-base-' not in os.getcwd(), 'this tree cannot run as a base'\n")
-    git = _git_project(pytester)
+    subprocess.run([*git, "add", "conftest.py"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "a tree that cannot be a base"], check=True)
+    sha = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    (path,) = (pytester.path / "baselines").glob("*.json")
+    doc = json.loads(path.read_text())
+    for run in doc["runs"]:
+        run["commit"]["sha"] = sha
+    path.write_text(json.dumps(doc, sort_keys=True, indent=1))
     (pytester.path / "mylib.py").write_text(SLOW_LIB.format(scale=3))
     subprocess.run([*git, "commit", "-q", "-am", "v2: slower"], check=True)
     res = pytester.runpytest_subprocess("--hostperf")
