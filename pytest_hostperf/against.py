@@ -354,7 +354,7 @@ class AgainstHead:
             raise MeasurementError(f"paired {mid}: the base took {len(base)} blocks, the head {len(head)}")
         pv = paired.verdict(paired.log_ratios(head, base), tolerance_pct=self.run.settings.tolerance)
         v = verdict.Verdict(pv.status, "p99", pv.ratio, pv.interval, float(got.get("p99", 0.0)), res.p99,
-                            pv.tolerance_pct, 0, f"paired with {self.ref}: {pv.reason}")
+                            pv.tolerance_pct, 0, f"paired with {self.ref}: {pv.reason}", pairs=tuple(zip(head, base)))
         return res, host, v
 
     def pytest_unconfigure(self, config: Any) -> None:

@@ -93,6 +93,7 @@ class Verdict:
     reason: str
     rounds: int = 1  # measurement rounds of the current run the verdict rests on
     confirmation: str = ""  # what re-measuring paired against the baseline's commit found
+    pairs: tuple[tuple[float, float], ...] = ()  # paired gate: (head, base) block statistic per pair
 
     @property
     def failed(self) -> bool:

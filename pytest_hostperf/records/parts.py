@@ -178,17 +178,19 @@ class VerdictRecord:
     baseline_runs: int
     extra_rounds: int
     reason: str
+    pairs: tuple[tuple[int, int], ...] = ()  # paired gate: (head, base) block statistic of each pair
 
     @property
     def failed(self) -> bool:
         return self.status in ("regressed", "over-budget")
 
     def to_json(self) -> Json:
-        return {"status": self.status, "stat": self.stat, "ratio": self.ratio,
-                "interval": None if self.interval is None else list(self.interval),
-                "baseline_ns": self.baseline_ns, "current_ns": self.current_ns,
-                "tolerance_pct": self.tolerance_pct, "baseline_runs": self.baseline_runs,
-                "extra_rounds": self.extra_rounds, "reason": self.reason}
+        return _opt({"status": self.status, "stat": self.stat, "ratio": self.ratio,
+                     "interval": None if self.interval is None else list(self.interval),
+                     "baseline_ns": self.baseline_ns, "current_ns": self.current_ns,
+                     "tolerance_pct": self.tolerance_pct, "baseline_runs": self.baseline_runs,
+                     "extra_rounds": self.extra_rounds, "reason": self.reason},
+                    pairs=[list(p) for p in self.pairs] or None)
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any] | None) -> VerdictRecord | None:
@@ -198,7 +200,8 @@ class VerdictRecord:
         return cls(str(d.get("status")), str(d.get("stat", "p99")), d.get("ratio"),
                    None if iv is None else (float(iv[0]), float(iv[1])), d.get("baseline_ns"),
                    int(d.get("current_ns") or 0), float(d.get("tolerance_pct") or 0.0),
-                   int(d.get("baseline_runs") or 0), int(d.get("extra_rounds") or 0), str(d.get("reason", "")))
+                   int(d.get("baseline_runs") or 0), int(d.get("extra_rounds") or 0), str(d.get("reason", "")),
+                   tuple((int(h), int(b)) for h, b in d.get("pairs") or ()))
 
     @classmethod
     def of(cls, v: Any, extra_rounds: int) -> VerdictRecord:
@@ -206,7 +209,8 @@ class VerdictRecord:
         return cls(v.status, v.stat, None if v.ratio is None else round(v.ratio, 4),
                    None if v.interval is None else (round(v.interval[0], 4), round(v.interval[1], 4)),
                    None if v.baseline_ns is None else _ns(v.baseline_ns), _ns(v.current_ns), v.tolerance_pct,
-                   v.baseline_runs, extra_rounds, v.reason)
+                   v.baseline_runs, extra_rounds, v.reason,
+                   tuple((_ns(h), _ns(b)) for h, b in getattr(v, "pairs", ())))
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,10 +48,16 @@ def test_against_a_directory_pairs_each_measurement(pytester: pytest.Pytester, t
                                         "--hostperf-tolerance=50")
     res.assert_outcomes(passed=2)
     res.stdout.fnmatch_lines([f"*paired against {base}*"])
-    (r,) = json.loads((pytester.path / "r.json").read_text())["results"]
+    doc = json.loads((pytester.path / "r.json").read_text())
+    (r,) = doc["results"]
     v = r["verdict"]
     assert v["reason"].startswith(f"paired with {base}: 20 block pairs")
+    jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is not installed (it is in the dev extra)")
+    schema = json.loads((Path(__file__).resolve().parents[2] / "docs" / "schemas" / "report.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(doc)  # a paired report is a report
     assert v["status"] in ("unchanged", "inconclusive", "improved") and v["baseline_ns"] > 0
+    # the report keeps every pair: (head, base) block p99 in ns, in schedule order
+    assert len(v["pairs"]) == 20 and all(h > 0 and b > 0 for h, b in v["pairs"])
 
 
 def test_a_slower_head_fails_paired_against_a_git_revision(pytester: pytest.Pytester) -> None:
