@@ -215,6 +215,7 @@ class AgainstHead:
         self.base: Base | None = None
         self.waiting = False  # the base is running a test we asked for and has not said done
         self.broken: str | None = None  # why the base session can no longer pair
+        self._stage = "idle"  # of the current measurement: "owed" (base waits for go), "turns"
 
     def start(self) -> None:
         s = self.run.settings
@@ -296,16 +297,26 @@ class AgainstHead:
                 ) -> tuple[Any, Any, Any]:
         """One head measurement paired with the base's of the same name: (result, host, verdict);
         the verdict is a string (why) when the base has no such measurement (measured alone).
-        Anything that stops it midway (Ctrl-C, a timeout, ``fn`` raising) breaks the pairing at
-        once, so the base stops waiting and the run's end reaps it without a long wait."""
+        Anything that stops it while the two sides take turns (Ctrl-C, a timeout, ``fn``
+        raising) breaks the pairing at once, so the base stops waiting and the run's end reaps it
+        without a long wait; stopped before the turns began, the base is told to skip this one."""
+        self._stage = "idle"
         try:
             return self._measure(mid, name, fn, args, kwargs, **kw)
         except BaseException as exc:
-            if not isinstance(exc, MeasurementError):
-                self._break(f"the head stopped mid-measurement ({type(exc).__name__})")
-            if self.base is not None:
-                self.base.baton.close()
+            if self.base is not None and self._stage == "owed":  # the base waits for go: let it go on
+                try:
+                    self.base.ctl.send(skip=True)
+                except OSError:
+                    pass
+            elif self._stage == "turns" or isinstance(exc, MeasurementError):
+                if not isinstance(exc, MeasurementError):
+                    self._break(f"the head stopped mid-measurement ({type(exc).__name__})")
+                if self.base is not None:
+                    self.base.baton.close()
             raise
+        finally:
+            self._stage = "idle"
 
     def _measure(self, mid: str, name: str, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *,
                  controls: Any, timer: Any, plan: Any, self_timed: bool, summarize: Any,
@@ -333,6 +344,7 @@ class AgainstHead:
             with controlled(self.run, controls) as host:
                 raw = measure.sample(fn, args, kwargs, plan=plan, timer=timer, self_timed=self_timed)
             return summarize(raw), host, f"the base measured {msg.get('ready')!r} here, not {name!r}"
+        self._stage = "owed"  # the base said ready and waits for go (or skip)
         with controlled(self.run, controls) as host:
             probe = measure.sample(fn, args, kwargs, plan=replace(plan, samples=plan.blocks, max_seconds=0.2),
                                    timer=timer, self_timed=self_timed)
@@ -340,6 +352,7 @@ class AgainstHead:
             self.base.ctl.send(go=name, plan={"samples": pplan.samples, "blocks": pplan.blocks,
                                               "max_seconds": pplan.max_seconds, "warmup_calls": pplan.warmup_calls,
                                               "warmup_seconds": pplan.warmup_seconds, "batch": pplan.batch})
+            self._stage = "turns"
             turns = paired.BatonTurns("head", self.base.baton, paired.schedule(pplan.blocks))
             try:
                 raw = measure.sample(fn, args, kwargs, plan=pplan, timer=timer, self_timed=self_timed, turns=turns)
@@ -348,6 +361,7 @@ class AgainstHead:
                 raise MeasurementError(self.broken) from None
         res = summarize(raw)
         got = self._recv()
+        self._stage = "idle"
         head = [b.p99 for b in res.blocks]
         base = [float(x) for x in got.get("p99_blocks", ())]
         if len(base) != len(head):

@@ -309,3 +309,40 @@ def test_a_baseline_commit_that_cannot_run_leaves_the_regression_unconfirmed(pyt
     res.assert_outcomes(passed=1, failed=1)  # failed on the stored comparison, not an error
     res.stdout.fnmatch_lines(["*p99 regressed: baseline * -> current *; not confirmed: --hostperf-against=* the base "
                               "session *"])
+
+
+HEAD_RAISES = """
+from mylib import work
+
+def boom(n):
+    raise RuntimeError("the head's code fails")
+
+def test_a(hostperf):
+    hostperf(boom, 100, name="work")
+
+def test_b(hostperf):
+    hostperf(work, 100, name="work")
+"""
+BASE_FINE = """
+from mylib import work
+
+def test_a(hostperf):
+    hostperf(work, 100, name="work")
+
+def test_b(hostperf):
+    hostperf(work, 100, name="work")
+"""
+
+
+def test_a_head_function_that_raises_fails_its_test_and_pairing_goes_on(pytester: pytest.Pytester,
+                                                                        tmp_path: Path) -> None:
+    _project(pytester.path, scale=1)
+    (pytester.path / "test_w.py").write_text(HEAD_RAISES)
+    base = _project(tmp_path / "base", scale=1)
+    (base / "test_w.py").write_text(BASE_FINE)
+    res = pytester.runpytest_subprocess("--hostperf", f"--hostperf-against={base}", "--hostperf-json=r.json",
+                                        "--hostperf-tolerance=50", timeout=120)
+    res.assert_outcomes(passed=1, failed=1)
+    res.stdout.fnmatch_lines(["*RuntimeError: the head's code fails*"])
+    (r,) = json.loads((pytester.path / "r.json").read_text())["results"]
+    assert r["id"] == "test_w.py::test_b[work]" and r["verdict"]["reason"].startswith(f"paired with {base}")
