@@ -35,6 +35,11 @@ WAIT_ENV = "HOSTPERF_PAIRING_WAIT_S"
 #: Longest a ``git worktree`` command may take.
 GIT_S = 60.0
 FD_ENV = "HOSTPERF_PAIRING_FDS"
+#: Sequential stopping (as Chromium's Pinpoint): 20 pairs first, then this many more at a time
+#: while the verdict is inconclusive, up to MAX_PAIRS pairs or MORE_S seconds of extra pairs.
+STEP_PAIRS = 10
+MAX_PAIRS = 60
+MORE_S = 10.0
 TREE_ENV = "HOSTPERF_PAIRING_TREE"
 
 
@@ -116,6 +121,7 @@ def remove_tree(rootdir: Path, tmp: Path | None) -> None:
 #: then put the base tree first on sys.path and run pytest there.
 BOOT = (
     "import os, sys\n"
+    "sys.path[:] = [p for p in sys.path if p not in ('', '.')]\n"  # -c put the cwd first: not the base tree's harness
     "import pytest, pytest_hostperf.against_base\n"
     "tree = os.environ['" + TREE_ENV + "']\n"
     "sys.path.insert(0, tree)\n"
@@ -142,7 +148,7 @@ class Base:
             self.proc = subprocess.Popen(
                 [python or sys.executable, "-c", BOOT, "-p", "pytest_hostperf.against_base", "-p", "no:cacheprovider",
                  "-q", "--hostperf", *args, str(self.tree)],
-                cwd=self.tree, env=env, pass_fds=(ctl_base.fileno(), baton_base.fileno()),
+                cwd=tempfile.gettempdir(), env=env, pass_fds=(ctl_base.fileno(), baton_base.fileno()),
                 stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
         except OSError as exc:
             remove_tree(rootdir, self._tmp)
@@ -359,14 +365,37 @@ class AgainstHead:
             except MeasurementError as exc:
                 self._break(str(exc))
                 raise MeasurementError(self.broken) from None
-        res = summarize(raw)
-        got = self._recv()
+            res = summarize(raw)
+            got = self._recv()
+            head = [b.p99 for b in res.blocks]
+            base = [float(x) for x in got.get("p99_blocks", ())]
+            if len(base) != len(head):
+                raise MeasurementError(f"paired {mid}: the base took {len(base)} blocks, the head {len(head)}")
+            tol = self.run.settings.tolerance
+            pv = paired.verdict(paired.log_ratios(head, base), tolerance_pct=tol)
+            started = time.monotonic()
+            per_block = max(1, pplan.samples // pplan.blocks)
+            while pv.status == "inconclusive" and len(head) < MAX_PAIRS and time.monotonic() - started < MORE_S:
+                k = min(STEP_PAIRS, MAX_PAIRS - len(head))
+                mplan = replace(pplan, samples=per_block * k, blocks=k, warmup_calls=10, warmup_seconds=0.01,
+                                max_seconds=pplan.max_seconds * k / pplan.blocks)
+                self.base.ctl.send(more=name, plan={"samples": mplan.samples, "blocks": mplan.blocks,
+                                                    "max_seconds": mplan.max_seconds, "warmup_calls": 10,
+                                                    "warmup_seconds": 0.01, "batch": mplan.batch})
+                more = measure.sample(fn, args, kwargs, plan=mplan, timer=timer, self_timed=self_timed,
+                                      turns=paired.BatonTurns("head", self.base.baton, paired.schedule(k)))
+                got_more = self._recv()
+                more_head = [b.p99 for b in summarize(more).blocks]
+                more_base = [float(x) for x in got_more.get("p99_blocks", ())]
+                if len(more_base) != len(more_head):
+                    raise MeasurementError(f"paired {mid}: the base took {len(more_base)} more blocks, "
+                                           f"the head {len(more_head)}")
+                head, base = head + more_head, base + more_base
+                raw = measure.merge(raw, more)
+                pv = paired.verdict(paired.log_ratios(head, base), tolerance_pct=tol)
+            self.base.ctl.send(enough=name)
         self._stage = "idle"
-        head = [b.p99 for b in res.blocks]
-        base = [float(x) for x in got.get("p99_blocks", ())]
-        if len(base) != len(head):
-            raise MeasurementError(f"paired {mid}: the base took {len(base)} blocks, the head {len(head)}")
-        pv = paired.verdict(paired.log_ratios(head, base), tolerance_pct=self.run.settings.tolerance)
+        res = summarize(raw)
         v = verdict.Verdict(pv.status, "p99", pv.ratio, pv.interval, float(got.get("p99", 0.0)), res.p99,
                             pv.tolerance_pct, 0, f"paired with {self.ref}: {pv.reason}", pairs=tuple(zip(head, base)))
         return res, host, v

@@ -81,7 +81,16 @@ class BaseSide:
         res: Result = summarize(raw)
         self.ctl.send(result=name, p99_blocks=[b.p99 for b in res.blocks], p99=res.p99, p50=res.p50,
                       p999=res.p999, max=res.max, n=res.n, batch=res.batch)
-        return res
+        while True:  # sequential stopping: the head asks for more pairs while undecided
+            nxt = self.ctl.recv()
+            if not nxt.get("more"):
+                return res
+            plan = measure.Plan(**nxt["plan"])
+            turns = paired.BatonTurns("base", self.baton, paired.schedule(plan.blocks))
+            with controlled(self.run, controls):
+                more = summarize(measure.sample(fn, args, kwargs, plan=plan, timer=timer, self_timed=self_timed,
+                                                turns=turns))
+            self.ctl.send(result=name, p99_blocks=[b.p99 for b in more.blocks], p99=more.p99)
 
 
 @pytest.hookimpl(trylast=True)
