@@ -392,10 +392,12 @@ class AgainstHead:
                                            f"the head {len(more_head)}")
                 head, base = head + more_head, base + more_base
                 raw = measure.merge(raw, more)
+                res = None  # summarized once, after the last extra pairs
                 pv = paired.verdict(paired.log_ratios(head, base), tolerance_pct=tol)
             self.base.ctl.send(enough=name)
         self._stage = "idle"
-        res = summarize(raw)
+        if res is None:
+            res = summarize(raw)
         v = verdict.Verdict(pv.status, "p99", pv.ratio, pv.interval, float(got.get("p99", 0.0)), res.p99,
                             pv.tolerance_pct, 0, f"paired with {self.ref}: {pv.reason}", pairs=tuple(zip(head, base)))
         return res, host, v
