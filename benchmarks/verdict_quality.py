@@ -1,21 +1,29 @@
 """How often does the p99 gate cry wolf, and how often does it catch a real regression?
 
-Usage:  python benchmarks/verdict_quality.py [--comparisons 100] [--baseline-runs 5] [--mode stored|paired|both]
+Usage:  python benchmarks/verdict_quality.py [--comparisons 100] [--unchanged 300] [--mode stored|paired|both]
 
-It saves a baseline of ``work(n)`` (several runs, as ``--hostperf-save`` keeps them), then
-measures and compares, exactly as ``pytest --hostperf`` does (same sampling, same host
-controls, same rule, same re-measurement of regressed and inconclusive results):
-- ``--comparisons`` unchanged runs: any ``regressed`` is a false alarm;
-- as many runs slowed by +10%, +25% and +50%: ``regressed`` is a detection.
-``--mode paired`` measures each comparison the paired way instead (pytest_hostperf/paired.py):
-the base side (unchanged ``work``) in a forked process and the head side here, both on one
-CPU under the same controls, taking turns block by block (ABBA), the verdict from the block
-pairs' p99 log ratios; ``both`` prints the two modes side by side.
-It prints the rates and the time one comparison takes. Targets (DESIGN.md section 5, on a
-shared 2-core VM): at most 1 false alarm in 100, at least 95 of 100 caught at +25%.
+The cases (each compared ``--comparisons`` times, the unchanged code ``--unchanged`` times):
+- ``unchanged``: ``work(200)`` again; any ``regressed`` is a false alarm;
+- ``+10% tol 5``: ``work(220)`` judged with a 5% tolerance (a 10% tolerance cannot, by
+  construction, call a 10% change regressed);
+- ``+25%``, ``+50%``: ``work(250)``, ``work(300)``;
+- ``tail 2% x2``: every 50th call does twice the work, the others none more (mean +2%, the
+  p99 moves to the slow calls): a regression confined to the tail.
+``regressed`` on a slowed case is a detection.
 
-Bounded: every measurement is capped in samples and seconds; the whole script takes about
-``(baseline_runs + 4 * comparisons) * 0.3 s`` plus re-measurements.
+``--mode stored`` gates as ``pytest --hostperf`` does against a stored baseline: a rolling
+baseline of ``--baseline-runs`` runs of ``work(200)`` (as ``--hostperf-save`` keeps them),
+the same sampling, host controls and rule, regressed and inconclusive results re-measured,
+and a regression confirmed paired before it counts as a failure (the column ``failed``).
+``--mode paired`` measures each comparison the ``--hostperf-against`` way: the base side
+(unchanged ``work``) in a forked process and the head side here, both on one CPU under the
+same controls, taking turns block by block (ABBA), the verdict from the block pairs' p99 log
+ratios with sequential stopping (``paired.sequential`` with the driver's constants).
+``both`` interleaves the two modes, comparison by comparison, so they see the same host.
+It prints the rates and the seconds one comparison takes.
+
+Bounded: every measurement is capped in samples and seconds; a paired comparison takes at
+most 60 pairs or 10 s of extra pairs; the child of each paired comparison is reaped.
 """
 from __future__ import annotations
 
@@ -23,154 +31,205 @@ import argparse
 import sys
 import time
 from collections import Counter
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 if not __package__:  # run as ``python benchmarks/verdict_quality.py``: benchmarks/ is found from the repo root
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.workloads.synthetic import BASE_ITERATIONS, work
+from benchmarks.workloads.synthetic import BASE_ITERATIONS, TailWork, work
 from pytest_hostperf import measure, paired, stats, verdict
 from pytest_hostperf.host import control
 from pytest_hostperf.result import summarize
 
 PLAN = measure.Plan(samples=20_000, blocks=20, max_seconds=0.5, warmup_calls=500, warmup_seconds=0.05)
 EXTRA_ROUNDS = 2
-#: Paired mode: 20 block pairs of 1000 calls (~5-10 ms a block here), each side its own warm-up.
+#: Paired mode: 20 block pairs of 1000 calls first (~5-20 ms a block here), each side its own
+#: warm-up; then 10 more pairs at a time while undecided (the driver's constants).
 PAIRED_PLAN = measure.Plan(samples=20_000, blocks=20, max_seconds=2.0, warmup_calls=500, warmup_seconds=0.05,
                            batch=1)
 
 
-def _paired_base(sock_fd: int, n: int, cpu: int, timer: measure.TimerInfo, out: object) -> None:
-    """The base side, in a forked child: same CPU and controls, its blocks when the baton says."""
+@dataclass(frozen=True)
+class Case:
+    label: str
+    make: Callable[[], tuple[Callable[..., Any], tuple[Any, ...]]]  # a fresh (fn, args) per comparison
+    tolerance: float
+    unchanged: bool = False
+
+
+def cases(tolerance: float) -> list[Case]:
+    def slowed(f: float) -> Callable[[], tuple[Callable[..., Any], tuple[Any, ...]]]:
+        return lambda: (work, (int(BASE_ITERATIONS * f),))
+
+    return [Case("unchanged", slowed(1.0), tolerance, unchanged=True),
+            Case("+10% tol 5", slowed(1.1), min(tolerance, 5.0)),
+            Case("+25%", slowed(1.25), tolerance),
+            Case("+50%", slowed(1.5), tolerance),
+            Case("tail 2% x2", lambda: (TailWork(BASE_ITERATIONS, every=50, factor=2.0), ()), tolerance)]
+
+
+def _plan(k: int, first: bool) -> measure.Plan:
+    per_block = PAIRED_PLAN.samples // PAIRED_PLAN.blocks
+    if first:
+        return PAIRED_PLAN
+    return replace(PAIRED_PLAN, samples=per_block * k, blocks=k, warmup_calls=10, warmup_seconds=0.01,
+                   max_seconds=PAIRED_PLAN.max_seconds * k / PAIRED_PLAN.blocks)
+
+
+def _paired_base(sock_fd: int, cmd: Any, out: Any, cpu: int, timer: measure.TimerInfo) -> None:
+    """The base side, in a forked child: same CPU and controls; for each request of k pairs its
+    k blocks when the baton says, then their p99s back; a request of 0 ends it."""
     import socket
 
     with control.controlled(cpus=[cpu]):
         sock = socket.socket(fileno=sock_fd)
-        turns = paired.BatonTurns("base", sock, paired.schedule(PAIRED_PLAN.blocks))
-        raw = measure.sample(work, (n,), plan=PAIRED_PLAN, timer=timer, turns=turns)
+        first = True
+        while cmd.poll(60):
+            k = cmd.recv()
+            if not k:
+                break
+            raw = measure.sample(work, (BASE_ITERATIONS,), plan=_plan(k, first), timer=timer,
+                                 turns=paired.BatonTurns("base", sock, paired.schedule(k)))
+            first = False
+            out.send(stats.block_values(summarize(raw, nodeid="q", name="base").blocks, "p99").tolist())
         sock.close()
-    out.send(stats.block_values(summarize(raw, nodeid="q", name="base").blocks, "p99").tolist())  # type: ignore[attr-defined]
 
 
-def compare_paired(n_head: int, timer: measure.TimerInfo, tolerance: float, cpu: int) -> paired.PairedVerdict:
-    """One paired comparison: work(n_head) here against work(BASE_ITERATIONS) in a forked child."""
+def compare_paired(case: Case, timer: measure.TimerInfo, cpu: int) -> paired.PairedVerdict:
+    """One paired comparison of ``case`` here against ``work(BASE_ITERATIONS)`` in a forked child."""
     import multiprocessing as mp
 
+    fn, args = case.make()
     a, b = paired.socketpair()
     ctx = mp.get_context("fork")
-    recv, send = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_paired_base, args=(b.fileno(), BASE_ITERATIONS, cpu, timer, send))
+    cmd_r, cmd_w = ctx.Pipe(duplex=False)
+    res_r, res_w = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_paired_base, args=(b.fileno(), cmd_r, res_w, cpu, timer))
     child.start()
+    rounds = 0
+
+    def next_pairs(k: int) -> np.ndarray:
+        nonlocal rounds
+        cmd_w.send(k)
+        raw = measure.sample(fn, args, plan=_plan(k, rounds == 0), timer=timer,
+                             turns=paired.BatonTurns("head", a, paired.schedule(k)))
+        rounds += 1
+        if not res_r.poll(60):
+            raise RuntimeError("the paired base side sent no result within 60 s")
+        head = stats.block_values(summarize(raw, nodeid="q", name="head").blocks, "p99")
+        return paired.log_ratios(head, res_r.recv())
+
     try:
         b.close()
-        turns = paired.BatonTurns("head", a, paired.schedule(PAIRED_PLAN.blocks))
-        raw = measure.sample(work, (n_head,), plan=PAIRED_PLAN, timer=timer, turns=turns)
-        if not recv.poll(60):
-            raise RuntimeError("the paired base side sent no result within 60 s")
-        base = recv.recv()
+        return paired.sequential(next_pairs, tolerance_pct=case.tolerance, first=PAIRED_PLAN.blocks)
     finally:
+        try:
+            cmd_w.send(0)
+        except OSError:
+            pass
         a.close()
         child.join(30)
         if child.is_alive():
             child.kill()
             child.join(10)
-    head = stats.block_values(summarize(raw, nodeid="q", name="head").blocks, "p99")
-    return paired.verdict(paired.log_ratios(head, base), tolerance_pct=tolerance)
 
 
-def measure_p99_blocks(n: int, timer: measure.TimerInfo,
+def measure_p99_blocks(fn: Callable[..., Any], args: tuple[Any, ...], timer: measure.TimerInfo,
                        batch: int | None = None) -> tuple[measure.Samples, np.ndarray]:
-    raw = measure.sample(work, (n,), plan=replace(PLAN, batch=batch), timer=timer)
+    raw = measure.sample(fn, args, plan=replace(PLAN, batch=batch), timer=timer)
     return raw, stats.block_values(summarize(raw, nodeid="q", name="work").blocks, "p99")
 
 
-def compare_once(n: int, baseline: list[np.ndarray], timer: measure.TimerInfo, tolerance: float,
-                 batch: int) -> tuple[verdict.Verdict, int]:
-    rounds = [measure_p99_blocks(n, timer, batch)[1]]
-    v = verdict.compare(rounds, baseline, tolerance_pct=tolerance)
+def compare_stored(case: Case, baseline: list[np.ndarray], timer: measure.TimerInfo,
+                   batch: int) -> tuple[verdict.Verdict, int]:
+    fn, args = case.make()
+    rounds = [measure_p99_blocks(fn, args, timer, batch)[1]]
+    v = verdict.compare(rounds, baseline, tolerance_pct=case.tolerance)
     while v.status in ("regressed", "inconclusive") and len(rounds) <= EXTRA_ROUNDS:
-        rounds.append(measure_p99_blocks(n, timer, batch)[1])
-        v = verdict.compare(rounds, baseline, tolerance_pct=tolerance)
+        rounds.append(measure_p99_blocks(fn, args, timer, batch)[1])
+        v = verdict.compare(rounds, baseline, tolerance_pct=case.tolerance)
     return v, len(rounds) - 1
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--comparisons", type=int, default=100, help="comparisons per slowdown (default 100)")
-    parser.add_argument("--baseline-runs", type=int, default=5, help="runs in the baseline (default 5)")
+    parser.add_argument("--comparisons", type=int, default=100, help="comparisons per slowed case (default 100)")
+    parser.add_argument("--unchanged", type=int, default=300,
+                        help="comparisons of unchanged code (default 300: 1 in 100 has a 95%% interval reaching 5.4%%)")
+    parser.add_argument("--baseline-runs", type=int, default=5, help="runs in the stored baseline (default 5)")
     parser.add_argument("--tolerance", type=float, default=10.0, help="tolerance in percent (default 10)")
-    parser.add_argument("--slowdowns", default="1.0,1.1,1.25,1.5", help="factors to test (default 1.0,1.1,1.25,1.5)")
-    parser.add_argument("--mode", choices=("stored", "paired", "both"), default="stored",
-                        help="stored baseline (default), paired now, or both side by side")
+    parser.add_argument("--cases", default="", help="comma-separated case labels to run (default all)")
+    parser.add_argument("--mode", choices=("stored", "paired", "both"), default="both",
+                        help="stored baseline, paired now, or both interleaved (default)")
     args = parser.parse_args(argv)
-    factors = [float(f) for f in args.slowdowns.split(",")]
-    if args.mode in ("paired", "both"):
-        paired_counts, paired_seconds = _paired_mode(factors, args)
-        if args.mode == "paired":
-            _print_table("paired", factors, paired_counts, Counter(), paired_seconds, args.comparisons)
-            return 0
+    chosen = [c for c in cases(args.tolerance) if not args.cases or c.label in args.cases.split(",")]
+    if not chosen:
+        parser.error(f"--cases {args.cases!r} names none of: {', '.join(c.label for c in cases(args.tolerance))}")
+    modes = ("stored", "paired") if args.mode == "both" else (args.mode,)
     timer = measure.calibrate()
-    slowed = [f for f in factors if f != 1.0]
-    counts = {f: Counter() for f in factors}
-    remeasured = Counter()
-    seconds = Counter()
-    with control.controlled() as applied:
+    cpu = sorted(control.allowed_cpus())[-1]
+    counts: dict[tuple[str, str], Counter[str]] = {(m, c.label): Counter() for m in modes for c in chosen}
+    seconds: Counter[tuple[str, str]] = Counter()
+    done: Counter[str] = Counter()
+    with control.controlled(cpus=[cpu]) as applied:
         state = ", ".join(f"{a.control} {'on' if a.applied else 'off'}" for a in applied)
-        # The baseline rolls, as --hostperf-save keeps the last K runs: each unchanged run is
-        # compared with the K unchanged runs before it, then joins them; each slowed run is
-        # compared with the same K runs, measured moments apart under the same host noise.
-        first = [measure_p99_blocks(BASE_ITERATIONS, timer) for _ in range(args.baseline_runs)]
-        batch = first[0][0].batch
-        baseline = [blocks for _, blocks in first]
-        print(f"host control: {state}; rolling baseline of {args.baseline_runs} runs of work({BASE_ITERATIONS}), "
-              f"p99 {np.median([np.median(b) for b in baseline]) / 1e3:.1f} us, tolerance {args.tolerance:g}%, "
-              f"{args.comparisons} comparisons per factor")
-        for _ in range(args.comparisons):
-            for f in ([1.0] if 1.0 in factors else []) + slowed:
-                t0 = time.monotonic()
-                v, rounds = compare_once(int(BASE_ITERATIONS * f), baseline[-args.baseline_runs:], timer,
-                                         args.tolerance, batch)
-                seconds[f] += time.monotonic() - t0
-                counts[f][v.status] += 1
-                remeasured[f] += rounds > 0
-            _, blocks = measure_p99_blocks(BASE_ITERATIONS, timer, batch)
-            baseline.append(blocks)
-    _print_table("stored baseline", factors, counts, remeasured, seconds, args.comparisons)
-    if args.mode == "both":
-        _print_table("paired", factors, paired_counts, Counter(), paired_seconds, args.comparisons)
+        baseline: list[np.ndarray] = []
+        batch = 1
+        if "stored" in modes:
+            first = [measure_p99_blocks(work, (BASE_ITERATIONS,), timer) for _ in range(args.baseline_runs)]
+            batch = first[0][0].batch
+            baseline = [blocks for _, blocks in first]
+        print(f"host control: {state} (cpu {cpu}); work({BASE_ITERATIONS}); modes {', '.join(modes)}; "
+              f"{args.unchanged} unchanged comparisons, {args.comparisons} per slowed case", flush=True)
+        for i in range(max(args.unchanged, args.comparisons)):
+            for case in chosen:
+                if i >= (args.unchanged if case.unchanged else args.comparisons):
+                    continue
+                done[case.label] += 1
+                if "stored" in modes:
+                    t0 = time.monotonic()
+                    v, rounds = compare_stored(case, baseline[-args.baseline_runs:], timer, batch)
+                    c = counts["stored", case.label]
+                    c[v.status] += 1
+                    c["re-measured"] += rounds > 0
+                    if v.status == "regressed":  # the product confirms it paired before failing
+                        c["failed"] += compare_paired(case, timer, cpu).status == "regressed"
+                    seconds["stored", case.label] += time.monotonic() - t0
+                if "paired" in modes:
+                    t0 = time.monotonic()
+                    pv = compare_paired(case, timer, cpu)
+                    seconds["paired", case.label] += time.monotonic() - t0
+                    c = counts["paired", case.label]
+                    c[pv.status] += 1
+                    c["failed"] += pv.status == "regressed"
+                    c["pairs"] += pv.pairs
+            if "stored" in modes:  # the baseline rolls, as --hostperf-save keeps the last K runs
+                baseline.append(measure_p99_blocks(work, (BASE_ITERATIONS,), timer, batch)[1])
+            if (i + 1) % 25 == 0:
+                print(f"  ... {i + 1} comparisons per case done", flush=True)
+    for m in modes:
+        _print_table(m, chosen, counts, seconds, done)
     return 0
 
 
-def _paired_mode(factors: list[float], args: argparse.Namespace) -> tuple[dict[float, Counter[str]], Counter[float]]:
-    timer = measure.calibrate()
-    cpu = sorted(control.allowed_cpus())[-1]
-    counts: dict[float, Counter[str]] = {f: Counter() for f in factors}
-    seconds: Counter[float] = Counter()
-    with control.controlled(cpus=[cpu]) as applied:
-        state = ", ".join(f"{a.control} {'on' if a.applied else 'off'}" for a in applied)
-        print(f"paired: host control {state}; work({BASE_ITERATIONS}) in a forked base side vs the head side on "
-              f"cpu {cpu}, {PAIRED_PLAN.blocks} block pairs, tolerance {args.tolerance:g}%")
-        for _ in range(args.comparisons):
-            for f in factors:
-                t0 = time.monotonic()
-                v = compare_paired(int(BASE_ITERATIONS * f), timer, args.tolerance, cpu)
-                seconds[f] += time.monotonic() - t0
-                counts[f][v.status] += 1
-    return counts, seconds
-
-
-def _print_table(title: str, factors: list[float], counts: dict[float, Counter[str]], remeasured: Counter[float],
-                 seconds: Counter[float], comparisons: int) -> None:
+def _print_table(mode: str, chosen: list[Case], counts: dict[tuple[str, str], Counter[str]],
+                 seconds: Counter[tuple[str, str]], done: Counter[str]) -> None:
+    title = ("stored baseline (regressed = before confirmation, failed = confirmed paired)" if mode == "stored"
+             else "paired (sequential stopping)")
     print(f"{title}:")
-    print(f"{'slowdown':>9} {'regressed':>10} {'unchanged':>10} {'improved':>9} {'inconcl.':>9} "
-          f"{'re-measured':>12} {'s/compare':>10}")
-    for f in factors:
-        c = counts[f]
-        print(f"{f:>8.2f}x {c['regressed']:>10} {c['unchanged']:>10} {c['improved']:>9} {c['inconclusive']:>9} "
-              f"{remeasured[f]:>12} {seconds[f] / comparisons:>10.2f}")
+    print(f"{'case':>12} {'n':>4} {'tol':>4} {'regressed':>10} {'failed':>7} {'unchanged':>10} {'improved':>9} "
+          f"{'inconcl.':>9} {'pairs/cmp':>10} {'s/compare':>10}")
+    for case in chosen:
+        c, n = counts[mode, case.label], done[case.label]
+        pairs = f"{c['pairs'] / n:.1f}" if mode == "paired" else f"{c['re-measured']} re-m."
+        print(f"{case.label:>12} {n:>4} {case.tolerance:>3g}% {c['regressed']:>10} {c['failed']:>7} "
+              f"{c['unchanged']:>10} {c['improved']:>9} {c['inconclusive']:>9} {pairs:>10} "
+              f"{seconds[mode, case.label] / n:>10.2f}")
 
 
 if __name__ == "__main__":

@@ -35,11 +35,6 @@ WAIT_ENV = "HOSTPERF_PAIRING_WAIT_S"
 #: Longest a ``git worktree`` command may take.
 GIT_S = 60.0
 FD_ENV = "HOSTPERF_PAIRING_FDS"
-#: Sequential stopping (as Chromium's Pinpoint): 20 pairs first, then this many more at a time
-#: while the verdict is inconclusive, up to MAX_PAIRS pairs or MORE_S seconds of extra pairs.
-STEP_PAIRS = 10
-MAX_PAIRS = 60
-MORE_S = 10.0
 TREE_ENV = "HOSTPERF_PAIRING_TREE"
 
 
@@ -208,6 +203,12 @@ class Base:
             remove_tree(self.rootdir, self._tmp)
 
 
+def _plan_msg(plan: Any) -> dict[str, Any]:
+    """A sampling plan as the base side reads it from a ``go`` or ``more`` message."""
+    return {"samples": plan.samples, "blocks": plan.blocks, "max_seconds": plan.max_seconds,
+            "warmup_calls": plan.warmup_calls, "warmup_seconds": plan.warmup_seconds, "batch": plan.batch}
+
+
 class AgainstHead:
     """The head's side: starts the base session, sends it each hostperf test, pairs the
     measurements, and stops it at the end of the run. A plugin object, registered by
@@ -355,50 +356,50 @@ class AgainstHead:
             probe = measure.sample(fn, args, kwargs, plan=replace(plan, samples=plan.blocks, max_seconds=0.2),
                                    timer=timer, self_timed=self_timed)
             pplan = replace(plan, batch=probe.batch)
-            self.base.ctl.send(go=name, plan={"samples": pplan.samples, "blocks": pplan.blocks,
-                                              "max_seconds": pplan.max_seconds, "warmup_calls": pplan.warmup_calls,
-                                              "warmup_seconds": pplan.warmup_seconds, "batch": pplan.batch})
             self._stage = "turns"
-            turns = paired.BatonTurns("head", self.base.baton, paired.schedule(pplan.blocks))
-            try:
-                raw = measure.sample(fn, args, kwargs, plan=pplan, timer=timer, self_timed=self_timed, turns=turns)
-            except MeasurementError as exc:
-                self._break(str(exc))
-                raise MeasurementError(self.broken) from None
-            res = summarize(raw)
-            got = self._recv()
-            head = [b.p99 for b in res.blocks]
-            base = [float(x) for x in got.get("p99_blocks", ())]
-            if len(base) != len(head):
-                raise MeasurementError(f"paired {mid}: the base took {len(base)} blocks, the head {len(head)}")
-            tol = self.run.settings.tolerance
-            pv = paired.verdict(paired.log_ratios(head, base), tolerance_pct=tol)
-            started = time.monotonic()
+            head: list[float] = []
+            base: list[float] = []
+            taken: list[Any] = []  # the head's raw samples of each round of pairs
+            summaries: list[Any] = []  # and their summaries
+
+            def next_pairs(k: int) -> Any:
+                rplan = pplan if not taken else replace(
+                    pplan, samples=per_block * k, blocks=k, warmup_calls=10, warmup_seconds=0.01,
+                    max_seconds=pplan.max_seconds * k / pplan.blocks)
+                assert self.base is not None
+                if taken:
+                    self.base.ctl.send(more=name, plan=_plan_msg(rplan))
+                try:
+                    more = measure.sample(fn, args, kwargs, plan=rplan, timer=timer, self_timed=self_timed,
+                                          turns=paired.BatonTurns("head", self.base.baton, paired.schedule(k)))
+                except MeasurementError as exc:
+                    self._break(str(exc))
+                    raise MeasurementError(self.broken) from None
+                got = self._recv()
+                summaries.append(summarize(more))
+                h = [b.p99 for b in summaries[-1].blocks]
+                bb = [float(x) for x in got.get("p99_blocks", ())]
+                if len(bb) != len(h):
+                    raise MeasurementError(f"paired {mid}: the base took {len(bb)} blocks, the head {len(h)}")
+                taken.append(more)
+                head.extend(h)
+                base.extend(bb)
+                base_p99.append(float(got.get("p99", 0.0)))
+                return paired.log_ratios(h, bb)
+
             per_block = max(1, pplan.samples // pplan.blocks)
-            while pv.status == "inconclusive" and len(head) < MAX_PAIRS and time.monotonic() - started < MORE_S:
-                k = min(STEP_PAIRS, MAX_PAIRS - len(head))
-                mplan = replace(pplan, samples=per_block * k, blocks=k, warmup_calls=10, warmup_seconds=0.01,
-                                max_seconds=pplan.max_seconds * k / pplan.blocks)
-                self.base.ctl.send(more=name, plan={"samples": mplan.samples, "blocks": mplan.blocks,
-                                                    "max_seconds": mplan.max_seconds, "warmup_calls": 10,
-                                                    "warmup_seconds": 0.01, "batch": mplan.batch})
-                more = measure.sample(fn, args, kwargs, plan=mplan, timer=timer, self_timed=self_timed,
-                                      turns=paired.BatonTurns("head", self.base.baton, paired.schedule(k)))
-                got_more = self._recv()
-                more_head = [b.p99 for b in summarize(more).blocks]
-                more_base = [float(x) for x in got_more.get("p99_blocks", ())]
-                if len(more_base) != len(more_head):
-                    raise MeasurementError(f"paired {mid}: the base took {len(more_base)} more blocks, "
-                                           f"the head {len(more_head)}")
-                head, base = head + more_head, base + more_base
-                raw = measure.merge(raw, more)
-                res = None  # summarized once, after the last extra pairs
-                pv = paired.verdict(paired.log_ratios(head, base), tolerance_pct=tol)
+            base_p99: list[float] = []
+            self.base.ctl.send(go=name, plan=_plan_msg(pplan))
+            pv = paired.sequential(next_pairs, tolerance_pct=self.run.settings.tolerance, first=pplan.blocks)
             self.base.ctl.send(enough=name)
         self._stage = "idle"
-        if res is None:
+        res = summaries[0]
+        if len(taken) > 1:  # summarized once more, over every round of pairs
+            raw = taken[0]
+            for more in taken[1:]:
+                raw = measure.merge(raw, more)
             res = summarize(raw)
-        v = verdict.Verdict(pv.status, "p99", pv.ratio, pv.interval, float(got.get("p99", 0.0)), res.p99,
+        v = verdict.Verdict(pv.status, "p99", pv.ratio, pv.interval, base_p99[0], res.p99,
                             pv.tolerance_pct, 0, f"paired with {self.ref}: {pv.reason}", pairs=tuple(zip(head, base)))
         return res, host, v
 

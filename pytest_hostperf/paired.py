@@ -165,14 +165,23 @@ def verdict(ratios: np.ndarray, *, tolerance_pct: float, stat: str = "p99", conf
                          f"{r.size} block pairs, {why}")
 
 
+#: Sequential stopping's defaults (as Chromium's Pinpoint): after the first pairs, this many
+#: more at a time while the verdict is inconclusive, up to MAX_PAIRS pairs or MORE_S seconds
+#: of extra pairs. ``against.py`` and ``benchmarks/verdict_quality.py`` both use them.
+STEP_PAIRS = 10
+MAX_PAIRS = 60
+MORE_S = 10.0
+
+
 def sequential(next_pairs: Callable[[int], np.ndarray], *, tolerance_pct: float, first: int = 10,
-               step: int = 10, max_pairs: int = 60, deadline_s: float = 10.0,
+               step: int = STEP_PAIRS, max_pairs: int = MAX_PAIRS, deadline_s: float = MORE_S,
                clock: Callable[[], float] = time.monotonic) -> PairedVerdict:
     """Sequential stopping (as Chromium's Pinpoint adds repeats while undecided): take
     ``first`` pairs, then ``step`` more while the verdict is inconclusive, up to ``max_pairs``
-    or ``deadline_s``. ``next_pairs(k)`` measures k more pairs and returns their log ratios."""
-    start = clock()
+    or ``deadline_s`` seconds after the first pairs. ``next_pairs(k)`` measures k more pairs
+    and returns their log ratios."""
     ratios = np.asarray(next_pairs(first), dtype=np.float64)
+    start = clock()
     v = verdict(ratios, tolerance_pct=tolerance_pct)
     while v.status == "inconclusive" and ratios.size < max_pairs and clock() - start < deadline_s:
         ratios = np.concatenate([ratios, next_pairs(min(step, max_pairs - ratios.size))])

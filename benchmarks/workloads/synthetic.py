@@ -36,3 +36,24 @@ def slowdown_from_env(environ: dict[str, str] | None = None) -> float:
     if not 0.1 <= factor <= 100:
         raise InvalidArgument(f"{SLOWDOWN_ENV}={raw!r} must be between 0.1 and 100 (e.g. 2)")
     return factor
+
+
+class TailWork:
+    """A regression confined to the tail: every ``every``-th call does ``factor`` times the
+    work, the others exactly ``work(n)``. With every=50 and factor=2 the mean moves +2% while
+    the p99 moves to the slow calls' latency: the change a mean-based gate never sees."""
+
+    def __init__(self, n: int, every: int = 50, factor: float = 2.0) -> None:
+        if every < 2 or factor < 1:
+            raise ValueError(f"TailWork: every={every} must be >= 2 and factor={factor} >= 1")
+        self.n, self.every, self.slow_n = n, every, int(n * factor)
+        self.calls = 0
+
+    def __call__(self) -> int:
+        self.calls += 1
+        return work(self.slow_n if self.calls % self.every == 0 else self.n)
+
+    @property
+    def mean_factor(self) -> float:
+        """The slowdown of the mean this tail costs (1 + (factor - 1) / every)."""
+        return 1 + (self.slow_n / self.n - 1) / self.every
