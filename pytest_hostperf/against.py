@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from pytest_hostperf.errors import HostperfError, MeasurementError
 
 #: Longest wait for one message from the other side (a test's set-up before its first
@@ -36,6 +38,8 @@ WAIT_ENV = "HOSTPERF_PAIRING_WAIT_S"
 GIT_S = 60.0
 FD_ENV = "HOSTPERF_PAIRING_FDS"
 TREE_ENV = "HOSTPERF_PAIRING_TREE"
+#: Samples per block of a paired measurement at least: 10 above the block's p99.
+MIN_BLOCK = 1000
 
 
 class PairingError(HostperfError, RuntimeError):
@@ -78,6 +82,21 @@ class Channel:
         if not isinstance(msg, dict):
             raise MeasurementError(f"paired: unexpected message from the {self.who}: {line[:200]!r}")
         return msg
+
+
+def check_ref(ref: str, rootdir: Path) -> None:
+    """Raise :class:`PairingError` unless ``ref`` is a directory or a commit of ``rootdir``'s
+    repository (what the xdist controller checks before its workers start base sessions)."""
+    if Path(ref).is_dir():
+        return
+    try:
+        proc = subprocess.run(["git", "-C", str(rootdir), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+                              capture_output=True, text=True, timeout=GIT_S, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise PairingError(f"--hostperf-against={ref}: git rev-parse failed: {exc}") from None
+    if proc.returncode != 0:
+        raise PairingError(f"--hostperf-against={ref}: not a directory, and not a revision of {rootdir} "
+                           "(fetch it, or give a sha, a branch or a path to the base checkout)")
 
 
 def base_tree(ref: str, rootdir: Path) -> tuple[Path, Path | None]:
@@ -214,21 +233,25 @@ class AgainstHead:
     measurements, and stops it at the end of the run. A plugin object, registered by
     ``plugin.py`` under ``--hostperf --hostperf-against=REF``."""
 
-    def __init__(self, run: Any, ref: str, python: str | None, *, lead: bool = True) -> None:
+    def __init__(self, run: Any, ref: str, python: str | None, *, lead: bool = True, lazy: bool = False) -> None:
         self.run = run
         self.lead = lead  # False: confirming one flagged measurement at a time, not every test
+        self.lazy = lazy  # an xdist worker: start the base at its first hostperf test, if it gets one
         self.ref = ref
         self.python = python
         self.base: Base | None = None
         self.waiting = False  # the base is running a test we asked for and has not said done
         self.broken: str | None = None  # why the base session can no longer pair
         self._stage = "idle"  # of the current measurement: "owed" (base waits for go), "turns"
+        self.nodeid = ""  # the test the base is running for us
 
     def start(self) -> None:
         s = self.run.settings
         args = [f"--hostperf-samples={s.samples}", f"--hostperf-max-time={s.max_time:g}",
                 "--hostperf-rt=" + ("off" if s.rt is None else str(s.rt)),
-                "--hostperf-mlock" if s.mlock else "--hostperf-no-mlock", "--hostperf-no-noise",
+                # auto (the default) is forwarded as nothing: an older base harness would refuse "auto"
+                *([] if s.mlock == "auto" else ["--hostperf-mlock" if s.mlock else "--hostperf-no-mlock"]),
+                "--hostperf-no-noise",
                 "--hostperf-no-counters", "-p", "no:xdist"]
         if s.cpus:
             args.append("--hostperf-cpus=" + ",".join(map(str, s.cpus)))
@@ -240,18 +263,29 @@ class AgainstHead:
     def pytest_sessionstart(self, session: Any) -> None:
         import pytest
 
+        if self.lazy:
+            return
         try:
             self.start()
         except PairingError as exc:
             raise pytest.UsageError(str(exc)) from None
 
     def pytest_runtest_setup(self, item: Any) -> None:
-        if self.lead and self.base is not None and self.broken is None \
-                and "hostperf" in getattr(item, "fixturenames", ()):
+        if self.lead and self.broken is None and "hostperf" in getattr(item, "fixturenames", ()):
             from pytest_hostperf import workers
 
+            if self.base is None and self.lazy:
+                try:
+                    self.start()
+                except PairingError as exc:
+                    self.broken = str(exc)
+                    return
+            if self.base is None:
+                return
+
+            self.nodeid = workers.ungrouped(item.nodeid)
             try:
-                self.base.ctl.send(run=workers.ungrouped(item.nodeid))
+                self.base.ctl.send(run=self.nodeid)
             except OSError as exc:
                 self._break(f"the base session is gone ({exc.strerror or exc})")
                 return
@@ -285,8 +319,11 @@ class AgainstHead:
                 self.waiting = False
                 return str(msg["done"])
             if "ready" in msg:  # a measurement only the base has: removed in the head
-                self.run.notes.append(f"paired: {msg['ready']} is measured by the base only (removed)")
+                self._removed(str(msg["ready"]))
                 self.base.ctl.send(skip=True)
+
+    def _removed(self, name: str) -> None:
+        self.run.notes.append(f"paired: {self.nodeid}[{name}] is measured by the base only (removed)")
 
     def confirm(self, nodeid: str, mid: str, name: str, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
                 **kw: Any) -> tuple[Any, Any, Any]:
@@ -296,6 +333,7 @@ class AgainstHead:
             self.start()
         assert self.base is not None
         if not self.waiting and self.broken is None:
+            self.nodeid = nodeid
             self.base.ctl.send(run=nodeid)
             self.waiting = True
         return self.measure(mid, name, fn, args, kwargs, skip_others=True, **kw)
@@ -347,6 +385,7 @@ class AgainstHead:
             why = f"not measured by the base ({self.ref}: {msg['done']})"
             return summarize(raw), host, why
         if msg.get("ready") != name:
+            self._removed(str(msg.get("ready")))
             self.base.ctl.send(skip=True)
             with controlled(self.run, controls) as host:
                 raw = measure.sample(fn, args, kwargs, plan=plan, timer=timer, self_timed=self_timed)
@@ -355,18 +394,23 @@ class AgainstHead:
         with controlled(self.run, controls) as host:
             probe = measure.sample(fn, args, kwargs, plan=replace(plan, samples=plan.blocks, max_seconds=0.2),
                                    timer=timer, self_timed=self_timed)
-            pplan = replace(plan, batch=probe.batch)
+            # each block holds >= MIN_BLOCK samples, so its p99 rests on >= 10 samples above it
+            samples = max(plan.samples, plan.blocks * MIN_BLOCK)
+            pplan = replace(plan, batch=probe.batch, samples=samples,
+                            max_seconds=plan.max_seconds * samples / plan.samples)
             self._stage = "turns"
             head: list[float] = []
             base: list[float] = []
             taken: list[Any] = []  # the head's raw samples of each round of pairs
-            summaries: list[Any] = []  # and their summaries
 
             def next_pairs(k: int) -> Any:
                 rplan = pplan if not taken else replace(
                     pplan, samples=per_block * k, blocks=k, warmup_calls=10, warmup_seconds=0.01,
                     max_seconds=pplan.max_seconds * k / pplan.blocks)
                 assert self.base is not None
+                # between rounds of pairs only: both sides wait here, so the terminal write measures nothing
+                self.run.progress.step(f"{'' if self.lead else 'confirming, '}pairs {len(head)}/{len(head) + k}",
+                                       budget_s=None if taken else 2 * pplan.max_seconds + paired.MORE_S)
                 if taken:
                     self.base.ctl.send(more=name, plan=_plan_msg(rplan))
                 try:
@@ -376,31 +420,35 @@ class AgainstHead:
                     self._break(str(exc))
                     raise MeasurementError(self.broken) from None
                 got = self._recv()
-                summaries.append(summarize(more))
-                h = [b.p99 for b in summaries[-1].blocks]
+                h = paired.block_p99s(more.values, more.block_sizes)
                 bb = [float(x) for x in got.get("p99_blocks", ())]
                 if len(bb) != len(h):
                     raise MeasurementError(f"paired {mid}: the base took {len(bb)} blocks, the head {len(h)}")
                 taken.append(more)
                 head.extend(h)
                 base.extend(bb)
-                base_p99.append(float(got.get("p99", 0.0)))
                 return paired.log_ratios(h, bb)
 
             per_block = max(1, pplan.samples // pplan.blocks)
-            base_p99: list[float] = []
             self.base.ctl.send(go=name, plan=_plan_msg(pplan))
             pv = paired.sequential(next_pairs, tolerance_pct=self.run.settings.tolerance, first=pplan.blocks)
             self.base.ctl.send(enough=name)
         self._stage = "idle"
-        res = summaries[0]
-        if len(taken) > 1:  # summarized once more, over every round of pairs
-            raw = taken[0]
-            for more in taken[1:]:
-                raw = measure.merge(raw, more)
-            res = summarize(raw)
-        v = verdict.Verdict(pv.status, "p99", pv.ratio, pv.interval, base_p99[0], res.p99,
-                            pv.tolerance_pct, 0, f"paired with {self.ref}: {pv.reason}", pairs=tuple(zip(head, base)))
+        raw = taken[0]
+        for more in taken[1:]:
+            raw = measure.merge(raw, more)
+        res = summarize(raw)  # once, over every round of pairs, back at the test's own policy
+        status, why = pv.status, f"paired with {self.ref}: {pv.reason}"
+        smallest = min(raw.block_sizes)
+        if smallest < MIN_BLOCK:  # the time budget ran out first: a block p99 rests on < 10 samples
+            if status != "inconclusive":
+                status, why = "inconclusive", f"paired with {self.ref}: {pv.pairs} block pairs, {pv.status} " \
+                    "if the blocks could be trusted"
+            why += (f"; but the smallest block held {smallest} samples, so its p99 rests on {smallest // 100} "
+                    f"above it, not {MIN_BLOCK // 100} (--hostperf-max-time gives more)")
+        # both figures are the medians of the pairs' block p99s: the statistic the pairs compare
+        v = verdict.Verdict(status, "p99", pv.ratio, pv.interval, float(np.median(base)), float(np.median(head)),
+                            pv.tolerance_pct, 0, why, pairs=tuple(zip(head, base)))
         return res, host, v
 
     def pytest_unconfigure(self, config: Any) -> None:

@@ -11,6 +11,7 @@ import os
 import socket
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pytest
 
 from pytest_hostperf.against import FD_ENV, Channel
@@ -88,9 +89,9 @@ class BaseSide:
             plan = measure.Plan(**nxt["plan"])
             turns = paired.BatonTurns("base", self.baton, paired.schedule(plan.blocks))
             with controlled(self.run, controls):
-                more = summarize(measure.sample(fn, args, kwargs, plan=plan, timer=timer, self_timed=self_timed,
-                                                turns=turns))
-            self.ctl.send(result=name, p99_blocks=[b.p99 for b in more.blocks], p99=more.p99)
+                more = measure.sample(fn, args, kwargs, plan=plan, timer=timer, self_timed=self_timed, turns=turns)
+            blocks = paired.block_p99s(more.values, more.block_sizes)
+            self.ctl.send(result=name, p99_blocks=blocks, p99=float(np.median(blocks)))
 
 
 @pytest.hookimpl(trylast=True)

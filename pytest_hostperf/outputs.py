@@ -73,7 +73,7 @@ def baseline_path(run: HostperfSession) -> Path:
 def _baseline_info(run: HostperfSession, results: tuple[ResultRecord, ...]) -> BaselineInfo | None:
     from pytest_hostperf.records import BaselineInfo
 
-    if not run.settings.full or run.pairing is not None:  # paired: the base is measured now, not stored
+    if not run.settings.full or run.settings.against:  # paired: the base is measured now, not stored
         return None
     return BaselineInfo(run.host_id, None if run.host_id is None else str(baseline_path(run)),
                         run.baseline is not None, len(run.stored_runs), tuple(host_differences(run, results)))

@@ -124,6 +124,15 @@ class PairedVerdict:
         return self.status == "regressed"
 
 
+def block_p99s(values: np.ndarray, sizes: Sequence[int]) -> list[float]:
+    """Each block's p99 (ns), as ``result.summarize`` computes it, without the bootstrap
+    intervals: cheap enough to run between rounds of pairs at SCHED_FIFO, where a summary's
+    tens of ms of numpy would add to the CPU's RT time and invite throttling into a block."""
+    from pytest_hostperf import stats
+
+    return [stats.block_stats(b).p99 for b in stats.split_blocks(values, sizes)]
+
+
 def log_ratios(head: Sequence[float], base: Sequence[float]) -> np.ndarray:
     """Per block pair: log(head / base) of the gated statistic (pairs in schedule order)."""
     h = np.asarray(head, dtype=np.float64)
@@ -169,8 +178,8 @@ def verdict(ratios: np.ndarray, *, tolerance_pct: float, stat: str = "p99", conf
 #: more at a time while the verdict is inconclusive, up to MAX_PAIRS pairs or MORE_S seconds
 #: of extra pairs. ``against.py`` and ``benchmarks/verdict_quality.py`` both use them.
 STEP_PAIRS = 10
-MAX_PAIRS = 60
-MORE_S = 10.0
+MAX_PAIRS = 200
+MORE_S = 5.0
 
 
 def sequential(next_pairs: Callable[[int], np.ndarray], *, tolerance_pct: float, first: int = 10,

@@ -37,7 +37,9 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_hostperf import workers
 
     full = bool(options.get(config, "hostperf"))
-    placement = workers.placement(config, options.get(config, "hostperf_cpus"), full)
+    against = full and bool(options.get(config, "hostperf_against"))
+    # the paired gate gathers its tests onto one xdist worker (docs/paired.md: measured both ways)
+    placement = workers.placement(config, options.get(config, "hostperf_cpus"), full, gather=against)
     config.stash[session_key] = session = HostperfSession(config, placement)
     config.pluginmanager.register(session, "hostperf-session")
     if placement is not None:
@@ -47,14 +49,19 @@ def pytest_configure(config: pytest.Config) -> None:
             config.pluginmanager.register(WorkerRole(session), "hostperf-xdist-worker")
         else:
             config.pluginmanager.register(ControllerRole(session), "hostperf-xdist-controller")
-    if full and session.settings.against:
-        if placement is not None:
-            raise pytest.UsageError("--hostperf-against does not run under xdist yet: add -n0 (the paired "
-                                    "measurements share one CPU anyway)")
-        from pytest_hostperf.against import AgainstHead
+    ref = session.settings.against
+    if against and ref:
+        from pytest_hostperf.against import AgainstHead, PairingError, check_ref
 
-        session.pairing = AgainstHead(session, session.settings.against, session.settings.against_python)
-        config.pluginmanager.register(session.pairing, "hostperf-against")
+        if placement is None or placement.worker is not None:  # the process that runs the tests leads
+            session.pairing = AgainstHead(session, ref, session.settings.against_python,
+                                          lazy=placement is not None)
+            config.pluginmanager.register(session.pairing, "hostperf-against")
+        else:  # the xdist controller runs no test: it only checks REF, once, before workers start
+            try:
+                check_ref(ref, config.rootpath)
+            except PairingError as exc:
+                raise pytest.UsageError(str(exc)) from None
     if full and config.pluginmanager.has_plugin("benchmark"):
         from pytest_hostperf.bench_bridge import BenchBridge
 

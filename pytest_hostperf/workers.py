@@ -104,7 +104,8 @@ def tag_group(item: Any, group: str) -> None:
                            "run the hostperf tests with -n0 or give each worker its own CPU")
 
 
-def placement_note(workers: int, cpus: int, measured_on: Sequence[str], gathered: bool) -> tuple[str, bool]:
+def placement_note(workers: int, cpus: int, measured_on: Sequence[str], gathered: bool,
+                   paired: bool = False) -> tuple[str, bool]:
     """The summary line saying where the hostperf tests ran, from the workers recorded in
     the results (what happened, not what was planned), and whether it is a warning.
 
@@ -114,6 +115,10 @@ def placement_note(workers: int, cpus: int, measured_on: Sequence[str], gathered
     used = sorted(set(measured_on))
     if not gathered:
         return f"xdist: {len(used)} of {workers} workers measured, on disjoint CPUs", False
+    if len(used) <= 1 and paired:
+        return (f"--hostperf-against under {workers} xdist workers: the paired tests ran on one worker "
+                f"({used[0] if used else 'none measured'}; xdist_group '{GROUP}', --dist loadgroup), the other "
+                "tests in parallel (one pairing at a time measured best: docs/paired.md)"), False
     if len(used) <= 1:
         return (f"{workers} xdist workers but {cpus} CPU(s) to measure on: the hostperf tests ran on one worker "
                 f"({used[0] if used else 'none measured'}; xdist_group '{GROUP}', --dist loadgroup), "
@@ -148,24 +153,25 @@ class Placement:
     cpus: tuple[int, ...] | None  # a worker's own share of them (None: not confined)
 
 
-def placement(config: Any, cpus: Sequence[int] | None, full: bool) -> Placement | None:
+def placement(config: Any, cpus: Sequence[int] | None, full: bool, gather: bool = False) -> Placement | None:
     """xdist (DESIGN.md section 9): each worker measures on its own CPUs, or, with more workers
-    than CPUs, the hostperf tests are gathered onto one worker. Sets xdist's options for the
-    gathering (``--dist loadgroup``) as a side effect. None without xdist or measurement."""
+    than CPUs (or ``gather``: the paired gate), the hostperf tests are gathered onto one worker.
+    Sets xdist's options for the gathering (``--dist loadgroup``) as a side effect. None
+    without xdist or measurement."""
     if not full:
         return None
     usable = usable_cpus(cpus)
     me = worker_of(config)
     if me is not None:
         index, count = me
-        gathered = must_gather(count, usable)
+        gathered = gather or must_gather(count, usable)
         if gathered:  # workers re-parse the command line: tell xdist's worker side too
             config.option.loadgroup = True
         return Placement(count, me, gathered, len(usable), None if gathered else worker_cpus(usable, count, index))
     n = xdist_workers(config)
     if not n:
         return None
-    gathered = must_gather(n, usable)
+    gathered = gather or must_gather(n, usable)
     if gathered and config.getvalue("dist") == "load":  # xdist's default for -n: group instead
         config.option.dist = "loadgroup"
     return Placement(n, None, gathered, len(usable), None)

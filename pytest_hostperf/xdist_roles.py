@@ -124,7 +124,7 @@ class ControllerRole:
         if not measured_on or run.placement is None:
             return
         line, bad = workers.placement_note(run.placement.workers, run.placement.usable_cpus, measured_on,
-                                           run.placement.gathered)
+                                           run.placement.gathered, paired=bool(run.settings.against))
         if not run.placement.gathered:
             line += " (" + ", ".join(f"{o.get('worker')} cpus {','.join(map(str, o.get('cpus') or ())) or '-'}"
                                      for o in sorted(self.outs, key=lambda o: str(o.get("worker")))

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_hostperf.paired import MAX_PAIRS
+
 LIB = """SCALE = {scale}
 
 
@@ -53,7 +55,7 @@ def test_against_a_directory_pairs_each_measurement(pytester: pytest.Pytester, t
     (r,) = doc["results"]
     v = r["verdict"]
     m = re.match(rf"paired with {re.escape(str(base))}: (\d+) block pairs", v["reason"])
-    assert m and 20 <= int(m.group(1)) <= 60, v["reason"]
+    assert m and 20 <= int(m.group(1)) <= MAX_PAIRS, v["reason"]
     jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is not installed (it is in the dev extra)")
     schema = json.loads((Path(__file__).resolve().parents[2] / "docs" / "schemas" / "report.schema.json").read_text())
     jsonschema.Draft202012Validator(schema).validate(doc)  # a paired report is a report
@@ -73,7 +75,7 @@ def test_a_slower_head_fails_paired_against_a_git_revision(pytester: pytest.Pyte
     (pytester.path / "mylib.py").write_text(LIB.format(scale=3))  # the change: 3x the work
     res = pytester.runpytest_subprocess("--hostperf", "--hostperf-against=HEAD")
     res.assert_outcomes(passed=1, failed=1)
-    res.stdout.fnmatch_lines(["*test_w.py::test_w[[]work[]]: p99 regressed: base * -> head *, ratio *"
+    res.stdout.fnmatch_lines(["*test_w.py::test_w[[]work[]]: block-median p99 regressed: base * -> head *, ratio *"
                               "paired with HEAD: 20 block pairs*"])
     assert "no baseline for host" not in res.stdout.str()
     listed = subprocess.run([*git, "worktree", "list"], capture_output=True, text=True, check=True).stdout
@@ -95,6 +97,47 @@ def test_a_base_that_cannot_collect_is_one_clear_error(pytester: pytest.Pytester
     res = pytester.runpytest_subprocess("--hostperf", f"--hostperf-against={base}")
     assert res.ret == pytest.ExitCode.USAGE_ERROR
     res.stderr.fnmatch_lines([f"*--hostperf-against={base}: the base session failed: collection failed*"])
+
+
+def _committed_project(path: Path) -> list[str]:
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    _project(path, scale=1)
+    git = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "-C", str(path)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "base"], check=True)
+    return git
+
+
+def test_under_xdist_the_paired_tests_gather_on_one_worker(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("xdist", reason="pytest-xdist is not installed")
+    git = _committed_project(pytester.path)
+    (pytester.path / "test_more.py").write_text(TESTS.replace("test_w", "test_v").replace("work\")", "work2\")")
+                                               .replace("def test_plain", "def test_plain2"))
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "more"], check=True)
+    (pytester.path / "mylib.py").write_text(LIB.format(scale=3))  # the change: 3x the work
+    res = pytester.runpytest_subprocess("-n", "2", "--hostperf", "--hostperf-against=HEAD",
+                                        "--hostperf-json=r.json")
+    res.assert_outcomes(passed=2, failed=2)
+    res.stdout.fnmatch_lines(["*test_w.py::test_w[[]work[]]: block-median p99 regressed: base * -> head *"
+                              "paired with HEAD*",
+                              "*--hostperf-against under 2 xdist workers: the paired tests ran on one worker*"])
+    doc = json.loads((pytester.path / "r.json").read_text())
+    assert len({r["worker"] for r in doc["results"]}) == 1 and len(doc["results"]) == 2
+    assert all(len(r["verdict"]["pairs"]) >= 20 for r in doc["results"])
+    listed = subprocess.run([*git, "worktree", "list"], capture_output=True, text=True, check=True).stdout
+    assert len(listed.strip().splitlines()) == 1, f"the base worktree was not removed: {listed}"
+
+
+def test_under_xdist_a_bad_revision_is_one_clear_error(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("xdist", reason="pytest-xdist is not installed")
+    _committed_project(pytester.path)
+    res = pytester.runpytest_subprocess("-n", "2", "--hostperf", "--hostperf-against=no-such-ref")
+    assert res.ret == pytest.ExitCode.USAGE_ERROR
+    res.stderr.fnmatch_lines(["*--hostperf-against=no-such-ref: not a directory, and not a revision of*"])
+    assert "Traceback" not in res.stderr.str()
 
 
 def test_against_without_hostperf_is_smoke_and_starts_nothing(pytester: pytest.Pytester, tmp_path: Path) -> None:
@@ -257,8 +300,8 @@ def test_a_stored_regression_confirmed_paired_fails_with_both_figures(pytester: 
     subprocess.run([*git, "commit", "-q", "-am", "v2: slower"], check=True)
     res = pytester.runpytest_subprocess("--hostperf")
     res.assert_outcomes(passed=1, failed=1)
-    res.stdout.fnmatch_lines(["*test_w[[]work[]]: p99 regressed: baseline * -> current *; confirmed paired "
-                              "against * now: ratio *"])
+    res.stdout.fnmatch_lines(["*test_w[[]work[]]: block-median p99 regressed: baseline * -> current *; "
+                              "confirmed paired against * now: ratio *"])
 
 
 def test_a_slower_host_is_not_a_regression_once_paired(pytester: pytest.Pytester, saved_repo: Path,
@@ -360,7 +403,7 @@ def test_an_undecided_pairing_takes_more_pairs_up_to_the_bound(pytester: pytest.
     (r,) = json.loads((pytester.path / "r.json").read_text())["results"]
     v = r["verdict"]
     n = len(v["pairs"])
-    assert 20 <= n <= 60 and (n - 20) % 10 == 0, n
+    assert 20 <= n <= MAX_PAIRS and (n - 20) % 10 == 0, n
     assert n > 20 or v["status"] != "inconclusive", "an undecided verdict at 20 pairs must take more"
     assert v["reason"].startswith(f"paired with {base}: {n} block pairs")
 
@@ -373,3 +416,50 @@ def test_the_base_side_runs_this_harness_not_the_base_trees_copy(pytester: pytes
     res = pytester.runpytest_subprocess("--hostperf", f"--hostperf-against={base}", "--hostperf-tolerance=50")
     res.assert_outcomes(passed=2)
     res.stdout.fnmatch_lines([f"*paired against {base}*"])
+
+
+HEAD_SIDES = """
+import pytest
+from mylib import work
+
+def test_a(hostperf):
+    hostperf(work, 100, name="x")
+    hostperf(work, 100, name="y")
+
+def test_s(hostperf):
+    hostperf(work, 100, name="work")
+
+def test_f(hostperf):
+    hostperf(work, 100, name="work")
+"""
+BASE_SIDES = """
+import pytest
+from mylib import work
+
+def test_a(hostperf):
+    hostperf(work, 100, name="x")
+    hostperf(work, 100, name="z")
+
+def test_s(hostperf):
+    pytest.skip("not on the base")
+
+def test_f(hostperf):
+    raise AssertionError("the base fails")
+"""
+
+
+def test_one_sided_measurements_and_outcomes_are_shown_not_paired(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    _project(pytester.path, scale=1)
+    (pytester.path / "test_w.py").write_text(HEAD_SIDES)
+    base = _project(tmp_path / "base", scale=1)
+    (base / "test_w.py").write_text(BASE_SIDES)
+    res = pytester.runpytest_subprocess("--hostperf", f"--hostperf-against={base}", "--hostperf-json=r.json",
+                                        "--hostperf-tolerance=50", timeout=180)
+    res.assert_outcomes(passed=3)  # a one-sided measurement never fails the head's test
+    got = {r["id"]: r["verdict"] for r in json.loads((pytester.path / "r.json").read_text())["results"]}
+    assert got["test_w.py::test_a[x]"]["reason"].startswith(f"paired with {base}")
+    assert got["test_w.py::test_a[y]"]["status"] == "new"  # only in the head
+    assert got["test_w.py::test_s[work]"]["status"] == "new" and "skipped" in got["test_w.py::test_s[work]"]["reason"]
+    assert got["test_w.py::test_f[work]"]["status"] == "new" and "failed" in got["test_w.py::test_f[work]"]["reason"]
+    assert not any(v.get("pairs") for k, v in got.items() if k != "test_w.py::test_a[x]")
+    res.stdout.fnmatch_lines(["*test_w.py::test_a[[]z[]]* base only (removed)*"])
