@@ -29,8 +29,10 @@ from pytest_hostperf.compare_render import (
     COMPARE_SCHEMA,
     describe,
     headline,
+    percentile_label,
     render_history,
     render_markdown,
+    render_percentiles,
     render_table,
     to_json_doc,
 )
@@ -51,9 +53,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COMPARE_SCHEMA", "Comparison", "Measurement", "Row", "RunInfo", "Source", "Step", "compare_sources", "describe",
-    "from_run", "headline", "host_differences", "host_fields", "load_input", "open_input", "read_report",
-    "render_history", "render_markdown", "render_table", "source_from_baseline", "source_from_report", "source_of",
-    "to_json_doc",
+    "from_run", "headline", "host_differences", "host_fields", "load_input", "open_input", "percentile_label",
+    "read_report", "render_history", "render_markdown", "render_percentiles", "render_table", "source_from_baseline",
+    "source_from_report", "source_of", "to_json_doc",
 ]
 
 Json = dict[str, Any]
@@ -69,7 +71,8 @@ SEVERITY = ("regressed", "over-budget", "inconclusive", "improved", "unchanged",
 @dataclass(frozen=True, slots=True, eq=False)
 class Measurement:
     """One measurement of one input. Times in ns; for a baseline of K runs p50 / p99 / p99.9
-    are medians over its runs (the gate's baseline centre) and ``runs_p99`` holds K arrays."""
+    are over all the calls of its runs (its merged histogram) and ``runs_p99`` holds K arrays
+    of block p99s (what the gate compares)."""
 
     id: str
     group: str | None
@@ -197,10 +200,6 @@ def _label(i: int) -> str:
 # --------------------------------------------------------------------------- building sources
 
 
-def _median(values: Iterable[float]) -> float:
-    return float(np.median(np.asarray(list(values), dtype=np.float64)))
-
-
 def _block_p99(r: ResultRecord | StoredMeasurement) -> Array:
     return np.array([float(b.p99_ns) for b in r.blocks], dtype=np.float64)
 
@@ -212,8 +211,10 @@ def _stored_runs(b: Baseline) -> tuple[StoredRun, ...]:
 
 
 def source_from_baseline(b: Baseline, *, name: str | None = None) -> Source:
-    """A loaded :class:`store.Baseline` as a source: per measurement the medians over its
-    runs, one array of block p99s per run and the histogram merged over the runs."""
+    """A loaded :class:`store.Baseline` as a source: per measurement the percentiles of all its
+    runs' calls (from the histogram merged over the runs, to its bucket width), one array of
+    block p99s per run (what the gate compares) and the merged histogram."""
+    from pytest_hostperf.histogram import histogram_percentiles
     from pytest_hostperf.report_schema import merge_histograms
 
     runs = _stored_runs(b)
@@ -221,14 +222,21 @@ def source_from_baseline(b: Baseline, *, name: str | None = None) -> Source:
     for mid in sorted({mid for run in runs for mid in run.measurements}):
         recs = [run.measurements[mid] for run in runs if mid in run.measurements]
         last = recs[-1]
+        merged = merge_histograms([r.histogram for r in recs])
+        if merged is not None:
+            p50, p90, p99, p999 = (float(x) for x in histogram_percentiles(merged, [50, 90, 99, 99.9]))
+        else:  # no histograms to merge (runs of differing encodings): the latest run's own figures
+            p50, p90, p99, p999 = (float(last.p50_ns), float(last.p90_ns), float(last.p99_ns), float(last.p999_ns))
         measurements[mid] = Measurement(
-            id=mid, group=last.group, mode=last.mode, batch=last.batch,
-            p50_ns=_median(r.p50_ns for r in recs), p90_ns=_median(r.p90_ns for r in recs),
-            p99_ns=_median(r.p99_ns for r in recs), p999_ns=_median(r.p999_ns for r in recs),
-            runs_p99=tuple(_block_p99(r) for r in recs), histogram=merge_histograms([r.histogram for r in recs]),
+            id=mid, group=last.group, mode=last.mode, batch=last.batch, p50_ns=p50, p90_ns=p90, p99_ns=p99,
+            p999_ns=p999, runs_p99=tuple(_block_p99(r) for r in recs), histogram=merged,
             host=last.host, counters=tuple(r.counters for r in recs if r.counters))
     latest = runs[-1]
-    infos = tuple(RunInfo(run.created_utc, run.commit, {mid: float(m.p99_ns) for mid, m in run.measurements.items()})
+    # each run's p99 from its own stored distribution: over all its calls, whichever version saved it
+    infos = tuple(RunInfo(run.created_utc, run.commit,
+                          {mid: float(m.p99_ns) if m.histogram is None else float(histogram_percentiles(m.histogram,
+                                                                                                        [99])[0])
+                           for mid, m in run.measurements.items()})
                   for run in runs)
     return Source(name=str(b.path) if name is None else name, kind="baseline", host_id=b.host_id,
                   fingerprint=dict(latest.fingerprint), audit=latest.readings(), runs=infos,

@@ -29,7 +29,7 @@ from pytest_hostperf._jsoncheck import (
 from pytest_hostperf.errors import BaselineError, InvalidArgument
 
 __all__ = ["ENCODING", "MAX_INDEX", "SUB_BUCKETS", "decode_histogram", "encode_histogram",
-           "histogram_percentiles"]
+           "histogram_percentiles", "histogram_samples"]
 
 #: Histogram: sub-buckets per power of two.
 SUB_BUCKETS = 32
@@ -38,7 +38,7 @@ ENCODING = "log2-32"
 _HIST_KEYS = frozenset({"encoding", "sub_buckets", "index", "count", "min_ns", "max_ns", "total"})
 
 
-def _bucket_of(values: npt.ArrayLike) -> npt.NDArray[np.int64]:
+def bucket_of(values: npt.ArrayLike) -> npt.NDArray[np.int64]:
     """Bucket index of integer ns values: i such that 2**(i/32) <= v < 2**((i+1)/32); 0 below 1 ns."""
     v = np.maximum(np.asarray(values, dtype=np.float64), 1.0)
     idx = np.floor(np.log2(v) * SUB_BUCKETS).astype(np.int64)
@@ -49,7 +49,7 @@ def _bucket_of(values: npt.ArrayLike) -> npt.NDArray[np.int64]:
     return out
 
 
-MAX_INDEX = int(_bucket_of(np.array([MAX_NS]))[0])
+MAX_INDEX = int(bucket_of(np.array([MAX_NS]))[0])
 
 
 def encode_histogram(samples_ns: npt.ArrayLike) -> dict[str, Any]:
@@ -76,7 +76,7 @@ def encode_histogram(samples_ns: npt.ArrayLike) -> dict[str, Any]:
         raise InvalidArgument(f"encode_histogram: samples must be finite ns in [0, {MAX_NS}], got min "
                               f"{values.min()!r}, max {values.max()!r}")
     ints = np.rint(values).astype(np.int64)
-    index, count = np.unique(_bucket_of(ints), return_counts=True)
+    index, count = np.unique(bucket_of(ints), return_counts=True)
     return {
         "encoding": ENCODING,
         "sub_buckets": SUB_BUCKETS,
@@ -135,6 +135,34 @@ def histogram_percentiles(h: dict[str, Any], qs: Sequence[float]) -> npt.NDArray
     return np.clip(v_lo + frac * (v_hi - v_lo), lo_ns, hi_ns)
 
 
+def histogram_samples(h: dict[str, Any]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The histogram as whole-ns values with counts, ascending, for another histogram to record.
+
+    One count each at the exact ``min_ns`` and ``max_ns`` (the first and last sample, which
+    the histogram knows exactly); every other sample at its bucket's representative value
+    rounded to whole ns and clamped to ``[min_ns, max_ns]``, as :func:`histogram_percentiles`
+    reads them. So the values are exact to one bucket width (1/32 of a power of two, 2.2%).
+
+    >>> v, c = histogram_samples(encode_histogram(np.array([1000, 1000, 1001, 1500, 2000])))
+    >>> v.tolist(), c.tolist()
+    ([1000, 1496, 2000], [3, 1, 1])
+    """
+    reps, counts = decode_histogram(h)
+    lo_ns, hi_ns = int(h["min_ns"]), int(h["max_ns"])
+    if int(h["total"]) == 1:
+        return np.array([lo_ns], dtype=np.int64), np.array([1], dtype=np.int64)
+    inner = counts.copy()
+    inner[0] -= 1
+    inner[-1] -= 1
+    values = np.concatenate([[lo_ns], np.clip(np.rint(reps), lo_ns, hi_ns).astype(np.int64), [hi_ns]])
+    counts = np.concatenate([[1], inner, [1]]).astype(np.int64)
+    keep = counts > 0
+    out, where = np.unique(values[keep], return_inverse=True)  # equal values (clamped ones) as one
+    summed = np.zeros(out.size, dtype=np.int64)
+    np.add.at(summed, where, counts[keep])
+    return out.astype(np.int64), summed
+
+
 
 
 def _locate_bucket_problem(index: list[Any], count: list[Any], where: str) -> None:
@@ -174,7 +202,7 @@ def _check_histogram(h: Any, where: str) -> None:
     lo, hi = _ns(h["min_ns"], _at(where, "min_ns")), _ns(h["max_ns"], _at(where, "max_ns"))
     if lo > hi:
         raise _Invalid(where, f"min_ns {lo} > max_ns {hi}")
-    lo_b, hi_b = (int(x) for x in _bucket_of(np.array([lo, hi])))
+    lo_b, hi_b = (int(x) for x in bucket_of(np.array([lo, hi])))
     if lo_b != index[0] or hi_b != index[-1]:
         raise _Invalid(where, f"min_ns/max_ns fall in buckets {lo_b}/{hi_b}, but the stored buckets span "
                               f"{index[0]}..{index[-1]}")

@@ -68,7 +68,7 @@ def delta_cell(v: VerdictRecord | None) -> str:
 
 def result_rows(results: Iterable[ResultRecord], *, compare: bool = False) -> list[list[str]]:
     """One row per result: name, n, p50, p99, p99.9, max, mode, host (and with ``compare``:
-    baseline p99, Δp99 with interval, verdict, why)."""
+    the gate's baseline p99* (median of block p99s), Δp99* with interval, verdict, why)."""
     rows = []
     for r in results:
         row = [r.id, str(r.n), format_ns(r.p50_ns), format_ns(r.p99_ns), format_ns(r.p999_ns),
@@ -116,6 +116,11 @@ def _noise_lines(report: Report) -> list[str]:
                    "(a regression must be larger to count); rerun on a quieter host to confirm")]
 
 
+#: The legend of the gate's columns: what the table's percentiles are, and what the gate compares.
+GATED_NOTE = ("p50, p99, p99.9, max: over all calls measured; p99*: the median of the block p99s, "
+              "the robust statistic the gate compares (base p99*: the baseline's, or the base measured now)")
+
+
 def terminal_summary(report: Report) -> list[str]:
     """The lines printed after a ``--hostperf`` run."""
     results = report.results
@@ -124,7 +129,7 @@ def terminal_summary(report: Report) -> list[str]:
         return lines + ["no hostperf measurements in this run"]
     base = report.baseline
     compare = any(r.verdict for r in results)
-    columns = _COLUMNS + (("base p99", "Δp99 [95% CI]", "verdict", "why") if compare else ())
+    columns = _COLUMNS + (("base p99*", "Δp99* [95% CI]", "verdict", "why") if compare else ())
     rows = result_rows(results, compare=compare)
     if compare and not any(r[-1] for r in rows):  # no row needs explaining: no empty column
         rows, columns = [r[:-1] for r in rows], columns[:-1]
@@ -135,6 +140,7 @@ def terminal_summary(report: Report) -> list[str]:
         for r in results:
             counts[r.status] = counts.get(r.status, 0) + 1
         lines.append("verdicts: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+        lines.append(GATED_NOTE)
     if base is not None and not base.exists:
         lines.append(f"no baseline for host {base.host_id} ({base.path}): nothing was compared; "
                      "record one with: pytest --hostperf --hostperf-save")

@@ -14,9 +14,10 @@ from pytest_hostperf.measure import Samples
 class Result:
     """Per-call latency of one named measurement. All times are nanoseconds.
 
-    ``p50``/``p90``/``p99``/``p999`` are the run's estimates: the median over blocks of each
-    block's percentile (robust to one disturbed block); ``max``, ``min`` and ``mean`` are over
-    all samples. ``interval(stat)`` gives the 95% bootstrap interval of an estimate.
+    ``p50``/``p90``/``p99``/``p999``, ``max``, ``min`` and ``mean`` are over all samples, pooled:
+    the tail that happened. ``interval(stat)`` gives the 95% interval of each from a bootstrap
+    over whole blocks. ``blocks`` keeps each block's own statistics; the gate compares the
+    median of the block p99s (``gate_p99``), which one disturbed block cannot move.
     When ``batch > 1`` every sample is the mean of ``batch`` consecutive calls: such
     percentiles understate the tail, and every output labels them ``batched(k)``.
     """
@@ -57,14 +58,23 @@ class Result:
         """The 95% bootstrap interval (over blocks) of an estimate: ``"p50"`` ... ``"max"``."""
         return self.intervals[stat]
 
+    @property
+    def gate_p99(self) -> float:
+        """The median of the block p99s: the statistic the p99 gate compares (robust to one
+        disturbed block); the reported ``p99`` is over all calls."""
+        return stats.estimate(self.blocks, "p99")
+
 
 def summarize(raw: Samples, *, nodeid: str, name: str, group: str | None = None, smoke: bool = False,
               rng: np.random.Generator | None = None) -> Result:
     """Turn raw samples into a ``Result``: block statistics, estimates and their intervals."""
-    blocks = tuple(stats.block_stats(b) for b in stats.split_blocks(raw.values, raw.block_sizes))
+    parts = stats.split_blocks(raw.values, raw.block_sizes)
+    blocks = tuple(stats.block_stats(b) for b in parts)
     rng = np.random.default_rng(0) if rng is None else rng
-    intervals = {s: stats.interval(stats.block_values(blocks, s), rng=rng) for s in stats.STATS}
-    est = {s: stats.estimate(blocks, s) for s in ("p50", "p90", "p99", "p999")}
+    point, lo, hi, max_ci = stats.pooled(parts, [q for _, q in stats.QUANTILES], rng=rng)
+    est = {name: float(v) for (name, _), v in zip(stats.QUANTILES, point)}
+    intervals = {name: (float(a), float(b)) for (name, _), a, b in zip(stats.QUANTILES, lo, hi)}
+    intervals["max"] = max_ci
     counters = None
     deltas = raw.counter_deltas
     if deltas is not None and len(deltas) == len(raw.block_sizes):

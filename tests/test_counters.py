@@ -124,7 +124,7 @@ def test_verdict_names_the_counter_that_changed(pytester: pytest.Pytester, monke
     monkeypatch.setenv("FRESH", "1")  # back to a fresh buffer above the mmap threshold per request
     res = pytester.runpytest_subprocess("--hostperf", "--hostperf-json=r.json")
     res.assert_outcomes(failed=1)
-    res.stdout.fnmatch_lines(["*test_buffers[[]request[]]: p99 regressed: * — minor faults/call * -> 2*"])
+    res.stdout.fnmatch_lines(["*test_buffers[[]request[]]: block-median p99 regressed: * — minor faults/call * -> 2*"])
     (r,) = json.loads((pytester.path / "r.json").read_text())["results"]
     assert r["why"].startswith("minor faults/call") and r["counters"]["minor_faults"]["per_call"] > 200
 

@@ -59,7 +59,7 @@ def test_save_then_compare_then_2x_slower_fails(project: pytest.Pytester, monkey
     slow = project.runpytest_subprocess("--hostperf", LOOSE)
     slow.assert_outcomes(failed=1)
     slow.stdout.fnmatch_lines([
-        "*test_work[[]work[]]: p99 regressed: baseline * -> current *, ratio *[[]95% CI * .. *[]] "
+        "*test_work[[]work[]]: block-median p99 regressed: baseline * -> current *, ratio *[[]95% CI * .. *[]] "
         "(tolerance 300%, 3 baseline run(s))*",
     ])
     assert len(json.loads(path.read_text())["runs"]) == 3  # comparing never writes
@@ -144,5 +144,5 @@ def test_expect_faster_fails_only_when_confidently_not(pytester: pytest.Pytester
     result = pytester.runpytest_subprocess("--hostperf")
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(
-        ["*test_fails[[]fast[]] is not 50x faster than *test_fails[[]slow[]] at p99: speedup *"])
+        ["*test_fails[[]fast[]] is not 50x faster than *test_fails[[]slow[]] at block-median p99: speedup *"])
     pytester.runpytest_subprocess().assert_outcomes(passed=3)  # smoke mode: no decision

@@ -51,7 +51,7 @@ def test_per_call_benchmark_is_measured_under_control_and_gated(bench: pytest.Py
     monkeypatch.setenv("HOSTPERF_SLOWDOWN", "20")
     slow = bench.runpytest_subprocess("--hostperf", "--hostperf-tolerance=300")
     slow.assert_outcomes(passed=1, failed=1)
-    slow.stdout.fnmatch_lines(["*test_per_call[[]benchmark[]]: p99 regressed: baseline * -> current *"])
+    slow.stdout.fnmatch_lines(["*test_per_call[[]benchmark[]]: block-median p99 regressed: baseline * -> current *"])
 
 
 def test_import_benchmark_json_is_a_report_compare_accepts(bench: pytest.Pytester) -> None:

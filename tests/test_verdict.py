@@ -19,7 +19,8 @@ def test_clearly_slower_is_regressed_with_message() -> None:
     assert v.status == "regressed" and v.failed
     assert 1.8 < v.interval[0] <= v.ratio <= v.interval[1] < 2.2
     msg = verdict.regression_message("t.py::test[x]", v)
-    assert msg.startswith("t.py::test[x]: p99 regressed: baseline 100.0 us -> current 200 us, ratio 2.00 [95% CI 1.8")
+    assert msg.startswith("t.py::test[x]: block-median p99 regressed: baseline 100.0 us -> current 200 us, "
+                          "ratio 2.00 [95% CI 1.8")
     assert msg.endswith("(tolerance 10%, 5 baseline run(s)); held over 1 measurement round(s)")
     assert v.delta_text().startswith("+100% [+8")
 
@@ -126,7 +127,8 @@ def test_speedup_holds_fails_and_inconclusive() -> None:
     assert verdict.check_speedup(fast, slow, factor=4).status == "holds"
     failing = verdict.check_speedup(fast, slow, factor=10)
     assert failing.status == "fails" and failing.failed
-    assert failing.message.startswith("t.py::test[fast] is not 10x faster than t.py::test[slow] at p99: speedup 5.0")
+    assert failing.message.startswith("t.py::test[fast] is not 10x faster than t.py::test[slow] "
+                                      "at block-median p99: speedup 5.0")
     noisy_fast = _result(RNG.lognormal(np.log(20_000), 0.8, 10_000), name="nf")
     noisy_slow = _result(RNG.lognormal(np.log(100_000), 0.8, 10_000), name="ns")
     assert verdict.check_speedup(noisy_fast, noisy_slow, factor=5).status == "inconclusive"

@@ -25,7 +25,7 @@ def test_histogram_exact_small_example() -> None:
 def test_histogram_bucket_edges_are_exact() -> None:
     edges = [2 ** (i / 32) for i in range(32 * 40)]
     ints = sorted({int(np.ceil(e)) for e in edges} | {int(np.floor(e)) for e in edges})
-    idx = histogram._bucket_of(np.array(ints))
+    idx = histogram.bucket_of(np.array(ints))
     for v, i in zip(ints, idx.tolist()):
         assert 2 ** (i / 32) <= max(v, 1) < 2 ** ((i + 1) / 32)
 
