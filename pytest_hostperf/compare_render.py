@@ -289,3 +289,31 @@ def render_history(src: Source) -> list[str]:
     if any(m.batch > 1 for m in src.measurements.values()):
         lines.append(_BATCHED)
     return lines
+
+
+def percentile_label(q: float) -> str:
+    """A percentile's column name: ``99.9`` -> ``p99.9``, ``50.0`` -> ``p50``."""
+    return f"p{q:g}"
+
+
+def render_percentiles(src: Source, qs: Sequence[float]) -> list[str]:
+    """Any percentiles (0..100) of each measurement, recomputed from its stored ``log2-32``
+    histogram (a baseline's runs merged): ``hostperf show FILE --percentiles 50,99,99.99``."""
+    from pytest_hostperf.histogram import decode_histogram, histogram_percentiles
+
+    header = ["measurement", "mode", "samples", *(percentile_label(q) for q in qs)]
+    rows = []
+    for mid, m in src.measurements.items():
+        if m.histogram is None:
+            rows.append([mid, m.mode, "-", *("-" for _ in qs)])
+            continue
+        samples = int(decode_histogram(m.histogram)[1].sum())
+        values = histogram_percentiles(m.histogram, qs)
+        rows.append([mid, m.mode, str(samples), *(format_ns(float(v)) for v in values)])
+    merged = "; a baseline's runs merged" if src.kind == "baseline" else ""
+    lines = table(rows, header, "ll" + "r" * (len(header) - 2))
+    lines.append(f"{', '.join(percentile_label(q) for q in qs)}: recomputed from the stored log2-32 histograms"
+                 f"{merged}; exact to one bucket (2.2%)")
+    if any(m.histogram is None for m in src.measurements.values()):
+        lines.append("-: no histogram stored (a report written before histograms were kept)")
+    return lines
