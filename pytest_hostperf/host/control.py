@@ -14,7 +14,8 @@ reads the resulting state back from the OS.
 
 Neighbours: CPU lists are :mod:`.cpus`, SCHED_FIFO facts (default priority, policy names,
 :func:`~.sched.rt_available`) are :mod:`.sched`, warm-up is :mod:`.warm`, libc is
-:mod:`.libc`. Their public names are importable from here too, as before the split.
+:mod:`.libc`. Their public names are importable from here too, as before the split. The
+bound above which the default ``auto`` mode does not lock memory is :mod:`.mlock_guard`.
 
 Importing this module is cheap: no numpy, no ctypes until memory is locked.
 """
@@ -28,9 +29,10 @@ import resource
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal, TypeAlias
 
-from pytest_hostperf.errors import HostControlError
-from pytest_hostperf.host import libc, procfs
+from pytest_hostperf.errors import HostControlError, InvalidArgument
+from pytest_hostperf.host import libc, mlock_guard, procfs
 from pytest_hostperf.host.cpus import (
     allowed_cpus,
     check_cpus,
@@ -61,9 +63,11 @@ __all__ = [
     "FIX_RT",
     "FIX_RT_CGROUP",
     "FIX_RT_THROTTLE",
+    "MLOCK_GUARDED",
     "RT_RUNTIME_PATH",
     "Applied",
     "HostState",
+    "MlockMode",
     "RtAvailability",
     "WarmRecord",
     "allowed_cpus",
@@ -73,6 +77,7 @@ __all__ = [
     "default_cpus",
     "format_cpu_list",
     "locked_memory",
+    "note_key",
     "parse_cpu_list",
     "pinned",
     "realtime",
@@ -82,10 +87,10 @@ __all__ = [
     "warm",
 ]
 
-FIX_MLOCK = (
-    "ulimit -l unlimited (or 'USER - memlock unlimited' in /etc/security/limits.conf); "
-    "in a container: docker run --ulimit memlock=-1 (or --cap-add IPC_LOCK)"
-)
+FIX_MLOCK = mlock_guard.FIX_MLOCK
+#: ``mlock=`` of :func:`controlled`: True locks, False does not, "auto" locks where the guard
+#: (:mod:`.mlock_guard`) finds it cannot hurt.
+MlockMode: TypeAlias = bool | Literal["auto"]
 FIX_PIN = (
     "run where sched_setaffinity is allowed (Linux, no seccomp filter blocking it) and give "
     "the process the CPUs it should use: taskset -c LIST, a cgroup cpuset "
@@ -271,18 +276,30 @@ def _vm_locked_kib(status_path: Path = Path("/proc/self/status")) -> int | None:
     return procfs.status_field_kib(status_path, "VmLck")
 
 
+#: ``detail`` of the record of a lock the guard skipped (:func:`note_key` notes it once a run).
+MLOCK_GUARDED = "mlockall (auto)"
+
+
 @contextlib.contextmanager
-def locked_memory() -> Iterator[Applied]:
+def locked_memory(*, guard: bool = False) -> Iterator[Applied]:
     """Lock current and future pages in RAM (``mlockall``), then unlock.
 
     Unlocks afterwards only if nothing was locked before (``VmLck`` 0): memory a caller
     locked on its own stays locked. ``applied=False`` with the reason and fix where the
     limit is too low (ENOMEM), the call is not permitted (EPERM) or there is no mlockall.
+    ``guard=True`` (the ``auto`` mode) first asks :func:`.mlock_guard.check` and does not
+    lock where what would be locked exceeds its bound (``applied=False``, the figures in the
+    reason, detail :data:`MLOCK_GUARDED`).
     """
     if not libc.has("mlockall"):
         yield Applied("mlock", False, "mlockall",
                       reason="mlockall is not available (no libc with mlockall)", fix=None)
         return
+    if guard:
+        decision = mlock_guard.check()
+        if not decision.lock:
+            yield Applied("mlock", False, MLOCK_GUARDED, reason=decision.reason, fix=decision.fix)
+            return
     current, future = libc.mcl_flags()
     before = _vm_locked_kib()
     was_locked = bool(before)
@@ -304,6 +321,15 @@ def locked_memory() -> Iterator[Applied]:
                 raise HostControlError(unlock_err, f"munlockall failed: {os.strerror(unlock_err)}")
     if err:
         yield Applied("mlock", False, "mlockall", reason=_mlock_reason(err), fix=FIX_MLOCK)
+
+
+def note_key(applied: Applied) -> tuple[str, str | None]:
+    """The key a run notes a control that was not applied under, to print it once: its
+    control and reason; for a lock the guard skipped, its control and detail (the figures in
+    its reason change from one measurement to the next, and once a run is enough)."""
+    if applied.control == "mlock" and applied.detail == MLOCK_GUARDED:
+        return applied.control, applied.detail
+    return applied.control, applied.reason
 
 
 def _mlock_reason(err: int) -> str:
@@ -363,7 +389,7 @@ current_state = snapshot
 def controlled(
     cpus: Sequence[int] | None = None,
     rt: int | None = DEFAULT_RT_PRIORITY,
-    mlock: bool = True,
+    mlock: MlockMode = "auto",
     *,
     pin: bool = True,
     rt_runtime_path: Path = RT_RUNTIME_PATH,
@@ -371,9 +397,12 @@ def controlled(
     """Apply pin, then mlock, then SCHED_FIFO; restore in reverse order.
 
     ``cpus=None`` pins to :func:`default_cpus`; ``pin=False`` skips pinning, ``rt=None``
-    skips SCHED_FIFO, ``mlock=False`` skips mlockall. Yields the :class:`Applied`
-    records of the controls attempted, in the order applied.
+    skips SCHED_FIFO, ``mlock=False`` skips mlockall, ``mlock=True`` locks regardless of
+    size and ``mlock="auto"`` locks where :mod:`.mlock_guard` finds it cannot hurt. Yields
+    the :class:`Applied` records of the controls attempted, in the order applied.
     """
+    if mlock not in (True, False, "auto"):
+        raise InvalidArgument(f"controlled(mlock=...): {mlock!r} is not True, False or 'auto'")
     if rt is not None:
         validate_priority(rt)  # before anything changes, so a bad value changes nothing
     records: list[Applied] = []
@@ -383,7 +412,7 @@ def controlled(
         if pin:
             records.append(stack.enter_context(pinned(cpus)))
         if mlock:
-            records.append(stack.enter_context(locked_memory()))
+            records.append(stack.enter_context(locked_memory(guard=mlock == "auto")))
         if rt is not None:
             records.append(stack.enter_context(realtime(rt, rt_runtime_path=rt_runtime_path)))
         yield records
