@@ -1,4 +1,5 @@
-"""The ``hostperf`` console script: ``audit``, ``show``, ``compare``, ``plot``.
+"""The ``hostperf`` console script: ``audit``, ``show``, ``compare``, ``plot``, ``export``,
+``import-benchmark``.
 
 Exit codes: 0 done; 1 ``compare --fail-on-regression`` found a regression; 2 a usage
 error or an input that cannot be read (argparse's own code for usage errors).
@@ -24,6 +25,53 @@ def _cmd_show(args: argparse.Namespace) -> int:
         print("\n".join(report.terminal_summary(doc)))
     else:
         print("\n".join(compare.render_history(compare.source_from_baseline(doc, name=args.file))))
+    if args.percentiles:
+        print()
+        print("\n".join(compare.render_percentiles(compare.source_of(doc, name=args.file), args.percentiles)))
+    return 0
+
+
+PERCENTILES_EXAMPLE = "--percentiles 50,99,99.99"
+
+
+def _percentiles(value: str) -> list[float]:
+    """``50,99,99.99`` -> ``[50.0, 99.0, 99.99]`` (duplicates dropped), each in 0..100."""
+    import math
+
+    out: list[float] = []
+    for part in value.split(","):
+        try:
+            q = float(part.strip().removeprefix("p"))
+        except ValueError:
+            q = math.nan
+        if not math.isfinite(q) or not 0 <= q <= 100:
+            where = f"{value!r}: {part.strip()!r}" if part.strip() != value.strip() else repr(value)
+            raise argparse.ArgumentTypeError(
+                f"{where} is not a percentile; give numbers from 0 to 100 separated by commas, "
+                f"e.g. {PERCENTILES_EXAMPLE}")
+        if q not in out:
+            out.append(q)
+    return out
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from pytest_hostperf import compare, hdr
+    from pytest_hostperf._io import atomic_write_text
+
+    hdr_class = hdr.require_hdrhistogram()  # before reading anything: the install hint is the answer
+    doc = compare.open_input(args.file, Path(args.baselines))
+    exported = hdr.interval_log(doc, hdr_class, name=args.file, version=__version__)
+    for mid in exported.skipped:
+        print(f"hostperf: {mid}: no histogram stored (a report written before histograms were kept); left out",
+              file=sys.stderr)
+    if args.output:
+        try:
+            atomic_write_text(Path(args.output), exported.text)
+        except OSError as exc:
+            raise HostperfError(f"{args.output}: cannot write the export: {exc.strerror or exc}") from None
+        print(f"{args.output}: {exported.intervals} histogram(s) of {args.file} in HdrHistogram's interval log format")
+    else:
+        print(exported.text, end="")
     return 0
 
 
@@ -102,6 +150,8 @@ def _cmd_import_benchmark(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from pytest_hostperf import options
 
+    # argparse %-formats help= strings (a percent sign is written %% there) but prints a
+    # description as written unless it holds %(prog): a percent sign is written % there.
     parser = argparse.ArgumentParser(prog="hostperf", description="pytest-hostperf command line")
     parser.add_argument("--version", action="version", version=f"pytest-hostperf {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -119,12 +169,15 @@ def build_parser() -> argparse.ArgumentParser:
                                       "(or host id) as its host and its stored runs: date, commit, p99 per run")
     show.add_argument("file", help="report file, baseline file or host id")
     baselines_option(show)
+    show.add_argument("--percentiles", type=_percentiles, metavar="LIST",
+                      help="Also show these percentiles, recomputed from the stored histograms (a baseline's "
+                           "runs merged), e.g. 50,99,99.99")
     show.set_defaults(func=_cmd_show)
 
     comp = sub.add_parser(
         "compare", help="Compare baselines or reports side by side, with p99 ratios and verdicts",
         description="Compare two or more inputs (baseline files, host ids in the baselines folder, or "
-                    "JSON reports): per measurement p50, p99, p99.9, the p99 ratio with its 95%% interval "
+                    "JSON reports): per measurement p50, p99, p99.9, the p99 ratio with its 95% interval "
                     "and the verdict, then the host differences. With more than two inputs each one is "
                     "compared with the one before and with the first.")
     comp.add_argument("inputs", nargs="+", metavar="INPUT", help="baseline file, host id, or JSON report")
@@ -156,6 +209,19 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--out", default="hostperf-plots", metavar="DIR",
                       help="Folder for the plot files (default: hostperf-plots)")
     plot.set_defaults(func=_cmd_plot)
+
+    export = sub.add_parser(
+        "export", help="Latency distributions as HdrHistograms (interval log, HistogramLogAnalyzer)",
+        description="Write each measurement's stored latency distribution (a baseline: each run's) as an "
+                    "HdrHistogram in its standard compressed encoding, one tagged line per measurement of "
+                    "HdrHistogram's interval log format. Values in ns, exact to the stored histogram's buckets "
+                    "(2.2%). Needs hdrhistogram: pip install 'pytest-hostperf[hdr]'")
+    export.add_argument("file", help="report file, baseline file or host id")
+    baselines_option(export)
+    export.add_argument("--format", choices=("hdr",), default="hdr",
+                        help="Output format: hdr, HdrHistogram's interval log (default: hdr)")
+    export.add_argument("-o", "--output", metavar="PATH", help="Where to write it (default: stdout)")
+    export.set_defaults(func=_cmd_export)
     return parser
 
 

@@ -1,6 +1,8 @@
 """One exception root for the plugin, with subclasses that also inherit the builtin they resemble."""
 from __future__ import annotations
 
+import pytest
+
 
 class HostperfError(Exception):
     """Base of every error pytest-hostperf raises on purpose."""
@@ -26,8 +28,11 @@ class BaselineError(HostperfError, ValueError):
     """A baseline file cannot be read, validated or written."""
 
 
-class HostperfWarning(UserWarning):
-    """Something the user should know that does not fail the run (an inconclusive budget...)."""
+class HostperfWarning(pytest.PytestWarning):
+    """Something the user should know that does not fail the run (an inconclusive budget...).
+
+    A ``pytest.PytestWarning``, as a plugin's warnings are (so ``-W error::pytest.PytestWarning``
+    and pytest's warning summary treat it as pytest's own), and so still a ``UserWarning``."""
 
 
 class ReportError(HostperfError, ValueError):
@@ -36,3 +41,7 @@ class ReportError(HostperfError, ValueError):
 
 class PlotUnavailable(HostperfError, ImportError):
     """Plots were asked for but matplotlib (the ``plot`` extra) is not installed."""
+
+
+class HdrUnavailable(HostperfError, ImportError):
+    """An HdrHistogram export was asked for but hdrhistogram (the ``hdr`` extra) is not installed."""

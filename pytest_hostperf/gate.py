@@ -82,6 +82,14 @@ def outcome(rec: Recorder, *, strict: bool) -> tuple[list[str], list[str]]:
     return failures, [u + "; measure longer (--hostperf-max-time) or on a quieter host" for u in unsure]
 
 
+def missing_baselines(rec: Recorder, *, fix: str) -> list[str]:
+    """``--hostperf-require-baseline``: a failure for each of the test's measurements that had no
+    stored baseline to be compared with (verdict ``new``), ending with ``fix`` (where none was
+    found, the command that records one)."""
+    return [f"{mid}: no baseline to compare with, and --hostperf-require-baseline is set: {fix}"
+            for mid, v in rec.verdicts.items() if v.status == "new"]
+
+
 def junit_properties(rec: Recorder) -> list[tuple[str, Any]]:
     """``record_property`` entries of a test's measurements, so ``--junitxml`` shows them:
     ``hostperf[<name>].p99_ns`` and ``hostperf[<name>].verdict`` (over-budget wins, as in reports)."""

@@ -13,7 +13,7 @@ import argparse
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -100,6 +100,17 @@ def parse_bool(value: str) -> bool:
     raise _bad(value, "true or false", "'true'")
 
 
+def parse_mlock(value: str) -> bool | Literal["auto"]:
+    """``auto`` (lock where the guard finds it cannot hurt), or a boolean: true locks
+    regardless of size, false does not lock (ini key ``hostperf_mlock``, marker ``mlock=``)."""
+    if str(value).strip().lower() == "auto":
+        return "auto"
+    try:
+        return parse_bool(value)
+    except argparse.ArgumentTypeError:
+        raise _bad(value, "auto, true or false", "'auto'") from None
+
+
 def parse_text(value: str) -> str:
     """Any non-empty text (paths, host ids; those are checked where they are used)."""
     text = str(value)
@@ -124,6 +135,11 @@ class Option:
     def dest(self) -> str:
         return self.flag.lstrip("-").replace("-", "_")
 
+    @property
+    def paired(self) -> bool:
+        """A ``--hostperf-X`` / ``--hostperf-no-X`` pair of flags (a boolean, or mlock's tri-state)."""
+        return self.parse is parse_bool or self.parse is parse_mlock
+
 
 OPTIONS: tuple[Option, ...] = (
     Option("--hostperf", "Measure hostperf tests fully, compare with the baseline and gate "
@@ -140,8 +156,10 @@ OPTIONS: tuple[Option, ...] = (
            "last allowed CPU)", parse_cpus, None, metavar="LIST"),
     Option("--hostperf-rt", "SCHED_FIFO priority 1..98 during measurements, or 'off' "
            "(default 49)", parse_rt, DEFAULT_RT_PRIORITY, metavar="PRIO|off"),
-    Option("--hostperf-mlock", "mlockall() around measurements (default on; "
-           "--hostperf-no-mlock turns it off)", parse_bool, True),
+    Option("--hostperf-mlock", "mlockall() around measurements regardless of the process's size "
+           "(default: auto, which locks only while what would be locked stays within 1 GiB and half the "
+           "available memory, and within RLIMIT_MEMLOCK; --hostperf-no-mlock never locks; ini: "
+           "auto, true or false)", parse_mlock, "auto"),
     Option("--hostperf-samples", "Samples per measurement under --hostperf (default 20000)",
            parse_positive_int, DEFAULT_SAMPLES, metavar="N"),
     Option("--hostperf-max-time", "Time budget of one measurement's sampling, in seconds "
@@ -163,6 +181,9 @@ OPTIONS: tuple[Option, ...] = (
            "against the baseline's commit before failing (default on; --hostperf-no-confirm fails on the "
            "stored comparison alone)", parse_bool, True),
     Option("--hostperf-strict", "Fail, not warn, when a verdict stays inconclusive", parse_bool, False),
+    Option("--hostperf-require-baseline", "Fail each measurement that has no baseline on this host (verdict "
+           "'new'), naming the command that records one; waived under --hostperf-save, which records them, and "
+           "under --hostperf-against, which reads no baseline", parse_bool, False),
     Option("--hostperf-counters", "Read page faults, context switches, Python allocations, CPU "
            "migrations and (where perf_event_open allows) cycles/instructions/cache and branch misses "
            "around each block (default on; --hostperf-no-counters turns it off)", parse_bool, True),
@@ -186,7 +207,7 @@ def add_options(parser: pytest.Parser) -> None:
         help_text = opt.help + (" [declared; takes effect in a later release]" if opt.dest in PENDING else "")
         if opt.parse is None:
             group.addoption(opt.flag, action="store_true", default=False, dest=opt.dest, help=help_text)
-        elif opt.parse is parse_bool:
+        elif opt.paired:
             group.addoption(opt.flag, action="store_true", default=None, dest=opt.dest, help=help_text)
             group.addoption("--hostperf-no-" + opt.flag.removeprefix("--hostperf-"), action="store_false",
                             dest=opt.dest, help=f"Opposite of {opt.flag}")
@@ -204,7 +225,7 @@ def get(config: pytest.Config, dest: str) -> Any:
     value = config.getoption(dest, default=_NOT_GIVEN)
     if opt.parse is None:  # a plain flag: CLI only
         return bool(value) and value is not _NOT_GIVEN
-    if value is not _NOT_GIVEN and (value is not None or opt.parse is not parse_bool):
+    if value is not _NOT_GIVEN and (value is not None or not opt.paired):
         return value  # None here is an explicit "off" (--hostperf-rt=off)
     if opt.env and os.environ.get(opt.env):
         return _validated(opt, os.environ[opt.env], f"environment variable {opt.env}")
@@ -231,7 +252,7 @@ def explicitly_given(config: pytest.Config, dest: str) -> bool:
     opt = _BY_DEST[dest]
     value = config.getoption(dest, default=_NOT_GIVEN)
     if value is not _NOT_GIVEN and not (opt.parse is None and value is False) and not (
-            opt.parse is parse_bool and value is None):
+            opt.paired and value is None):
         return True
     if opt.env and os.environ.get(opt.env):
         return True

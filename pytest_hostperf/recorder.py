@@ -7,13 +7,15 @@ One measurement's trip, in one direction: host controls (``settings.resolve_cont
 from __future__ import annotations
 
 import contextlib
+import itertools
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_hostperf.errors import InvalidArgument
+from pytest_hostperf.errors import HostperfWarning, InvalidArgument
 from pytest_hostperf.settings import Controls, MarkerSettings, RunSettings, parse_marker, resolve_controls
 
 if TYPE_CHECKING:
@@ -118,6 +120,7 @@ class Recorder:
         if self._run.pairing is not None:  # --hostperf-against: paired with the base, measured now
             from pytest_hostperf import verdict as rules
 
+            self._run.progress.begin(mid)  # against.py shows the rounds of pairs
             res, host, v = self._run.pairing.measure(mid, name, fn, args, kwargs, controls=self.controls,
                                                      timer=timer, plan=plan, self_timed=self_timed,
                                                      summarize=lambda s: self._summarize(s, name=name))
@@ -125,9 +128,14 @@ class Recorder:
                 v = rules.Verdict("new", "p99", None, None, None, res.p99, self.tolerance, 0, v)
             self.verdicts[mid] = v
             return self._keep(res, host=host, base=[], verdict=records.VerdictRecord.of(v, 0))
+        rounds = 1 + self._run.max_rounds
+        self._run.progress.begin(mid, rounds * plan.max_seconds + plan.warmup_seconds)
+        self._run.progress.step(f"round 1/{rounds}")
         raw, host = self._sample_controlled(fn, args, kwargs, plan, timer, self_timed)
+        later = itertools.count(2)
 
         def again() -> Samples:
+            self._run.progress.step(f"round {next(later)}/{rounds}")
             more, _ = self._sample_controlled(fn, args, kwargs, replace(plan, batch=raw.batch, warmup_calls=10),
                                               timer, self_timed)
             return more
@@ -194,6 +202,7 @@ class Recorder:
         from pytest_hostperf import counter_stats, records
         from pytest_hostperf import verdict as rules
 
+        self._run.progress.end()
         checks = [rules.check_budget(res, stat, budget) for stat, budget in self.settings.budgets.items()]
         self.checks.extend(checks)
         cur = res.counters
@@ -238,7 +247,9 @@ class Recorder:
 
         Both measurements come from this run, so this relative budget holds on any host and
         needs no baseline. Inconclusive (the interval straddles ``factor``) warns, or fails
-        under ``--hostperf-strict``. In smoke mode nothing is decided.
+        under ``--hostperf-strict``. In smoke mode nothing is decided. A ``HostperfWarning``
+        says when the two are timed differently (one ``batched(k)``, the other ``single``, or
+        two batch sizes): then the comparison is not like for like.
         """
         from pytest_hostperf import verdict
 
@@ -248,6 +259,12 @@ class Recorder:
             raise InvalidArgument(f"expect_faster(..., at=...): {at!r} is not one of p50, p90, p99, p999, max")
         if fast.smoke or slow.smoke:
             return None
+        if fast.batch != slow.batch:
+            warnings.warn(HostperfWarning(
+                f"expect_faster({fast.id}, {slow.id}): the two are timed differently ({fast.mode} vs {slow.mode}): "
+                f"a batched(k) sample is the mean of k calls, whose {at} understates the tail, so this {at} "
+                "comparison is not like for like; compare calls of similar cost (each timed alone, or both "
+                "batched alike)"), stacklevel=2)
         check = verdict.check_speedup(fast, slow, factor=float(factor), stat=at)
         self.speedups.append(check)
         self._run.speedups.append(check)

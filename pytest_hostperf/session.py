@@ -9,6 +9,7 @@ statistics load on the first measurement, not when pytest starts.
 """
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Generator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ import pytest
 
 from pytest_hostperf import options
 from pytest_hostperf.errors import HostperfWarning
+from pytest_hostperf.progress import Progress
 from pytest_hostperf.recorder import Entry, Recorder
 from pytest_hostperf.settings import RunSettings
 
@@ -45,6 +47,8 @@ class HostperfSession:
         if placement is not None and placement.cpus is not None:
             self.settings = replace(self.settings, cpus=placement.cpus)  # an xdist worker's own share
         self.max_rounds = 2  # extra sampling rounds for a regressed or inconclusive verdict
+        # the status line of the measurement running now (a terminal only; workers have none)
+        self.progress = Progress.of(config, enabled=self.settings.full and not self.is_worker)
         self.entries: list[Entry] = []  # this process's measurements
         self.remote: list[ResultRecord] = []  # xdist: what the workers measured (controller)
         self.remote_records: dict[str, dict[str, Any]] = {}  # xdist: their baseline records
@@ -120,6 +124,24 @@ class HostperfSession:
             self._fingerprint = fingerprint()
         return self._fingerprint
 
+    def no_baseline_fix(self) -> str:
+        """Where this run found no baseline and the command that records one: this run's own
+        arguments plus ``--hostperf-save`` (``--hostperf-require-baseline``'s failure message)."""
+        import shlex
+        from pathlib import Path
+
+        from pytest_hostperf import outputs
+
+        path = outputs.baseline_path(self)
+        with contextlib.suppress(ValueError):
+            path = path.relative_to(Path(self.config.rootpath))
+        where = (f"{path} does not exist (host id {self.host_id})" if self.baseline is None
+                 else f"none of the {len(self.stored_runs)} run(s) in {path} has it")
+        args = [str(a) for a in self.config.invocation_params.args if str(a) != "--hostperf-require-baseline"]
+        if "--hostperf-save" not in args:
+            args.append("--hostperf-save")
+        return f"{where}; record it with: pytest {shlex.join(args)} (then commit {path})"
+
     def baseline_of(self, mid: str) -> list[StoredMeasurement]:
         """This measurement's records in the stored baseline runs, oldest first (full mode only)."""
         if not self.settings.full:
@@ -183,10 +205,13 @@ class HostperfSession:
         self.entries.append(entry)
 
     def note_controls(self, applied: list[Applied]) -> None:
-        """Remember each distinct control that could not be applied, to print its fix once."""
+        """Remember each distinct control that could not be applied, to print its fix once
+        (a lock the mlock guard skipped: once a run, with the figures of the first)."""
+        from pytest_hostperf.host.control import note_key
+
         for a in applied:
             if not a.applied:
-                self.not_applied.setdefault((a.control, a.reason), a)
+                self.not_applied.setdefault(note_key(a), a)
 
     # -- host noise -------------------------------------------------------------------------
     def probe_noise(self, when: str) -> None:
@@ -240,13 +265,20 @@ class HostperfSession:
                 item.user_properties.extend(gate.junit_properties(rec))
         if rec is not None and self.settings.full:
             failures, unsure = gate.outcome(rec, strict=self.settings.strict)
+            if self.settings.require_baseline and not (self.settings.save or self.settings.against):
+                failures += gate.missing_baselines(rec, fix=self.no_baseline_fix())
             for u in unsure:
                 item.warn(HostperfWarning(u))
             if failures:
                 pytest.fail("\n".join(failures), pytrace=False)
         return outcome
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.progress.end()  # before pytest writes the outcome: also when the test raised mid-measurement
+
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self.progress.end()
         if self.is_worker:
             return  # the worker role sends the measurements home; the controller reports
         from pytest_hostperf import outputs

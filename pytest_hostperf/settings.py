@@ -9,7 +9,7 @@ import argparse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -32,7 +32,7 @@ class RunSettings:
     strict: bool
     cpus: tuple[int, ...] | None
     rt: int | None  # None: --hostperf-rt=off
-    mlock: bool
+    mlock: bool | Literal["auto"]  # True: --hostperf-mlock (regardless of size); "auto": guarded
     counters: bool
     noise: bool
     keep_runs: int
@@ -44,6 +44,7 @@ class RunSettings:
     against: str | None = None  # --hostperf-against=REF
     against_python: str | None = None
     confirm: bool = True  # --hostperf-no-confirm: a stored-baseline regression fails unconfirmed
+    require_baseline: bool = False  # --hostperf-require-baseline: a measurement without one fails
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> RunSettings:
@@ -55,12 +56,13 @@ class RunSettings:
             full=bool(get("hostperf")), save=bool(get("hostperf_save")), samples=int(get("hostperf_samples")),
             max_time=float(get("hostperf_max_time")), tolerance=float(get("hostperf_tolerance")),
             strict=bool(get("hostperf_strict")), cpus=get("hostperf_cpus"), rt=get("hostperf_rt"),
-            mlock=bool(get("hostperf_mlock")), counters=bool(get("hostperf_counters")),
+            mlock=get("hostperf_mlock"), counters=bool(get("hostperf_counters")),
             noise=bool(get("hostperf_noise")), keep_runs=options.keep_runs(config),
             baselines_dir=folder if folder.is_absolute() else Path(config.rootpath) / folder,
             host=get("hostperf_host"), json_path=get("hostperf_json"), markdown_path=get("hostperf_markdown"),
             plot_dir=get("hostperf_plot"), against=get("hostperf_against"),
-            against_python=get("hostperf_against_python"), confirm=bool(get("hostperf_confirm")))
+            against_python=get("hostperf_against_python"), confirm=bool(get("hostperf_confirm")),
+            require_baseline=bool(get("hostperf_require_baseline")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +75,7 @@ class MarkerSettings:
     tolerance: float | None = None
     rt: int | str | None = None  # None: not given; "off"; "required"; or a priority
     cpus: tuple[int, ...] | None = None
-    mlock: bool | None = None
+    mlock: bool | Literal["auto"] | None = None  # None: not given
 
 
 def parse_marker(item: pytest.Item) -> MarkerSettings:
@@ -95,7 +97,7 @@ def parse_marker(item: pytest.Item) -> MarkerSettings:
                for stat in ("p99", "p999", "max") if kw.get(stat) is not None}
     parsers: dict[str, Callable[[str], Any]] = {
         "samples": options.parse_positive_int, "tolerance": options.parse_tolerance,
-        "cpus": options.parse_cpus, "mlock": options.parse_bool,
+        "cpus": options.parse_cpus, "mlock": options.parse_mlock,
     }
     values: dict[str, Any] = {}
     for key, parse in parsers.items():
@@ -127,7 +129,7 @@ class Controls:
 
     cpus: tuple[int, ...] | None
     rt: int | None  # SCHED_FIFO priority, None: off
-    mlock: bool
+    mlock: bool | Literal["auto"]  # True: lock regardless of size; "auto": where the mlock guard allows
     rt_required: bool
 
     def skip_unless_rt(self, applied: Any) -> None:

@@ -15,7 +15,8 @@ A baseline is ``<baselines>/<host-id>.json``::
               "max_ns", "mean_ns", "group", "blocks": [{"n", "p50_ns", ..., "max_ns"}],
               "histogram": {...}, "host": {...} (optional)}
 
-Files are written with sorted keys and integer nanoseconds, under an exclusive lock, to a
+Files are written with sorted keys and integer nanoseconds, under an exclusive lock (an
+flock on the baselines folder itself, :class:`_Lock`: no lock file is left there), to a
 temp file that is fsynced and ``os.replace``d over the old one (``_io.py``): readers see
 the old file or the new one, and two concurrent writers both land. Loading reads through
 the one bounded reader (``jsonfile.read_json``), validates everything (``schema.py``) and
@@ -27,6 +28,7 @@ inputs of either kind (:func:`load_document`).
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
@@ -187,41 +189,115 @@ def load_if_exists(folder: Path, host: str) -> Baseline | None:
     return _load_for(path, host)
 
 
-class _Lock:
-    """An exclusive flock on ``folder/.<host>.lock`` (a zero-byte file left in place), waited
-    for at most ``timeout`` seconds. flock dies with its process, so a crash leaves no stale lock."""
+#: flock errors of a filesystem that cannot lock a directory: NFS emulates flock with
+#: byte-range locks, and an exclusive one needs a file opened for writing (EBADF).
+_NO_FOLDER_LOCK = frozenset({errno.EBADF, errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL})
 
-    def __init__(self, path: Path, timeout: float) -> None:
-        self.path, self.timeout, self.fd = path, timeout, -1
+
+class _Lock:
+    """The exclusive right to save into ``folder``, waited for at most ``timeout`` seconds.
+
+    An flock on the folder itself (its directory descriptor): nothing is created in it, so a
+    baselines folder holds baselines only. Where the filesystem cannot flock a directory
+    (NFS), a lock file ``folder/.<host>.lock`` stands in, for the save only: its holder removes
+    it before letting go, and a waiter that then finds the path gone or holding another file
+    locks again, on the file at the path. flock dies with its process, so a crash never
+    leaves a stale lock (there, at most an unused lock file, removed by the next save).
+    """
+
+    def __init__(self, folder: Path, host: str, timeout: float) -> None:
+        self.folder, self.file, self.timeout = folder, folder / f".{host}.lock", timeout
+        self.fd = -1
+        self.holds_file = False
 
     def __enter__(self) -> _Lock:
-        try:
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-        except OSError as exc:
-            what = "is a symlink; remove it" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
-            if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-                what += (f"; saving needs a writable baselines folder ({self.path.parent}): remount it "
-                         "read-write or save elsewhere (--hostperf-baselines=DIR); nothing was changed")
-            raise BaselineError(f"cannot create the lock file {self.path}: {what}") from None
         deadline = time.monotonic() + self.timeout
+        try:
+            fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise BaselineError(f"cannot open the baselines folder {self.folder} to lock it: "
+                                f"{exc.strerror or exc}") from None
+        if self._wait(fd, deadline, f"the baselines folder {self.folder}", folder=True):
+            self.fd = fd
+            self._drop_old_lock_file()
+            return self
+        os.close(fd)
+        while True:
+            fd = self._open_file()
+            self._wait(fd, deadline, f"the lock file {self.file}")
+            if self._at_path(fd):
+                self.fd, self.holds_file = fd, True
+                return self
+            os.close(fd)  # its holder removed it as it let go: lock the file at the path now
+            if time.monotonic() >= deadline:
+                raise BaselineError(f"timed out after {self.timeout:g} s waiting for the lock file {self.file}: "
+                                    "it keeps being replaced; retry when no other save runs")
+
+    def _wait(self, fd: int, deadline: float, what: str, *, folder: bool = False) -> bool:
+        """flock ``fd`` by the deadline; False: a folder that cannot be flocked (use the file)."""
         pause = 0.001
         while True:
             try:
-                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return self
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    os.close(self.fd)
-                    raise BaselineError(f"timed out after {self.timeout:g} s waiting for the lock {self.path}: "
-                                        "another process is saving this baseline; retry when it is done") from None
+                    os.close(fd)
+                    raise BaselineError(f"timed out after {self.timeout:g} s waiting for the lock on {what}: "
+                                        "another process is saving a baseline there; retry when it is done") from None
                 time.sleep(pause)
                 pause = min(pause * 2, 0.05)
             except OSError as exc:
-                os.close(self.fd)
-                raise BaselineError(f"cannot lock {self.path}: {exc.strerror or exc}") from None
+                if folder and exc.errno in _NO_FOLDER_LOCK:
+                    return False
+                os.close(fd)
+                raise BaselineError(f"cannot lock {what}: {exc.strerror or exc}") from None
+
+    def _open_file(self) -> int:
+        try:
+            return os.open(self.file, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            what = "is a symlink; remove it" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
+            if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+                what += f"; {_writable(self.folder)}; nothing was changed"
+            raise BaselineError(f"cannot create the lock file {self.file}: {what}") from None
+
+    def _at_path(self, fd: int) -> bool:
+        """Whether ``fd`` is still the file at the lock file's path (not one removed meanwhile)."""
+        try:
+            there = os.stat(self.file, follow_symlinks=False)
+        except OSError:
+            return False
+        mine = os.fstat(fd)
+        return (there.st_dev, there.st_ino) == (mine.st_dev, mine.st_ino)
+
+    def _drop_old_lock_file(self) -> None:
+        """Remove the empty ``.<host>.lock`` that versions before the folder lock left, unless
+        an older version holds it right now. Never follows or removes a symlink."""
+        try:
+            fd = os.open(self.file, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            return
+        try:
+            st = os.fstat(fd)
+            if stat.S_ISREG(st.st_mode) and st.st_size == 0:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                os.unlink(self.file)
+        except OSError:  # held by an older version, or not ours to remove: left alone
+            pass
+        finally:
+            os.close(fd)
 
     def __exit__(self, *exc: object) -> None:
+        if self.holds_file:  # removed while still held: a waiter then finds it gone and locks anew
+            with contextlib.suppress(OSError):
+                os.unlink(self.file)
         os.close(self.fd)  # closing the last descriptor releases the flock
+
+
+def _writable(folder: Path) -> str:
+    return (f"saving needs a writable baselines folder ({folder}): remount it read-write or save elsewhere "
+            "(--hostperf-baselines=DIR)")
 
 
 def _sweep_temp_files(path: Path) -> list[Path]:
@@ -276,7 +352,7 @@ def save_run(folder: Path, host: str, run: dict[str, Any], *, keep: int = DEFAUL
     except OSError as exc:
         raise BaselineError(f"cannot create the baselines folder {folder}: {exc.strerror or exc}") from None
     path = baseline_path(folder, clean)
-    with _Lock(path.parent / f".{clean}.lock", lock_timeout):
+    with _Lock(path.parent, clean, lock_timeout):
         path = baseline_path(folder, clean)  # re-checked under the lock
         runs: list[dict[str, Any]] = []
         mode = 0o644
@@ -293,7 +369,8 @@ def save_run(folder: Path, host: str, run: dict[str, Any], *, keep: int = DEFAUL
         try:
             _atomic_write(path, text, mode)
         except OSError as exc:
-            raise BaselineError(f"cannot write {path}: {exc.strerror or exc}; the previous file is unchanged"
+            fix = f"; {_writable(path.parent)}" if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM) else ""
+            raise BaselineError(f"cannot write {path}: {exc.strerror or exc}; the previous file is unchanged{fix}"
                                 ) from None
     return path
 

@@ -74,8 +74,7 @@ def test_file_has_sorted_keys_integer_ns_and_no_temp_files(tmp_path: Path) -> No
     assert text == store.to_json(doc) and text.endswith("}\n")
     values = ns_values(doc)
     assert len(values) > 50 and all(type(v) is int for _, v in values)
-    assert sorted(os.listdir(tmp_path)) == [".h.lock", "h.json"]
-    assert (tmp_path / ".h.lock").stat().st_size == 0
+    assert os.listdir(tmp_path) == ["h.json"]  # the lock is an flock on the folder: no lock file
     assert path.stat().st_mode & 0o777 == 0o644
 
 
@@ -222,17 +221,18 @@ def test_concurrent_saves_from_processes_all_land(tmp_path: Path) -> None:
     assert [p.returncode for p in procs] == [0, 0, 0], outputs
     b = store.load(folder / "race-host.json")
     assert sorted((r["writer"], r["seq"]) for r in b.runs) == [(str(w), i) for w in range(3) for i in range(10)]
-    assert sorted(os.listdir(folder)) == [".race-host.lock", "race-host.json"]
+    assert os.listdir(folder) == ["race-host.json"]
 
 
 def test_lock_wait_is_bounded(tmp_path: Path) -> None:
     import fcntl
 
     store.save_run(tmp_path, "h", make_run(0))
-    fd = os.open(tmp_path / ".h.lock", os.O_RDWR)
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)  # another save holds the folder's lock
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        with pytest.raises(BaselineError, match=r"timed out after 0.2 s waiting for the lock .*\.h\.lock"):
+        with pytest.raises(BaselineError, match=r"timed out after 0.2 s waiting for the lock on the baselines "
+                                                r"folder .*: another process is saving"):
             store.save_run(tmp_path, "h", make_run(1), lock_timeout=0.2)
     finally:
         os.close(fd)
@@ -259,7 +259,7 @@ def test_failed_save_keeps_old_file_and_leaves_no_temp(tmp_path: Path, monkeypat
         assert str(path) in str(info.value) and exc.strerror in str(info.value)
         assert "previous file is unchanged" in str(info.value)
     assert path.read_bytes() == before
-    assert sorted(os.listdir(tmp_path)) == [".h.lock", "h.json"]
+    assert os.listdir(tmp_path) == ["h.json"]
 
 
 @pytest.fixture
@@ -290,7 +290,7 @@ def test_failed_save_on_real_filesystem(tiny_fs: Path, failure: str) -> None:
     with pytest.raises(BaselineError, match="No space left on device" if failure == "disk-full" else "Read-only"):
         store.save_run(tiny_fs, "h", run)
     assert path.read_bytes() == before
-    assert sorted(os.listdir(tiny_fs)) == [".h.lock", "h.json"]
+    assert os.listdir(tiny_fs) == ["h.json"]
 
 
 def test_never_overwrites_a_file_it_cannot_read(tmp_path: Path) -> None:
@@ -350,7 +350,7 @@ def test_hostile_host_ids_stay_inside_the_folder(tmp_path: Path, host: str) -> N
     path = store.baseline_path(folder, host)
     assert path.parent == folder.resolve() and path.name == f"{clean}.json"
     saved = store.save_run(folder, host, make_run(0, measurements={}))
-    assert saved == path and sorted(os.listdir(folder)) == sorted([f".{clean}.lock", f"{clean}.json"])
+    assert saved == path and os.listdir(folder) == [f"{clean}.json"]
     assert os.listdir(tmp_path) == ["baselines"]
 
 
@@ -375,15 +375,94 @@ def test_symlink_in_the_folder_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "nowhere.json").exists()
 
 
-def test_symlinked_lock_file_is_refused(tmp_path: Path) -> None:
+# --------------------------------------------------------------------------- the lock
+
+
+def _like_nfs(real: Any) -> Any:
+    """flock as an NFS client does it (byte-range locks underneath): a directory, opened
+    read-only, cannot take an exclusive lock (EBADF); files lock as usual."""
+    import errno
+    import stat
+
+    def flock(fd: int, op: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+        real(fd, op)
+
+    return flock
+
+
+def test_no_lock_file_is_left_and_one_an_old_version_left_is_removed(tmp_path: Path) -> None:
+    store.save_run(tmp_path, "h", make_run(0))
+    assert os.listdir(tmp_path) == ["h.json"]
+    (tmp_path / ".h.lock").write_bytes(b"")  # what versions before the folder lock left behind
+    store.save_run(tmp_path, "h", make_run(1))
+    assert os.listdir(tmp_path) == ["h.json"] and len(store.load(tmp_path / "h.json").runs) == 2
+
+
+def test_an_old_lock_file_held_right_now_or_not_empty_is_left_alone(tmp_path: Path) -> None:
+    import fcntl
+
+    (tmp_path / ".h.lock").write_bytes(b"")
+    fd = os.open(tmp_path / ".h.lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # an older version, saving at this moment
+        store.save_run(tmp_path, "h", make_run(0))
+    finally:
+        os.close(fd)
+    (tmp_path / ".g.lock").write_text("a user's notes")
+    store.save_run(tmp_path, "g", make_run(0))
+    assert sorted(os.listdir(tmp_path)) == [".g.lock", ".h.lock", "g.json", "h.json"]
+
+
+def test_a_symlink_named_like_an_old_lock_file_is_never_followed(tmp_path: Path) -> None:
     victim = tmp_path / "victim.txt"
     victim.write_text("keep me")
     folder = tmp_path / "baselines"
     folder.mkdir()
     (folder / ".h.lock").symlink_to(victim)
+    store.save_run(folder, "h", make_run(0))
+    assert victim.read_text() == "keep me" and (folder / ".h.lock").is_symlink()
+
+
+def test_where_a_folder_cannot_be_locked_a_lock_file_stands_in_for_the_save_only(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import fcntl
+    import threading
+
+    monkeypatch.setattr(fcntl, "flock", _like_nfs(fcntl.flock))
+    folder = tmp_path / "baselines"
+    seen: list[list[str]] = []
+    real_write = store._atomic_write
+
+    def write(path: Path, text: str, mode: int) -> None:
+        seen.append(sorted(os.listdir(path.parent)))  # inside the save: the lock file is there
+        real_write(path, text, mode)
+
+    monkeypatch.setattr(store, "_atomic_write", write)
+    errors: list[BaseException] = []
+
+    def saver(w: int) -> None:
+        try:
+            for i in range(5):
+                store.save_run(folder, "h", dict(make_run(0), writer=w, seq=i), keep=100)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=saver, args=(w,)) for w in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    runs = store.load(folder / "h.json").runs
+    assert sorted((r["writer"], r["seq"]) for r in runs) == [(w, i) for w in range(3) for i in range(5)]
+    assert all(".h.lock" in names for names in seen) and os.listdir(folder) == ["h.json"]
+    (folder / "h.json").unlink()
+    (folder / ".h.lock").symlink_to(tmp_path / "victim.txt")  # the lock file path is never followed
     with pytest.raises(BaselineError, match=r"lock file .*\.h\.lock: is a symlink"):
         store.save_run(folder, "h", make_run(0))
-    assert victim.read_text() == "keep me"
+    assert not (tmp_path / "victim.txt").exists()
 
 
 

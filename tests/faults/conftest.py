@@ -326,7 +326,8 @@ IN_OPEN, IN_CREATE = 0x20, 0x100
 class Watch:
     """inotify on one folder: wait for a file whose name matches to be created or opened.
 
-    A baseline save opens its lock file, then creates its temp file: watching for those
+    A baseline save opens its folder to lock it (an event of the watched folder itself, with
+    no name), then creates its temp file: watching for those
     puts a signal inside the save itself, which a fixed delay would almost never hit.
     """
 
