@@ -152,7 +152,8 @@ def compare_stored(case: Case, baseline: list[np.ndarray], timer: measure.TimerI
     fn, args = case.make()
     rounds = [measure_p99_blocks(fn, args, timer, batch)[1]]
     v = verdict.compare(rounds, baseline, tolerance_pct=case.tolerance)
-    while v.status in ("regressed", "inconclusive") and len(rounds) <= EXTRA_ROUNDS:
+    while v.status in ("regressed", "inconclusive") and len(rounds) <= EXTRA_ROUNDS \
+            and not verdict.undecidable(v, EXTRA_ROUNDS + 1):  # as gate.settle: stop where nothing can change
         rounds.append(measure_p99_blocks(fn, args, timer, batch)[1])
         v = verdict.compare(rounds, baseline, tolerance_pct=case.tolerance)
     return v, len(rounds) - 1

@@ -39,30 +39,44 @@ def baseline_p99(base: Sequence[StoredMeasurement]) -> list[np.ndarray]:
     return [np.array([b.p99_ns for b in m.blocks], dtype=float) for m in base]
 
 
+def gated_verdict(rounds: Sequence[Sequence[stats.BlockStats]], base: Sequence[StoredMeasurement],
+                  gated: Sequence[str], *, tolerance: float, extra_spread: float = 0.0) -> verdict.Verdict:
+    """The verdict of one measurement's rounds (each round's blocks) against the baseline, on each
+    statistic of ``gated`` (``--hostperf-gate``: block medians of p99 by default): the worst of
+    them, holding the others (``verdict.worst``)."""
+    return verdict.worst([verdict.compare([stats.block_values(r, s) for r in rounds],
+                                          [np.array([b.get(s) for b in m.blocks], dtype=float) for m in base],
+                                          tolerance_pct=tolerance, stat=s, extra_spread=extra_spread)
+                          for s in gated])
+
+
 def settle(first: Samples, again: Callable[[], Samples], summarize: Callable[[Samples], Result],
-           base: Sequence[StoredMeasurement], *, tolerance: float, noisy: bool, max_rounds: int) -> Settled:
+           base: Sequence[StoredMeasurement], *, tolerance: float, noisy: bool, max_rounds: int,
+           gated: Sequence[str] = ("p99",)) -> Settled:
     """Compare ``first`` with the baseline; while the verdict is regressed or inconclusive, take
     up to ``max_rounds`` more rounds (``again()``, same batch size and bounds) so that a
     regression must hold over several rounds and one disturbed round cannot fail the run.
-    The result returned is of all rounds' samples together."""
+    The result returned is of all rounds' samples together. ``gated``: the statistics compared
+    (:func:`gated_verdict`)."""
     raw = first
     res = summarize(raw)
-    prior = baseline_p99(base)
     widen = NOISY_SPREAD if noisy else 0.0
-    rounds = [stats.block_values(res.blocks, "p99")]
-    v = verdict.compare(rounds, prior, tolerance_pct=tolerance, extra_spread=widen)
-    while v.status in ("regressed", "inconclusive") and len(rounds) <= max_rounds:
+    rounds = [res.blocks]
+    v = gated_verdict(rounds, base, gated, tolerance=tolerance, extra_spread=widen)
+    while v.status in ("regressed", "inconclusive") and len(rounds) <= max_rounds \
+            and not verdict.undecidable(v, max_rounds + 1):  # more rounds could change nothing
         more = again()
-        rounds.append(stats.block_values(summarize(more).blocks, "p99"))
+        rounds.append(summarize(more).blocks)
         raw = measure.merge(raw, more)
         res = summarize(raw)
-        v = verdict.compare(rounds, prior, tolerance_pct=tolerance, extra_spread=widen)
+        v = gated_verdict(rounds, base, gated, tolerance=tolerance, extra_spread=widen)
     return Settled(res, v, len(rounds) - 1)
 
 
-def compare_once(res: Result, base: Sequence[StoredMeasurement], *, tolerance: float) -> verdict.Verdict:
+def compare_once(res: Result, base: Sequence[StoredMeasurement], *, tolerance: float,
+                 gated: Sequence[str] = ("p99",)) -> verdict.Verdict:
     """One round against the baseline (samples timed by another tool cannot be re-measured)."""
-    return verdict.compare([stats.block_values(res.blocks, "p99")], baseline_p99(base), tolerance_pct=tolerance)
+    return gated_verdict([res.blocks], base, gated, tolerance=tolerance)
 
 
 def outcome(rec: Recorder, *, strict: bool) -> tuple[list[str], list[str]]:
@@ -74,7 +88,7 @@ def outcome(rec: Recorder, *, strict: bool) -> tuple[list[str], list[str]]:
     failures = [c.message + why(c.result_id) for c in rec.checks if c.failed]
     failures += [verdict.regression_message(mid, v) + why(mid) for mid, v in rec.verdicts.items() if v.failed]
     unsure = [c.message for c in rec.checks if c.status == "inconclusive"]
-    unsure += [f"{mid}: p99 inconclusive: {v.reason}" for mid, v in rec.verdicts.items()
+    unsure += [f"{mid}: {verdict.GATED[v.stat]} inconclusive: {v.detail}" for mid, v in rec.verdicts.items()
                if v.status == "inconclusive"]
     unsure += [c.message for c in rec.speedups if c.status == "inconclusive"]
     if strict:

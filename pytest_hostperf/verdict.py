@@ -7,7 +7,7 @@ interval still reaches below it is ``inconclusive``: reported, never silently pa
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from statistics import NormalDist
 
 import numpy as np
@@ -101,10 +101,20 @@ class Verdict:
     rounds: int = 1  # measurement rounds of the current run the verdict rests on
     confirmation: str = ""  # what re-measuring paired against the baseline's commit found
     pairs: tuple[tuple[float, float], ...] = ()  # paired gate: (head, base) block statistic per pair
+    others: tuple[Verdict, ...] = ()  # --hostperf-gate: the other gated statistics' verdicts (see worst())
 
     @property
     def failed(self) -> bool:
         return self.status in ("regressed", "over-budget")
+
+    @property
+    def detail(self) -> str:
+        """The reason, then (``--hostperf-gate`` with several statistics) the other statistics'
+        verdicts: ``...; other gated statistics: block-median p99 unchanged +2% [-3%, +7%]``."""
+        if not self.others:
+            return self.reason
+        return self.reason + "; other gated statistics: " + ", ".join(
+            f"{GATED[o.stat]} {o.status} {o.delta_text()}" for o in self.others)
 
     def delta_text(self) -> str:
         """``+38% [+30%, +46%]`` — the change and its interval, in percent."""
@@ -259,6 +269,26 @@ def compare(current: np.ndarray | Sequence[np.ndarray], baseline_runs: Sequence[
     return Verdict(status, stat, ratio, (lo, hi), base, cur, tolerance_pct, len(baseline_runs), why, len(rounds))
 
 
+def undecidable(v: Verdict, max_rounds: int) -> bool:
+    """Whether an ``inconclusive`` verdict would stay inconclusive after ``max_rounds`` rounds in
+    all even if its estimate held: the interval, narrowed to what that many rounds give
+    (σ·sqrt(f(m) + f(K)) shrinks only through m), could still neither clear the tolerance nor
+    fit inside it. Re-measuring it would spend time and change nothing (issue 15: spend time
+    only where it can change a verdict)."""
+    if v.status != "inconclusive" or v.ratio is None or v.interval is None or v.baseline_runs < 1:
+        return False
+    lo, hi = v.interval
+    if lo <= 0 or hi <= lo:
+        return False
+    half = (np.log(hi) - np.log(lo)) / 2
+    best = half * float(np.sqrt((_se_factor(max_rounds) + _se_factor(v.baseline_runs))
+                                / (_se_factor(v.rounds) + _se_factor(v.baseline_runs))))
+    delta, margin = float(np.log(v.ratio)), float(np.log1p(v.tolerance_pct / 100))
+    could_fit = abs(delta) + best <= margin
+    could_clear = (delta > margin and delta - best > 0) or (delta < -margin and delta + best < 0)
+    return not (could_fit or could_clear)
+
+
 def regression_message(result_id: str, v: Verdict) -> str:
     """The failure message of a regressed measurement: baseline, current, ratio with interval, tolerance."""
     lo, hi = v.interval or (float("nan"), float("nan"))
@@ -266,10 +296,43 @@ def regression_message(result_id: str, v: Verdict) -> str:
         return (f"{result_id}: {GATED[v.stat]} {v.status}: base {format_ns(v.baseline_ns)} -> head "
                 f"{format_ns(v.current_ns)}, ratio {v.ratio:.2f} [95% CI {lo:.2f} .. {hi:.2f}] "
                 f"(tolerance {v.tolerance_pct:g}%; {v.reason})")
-    return (f"{result_id}: {GATED[v.stat]} {v.status}: baseline {format_ns(v.baseline_ns)} -> current "
+    text = (f"{result_id}: {GATED[v.stat]} {v.status}: baseline {format_ns(v.baseline_ns)} -> current "
             f"{format_ns(v.current_ns)}, ratio {v.ratio:.2f} [95% CI {lo:.2f} .. {hi:.2f}] "
             f"(tolerance {v.tolerance_pct:g}%, {v.baseline_runs} baseline run(s)); held over {v.rounds} "
             f"measurement round(s)" + (f"; {v.confirmation}" if v.confirmation else ""))
+    for o in v.others:  # --hostperf-gate: every other statistic that regressed too
+        if o.failed:
+            o_lo, o_hi = o.interval or (float("nan"), float("nan"))
+            text += (f"; also {GATED[o.stat]} {o.status}: baseline {format_ns(o.baseline_ns)} -> current "
+                     f"{format_ns(o.current_ns)}, ratio {o.ratio:.2f} [95% CI {o_lo:.2f} .. {o_hi:.2f}]"
+                     + (f" ({o.confirmation})" if o.confirmation else ""))
+    return text
+
+
+#: How bad a verdict is when the gate compares several statistics (``--hostperf-gate``): the
+#: measurement's verdict is its worst statistic's.
+_SEVERITY = {"regressed": 0, "inconclusive": 1, "unchanged": 2, "improved": 3, "new": 4}
+
+
+def gated_parts(v: Verdict) -> tuple[Verdict, ...]:
+    """The per-statistic verdicts a :func:`worst` verdict was made of (itself first, without ``others``)."""
+    return (replace(v, others=()), *v.others) if v.others else (v,)
+
+
+def worst(verdicts: Sequence[Verdict]) -> Verdict:
+    """One measurement's verdict when the gate compares several statistics: the worst of them
+    (regressed, then inconclusive, unchanged, improved, new; ties go to p99, then to the order
+    given), holding the others in ``others`` (so :func:`regression_message` names every
+    statistic that regressed, and :attr:`Verdict.detail` all of them). One verdict: itself."""
+    parts = [p for v in verdicts for p in gated_parts(v)]
+    if not parts:
+        raise ValueError("worst() needs at least one verdict")
+    if len(parts) == 1:
+        return parts[0]
+    if all(p.status == "new" for p in parts):  # no baseline: nothing was compared, nothing to add
+        return min(parts, key=lambda p: p.stat != "p99")
+    order = sorted(range(len(parts)), key=lambda i: (_SEVERITY.get(parts[i].status, -1), parts[i].stat != "p99", i))
+    return replace(parts[order[0]], others=tuple(parts[i] for i in order[1:]))
 
 
 # --------------------------------------------------------------------------- relative budgets

@@ -132,3 +132,18 @@ def test_speedup_holds_fails_and_inconclusive() -> None:
     noisy_fast = _result(RNG.lognormal(np.log(20_000), 0.8, 10_000), name="nf")
     noisy_slow = _result(RNG.lognormal(np.log(100_000), 0.8, 10_000), name="ns")
     assert verdict.check_speedup(noisy_fast, noisy_slow, factor=5).status == "inconclusive"
+
+
+def test_undecidable_only_when_more_rounds_could_not_decide() -> None:
+    def v(ratio: float, lo: float, hi: float, rounds: int = 1, runs: int = 3) -> verdict.Verdict:
+        return verdict.Verdict("inconclusive", "p99", ratio, (lo, hi), 100.0, 100.0 * ratio, 10.0, runs, "", rounds)
+
+    # centred on +10% with a wide interval: no number of rounds can put it inside or above the band
+    assert verdict.undecidable(v(1.10, 0.80, 1.51), max_rounds=3)
+    # close to deciding: narrower by three rounds, it could fit within ±10%
+    assert not verdict.undecidable(v(1.00, 0.91, 1.10), max_rounds=3)
+    # well above the tolerance, interval reaching 1: more rounds could clear it
+    assert not verdict.undecidable(v(1.40, 0.98, 2.00), max_rounds=3)
+    # only inconclusive verdicts are ever undecidable
+    done = verdict.Verdict("regressed", "p99", 2.0, (1.8, 2.2), 100.0, 200.0, 10.0, 3, "", 1)
+    assert not verdict.undecidable(done, max_rounds=3)
