@@ -143,6 +143,7 @@ class Step:
     interval: tuple[float, float] | None = None
     reason: str = ""
     over_budget: bool = False
+    stat: str = "p99"  # the statistic of ``ratio``: a run's gate may compare others (--hostperf-gate)
 
     @property
     def status(self) -> str:
@@ -378,7 +379,7 @@ def from_run(report: Report, base: Baseline | None, *, base_name: str,
     rows = []
     for mid, m in run.measurements.items():
         v = m.verdict
-        step = Step("new") if v is None else Step(v.status, v.ratio, v.interval, v.reason)
+        step = Step("new") if v is None else Step(v.status, v.ratio, v.interval, v.reason, stat=v.stat)
         step = replace(step, over_budget=m.over_budget)
         values = (prior.measurements.get(mid), m)
         rows.append(Row(mid, m.group, values, (step,), (step,), _row_notes(values, labels)))

@@ -46,13 +46,15 @@ def _num(x: float) -> str:
 
 
 def ratio_text(step: Step | None) -> str:
-    """``1.38x [1.30, 1.46]``: the p99 ratio (this input / the other) and its 95% interval."""
+    """``1.38x [1.30, 1.46]``: the p99* ratio (this input / the other; of the medians of the block
+    p99s, what the gate compares) and its 95% interval."""
     if step is None or step.ratio is None:
         return "-"
+    of = "" if step.stat == "p99" else f" ({'p99.9' if step.stat == 'p999' else step.stat}*)"  # --hostperf-gate
     if step.interval is None:
-        return f"{_num(step.ratio)}x"
+        return f"{_num(step.ratio)}x{of}"
     lo, hi = step.interval
-    return f"{_num(step.ratio)}x [{_num(lo)}, {_num(hi)}]"
+    return f"{_num(step.ratio)}x [{_num(lo)}, {_num(hi)}]{of}"
 
 
 def _when(text: str | None) -> str:
@@ -106,7 +108,8 @@ def _values(m: Measurement | None) -> list[str]:
 
 def _explanation(cmp: Comparison) -> str:
     a, b = cmp.labels[-2], cmp.labels[-1]
-    return (f"p99 ratio {b}/{a} with its 95% interval; verdicts at a {cmp.tolerance_pct:g}% tolerance: "
+    return (f"p50, p99, p99.9: over all calls; p99* ratio {b}/{a}: of the medians of the block p99s, the robust "
+            f"statistic the gate compares, with its 95% interval; verdicts at a {cmp.tolerance_pct:g}% tolerance: "
             f"regressed / improved = confidently slower / faster by more than the tolerance, unchanged = "
             f"within it, inconclusive = the interval is too wide to tell")
 
@@ -131,7 +134,7 @@ def _bold(markdown: bool) -> Callable[[str], str]:
 def _pair_rows(cmp: Comparison, *, markdown: bool) -> tuple[list[str], list[list[str]]]:
     a, b = cmp.labels
     header = ["measurement", f"{a} p50", f"{a} p99", f"{a} p99.9", f"{b} p50", f"{b} p99", f"{b} p99.9",
-              f"p99 {b}/{a} [95% CI]", "verdict"]
+              f"p99* {b}/{a} [95% CI]", "verdict"]
     bold = _bold(markdown)
     rows = [[_md_code(r.id) if markdown else r.id, *_values(r.values[0]), *_values(r.values[1]),
              ratio_text(r.steps[0]), bold(r.status)] for r in cmp.rows]
@@ -140,8 +143,8 @@ def _pair_rows(cmp: Comparison, *, markdown: bool) -> tuple[list[str], list[list
 
 def _step_rows(cmp: Comparison, *, markdown: bool) -> tuple[list[str], list[list[str]]]:
     first = cmp.labels[0]
-    header = ["measurement", "input", "p50", "p99", "p99.9", "p99 vs previous [95% CI]", "verdict",
-              f"p99 vs {first} [95% CI]", f"verdict vs {first}"]
+    header = ["measurement", "input", "p50", "p99", "p99.9", "p99* vs previous [95% CI]", "verdict",
+              f"p99* vs {first} [95% CI]", f"verdict vs {first}"]
     bold = _bold(markdown)
     rows = []
     for r in cmp.rows:
@@ -285,7 +288,8 @@ def render_history(src: Source) -> list[str]:
     rows = [[mid, m.mode, *_values(m), *(format_ns(run.p99_ns[mid]) if mid in run.p99_ns else "-" for run in src.runs)]
             for mid, m in src.measurements.items()]
     lines += [""] + table(rows, header, "ll" + "r" * (len(header) - 2))
-    lines.append("p50, p99, p99.9: median over the runs that hold the measurement; p99 #k: run k's own p99")
+    lines.append("p50, p99, p99.9: over all calls of the runs that hold the measurement (their histograms merged); "
+                 "p99 #k: over run k's calls")
     if any(m.batch > 1 for m in src.measurements.values()):
         lines.append(_BATCHED)
     return lines

@@ -90,6 +90,25 @@ def parse_cpus(value: str) -> tuple[int, ...]:
     return cpus
 
 
+#: Statistics the stored-baseline gate can compare (``--hostperf-gate``), each as the median of
+#: the block values; ``p99.9`` is read as ``p999``.
+GATE_STATS = ("p50", "p90", "p99", "p999", "max")
+DEFAULT_GATE = ("p99",)
+
+
+def parse_gate(value: str) -> tuple[str, ...]:
+    """A comma-separated list of the statistics the gate compares: ``p99``, ``p99,p999``
+    (of p50, p90, p99, p999 or p99.9, max), in the order given, each once."""
+    names = [n.strip().lower() for n in str(value).split(",")]
+    names = ["p999" if n == "p99.9" else n for n in names]
+    bad = [n for n in names if n not in GATE_STATS]
+    if bad:
+        unknown = f"{bad[0]!r} is none of" if bad[0] else "an empty name is none of"
+        raise _bad(value, f"a list of statistics: {unknown} p50, p90, p99, p999 (or p99.9), max",
+                   "'p99' or 'p99,p999'")
+    return tuple(dict.fromkeys(names))
+
+
 def parse_bool(value: str) -> bool:
     """``true``/``false`` (also yes/no, on/off, 1/0), for ini keys."""
     text = str(value).strip().lower()
@@ -152,6 +171,10 @@ OPTIONS: tuple[Option, ...] = (
            "host fingerprint", parse_text, None, metavar="ID", env="HOSTPERF_HOST"),
     Option("--hostperf-tolerance", "Practical-significance threshold for p99 regressions, in "
            "percent (default 10)", parse_tolerance, DEFAULT_TOLERANCE_PCT, metavar="PCT"),
+    Option("--hostperf-gate", "Statistics the stored-baseline gate compares, each as the median of the block "
+           "values: a comma-separated list of p50, p90, p99, p999, max (default p99); a measurement fails when "
+           "any of them regressed. The paired gate (--hostperf-against) compares p99 only",
+           parse_gate, DEFAULT_GATE, metavar="STATS"),
     Option("--hostperf-cpus", "CPUs to pin measurements to: '3', '2-3', '0,2' (default: the "
            "last allowed CPU)", parse_cpus, None, metavar="LIST"),
     Option("--hostperf-rt", "SCHED_FIFO priority 1..98 during measurements, or 'off' "

@@ -9,14 +9,22 @@ from __future__ import annotations
 import contextlib
 import itertools
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_hostperf.errors import HostperfWarning, InvalidArgument
-from pytest_hostperf.settings import Controls, MarkerSettings, RunSettings, parse_marker, resolve_controls
+from pytest_hostperf.settings import (
+    BUDGET_KEYS,
+    Controls,
+    MarkerSettings,
+    RunSettings,
+    measurement_budgets,
+    parse_marker,
+    resolve_controls,
+)
 
 if TYPE_CHECKING:
     from pytest_hostperf.measure import Plan, Samples, TimerInfo
@@ -26,6 +34,8 @@ if TYPE_CHECKING:
     from pytest_hostperf.verdict import BudgetCheck, SpeedupCheck, Verdict
 
 STAT_NAMES = ("p50", "p90", "p99", "p999", "max")
+#: hostperf's own keywords: never passed to the measured function (``kwargs={...}`` passes those).
+OWN_KEYWORDS = ("name", "samples", "self_timed", *BUDGET_KEYS, "kwargs")
 
 
 @dataclass(slots=True)
@@ -74,18 +84,28 @@ class Recorder:
         return self.settings.tolerance if self.settings.tolerance is not None else self._run.settings.tolerance
 
     def __call__(self, fn: Callable[..., Any], *args: Any, name: str | None = None,
-                 samples: int | None = None, self_timed: bool = False, **kwargs: Any) -> Result:
+                 samples: int | None = None, self_timed: bool = False, p99: str | float | None = None,
+                 p999: str | float | None = None, max: str | float | None = None,  # budgets: the marker's keys
+                 kwargs: Mapping[str, Any] | None = None, **fn_kwargs: Any) -> Result:
         """Measure ``fn(*args, **kwargs)`` call by call and return its ``Result``.
 
         ``name`` labels the measurement (default: the function's name); it must be unique
         within the test. ``samples`` overrides the marker and ``--hostperf-samples``.
         ``self_timed=True``: ``fn`` returns its own latency in ns (CUDA events, wake-up
-        lateness), recorded instead of the wall time around the call.
+        lateness), recorded instead of the wall time around the call. ``p99``, ``p999``,
+        ``max``: this measurement's budgets (``"50us"``, parsed as the marker's), each replacing
+        the marker's on that statistic for this measurement only; ``"off"`` lifts the marker's.
+        Every other keyword goes to ``fn``; ``kwargs={...}`` passes ``fn`` keywords that share a
+        name with one of hostperf's own (``name``, ``samples``, ``self_timed``, ``p99``,
+        ``p999``, ``max``, ``kwargs``).
         """
         from pytest_hostperf import gate, measure, records
 
         if not callable(fn):
             raise InvalidArgument(f"hostperf(fn, ...): {fn!r} is not callable; pass the function, not its result")
+        given = {"p99": p99, "p999": p999, "max": max}  # `max` shadows the builtin below: not used as one
+        kwargs = _call_kwargs(fn, kwargs, fn_kwargs, given)
+        budgets = measurement_budgets(self.settings.budgets, given)
         name = name if name is not None else getattr(fn, "__qualname__", None) or type(fn).__name__
         if not isinstance(name, str) or not name:
             raise InvalidArgument(f"hostperf(..., name=...): {name!r} is not a non-empty string")
@@ -100,7 +120,7 @@ class Recorder:
         timer = self._run.timer
         if not self._run.settings.full:
             raw = measure.sample(fn, args, kwargs, plan=plan, timer=timer, self_timed=self_timed)
-            res = self._summarize(raw, name=name, smoke=True)
+            res = self._summarize(raw, name=name, smoke=True)  # smoke mode: no budget is checked
             entry = Entry(res, records.ResultRecord.of(res))
             self.entries.append(entry)
             self._run.keep(entry)
@@ -125,9 +145,9 @@ class Recorder:
                                                      timer=timer, plan=plan, self_timed=self_timed,
                                                      summarize=lambda s: self._summarize(s, name=name))
             if isinstance(v, str):
-                v = rules.Verdict("new", "p99", None, None, None, res.p99, self.tolerance, 0, v)
+                v = rules.Verdict("new", "p99", None, None, None, res.gate_p99, self.tolerance, 0, v)  # p99*
             self.verdicts[mid] = v
-            return self._keep(res, host=host, base=[], verdict=records.VerdictRecord.of(v, 0))
+            return self._keep(res, host=host, base=[], verdict=records.VerdictRecord.of(v, 0), budgets=budgets)
         rounds = 1 + self._run.max_rounds
         self._run.progress.begin(mid, rounds * plan.max_seconds + plan.warmup_seconds)
         self._run.progress.step(f"round 1/{rounds}")
@@ -141,13 +161,18 @@ class Recorder:
             return more
 
         settled = gate.settle(raw, again, lambda s: self._summarize(s, name=name), base, tolerance=self.tolerance,
-                              noisy=self._run.noisy, max_rounds=self._run.max_rounds)
+                              noisy=self._run.noisy, max_rounds=self._run.max_rounds,
+                              gated=self._run.settings.gate)
         v = settled.verdict
         if v.status == "regressed" and self._run.settings.confirm:
-            v = self._confirm(v, name, fn, args, kwargs, plan, timer, self_timed)
+            from pytest_hostperf import verdict as rules
+
+            # each gated statistic that regressed is confirmed on its own (paired: p99 only)
+            v = rules.worst([self._confirm(part, name, fn, args, kwargs, plan, timer, self_timed)
+                             if part.status == "regressed" else part for part in rules.gated_parts(v)])
         self.verdicts[settled.result.id] = v
         return self._keep(settled.result, host=host, base=base,
-                          verdict=records.VerdictRecord.of(v, settled.extra_rounds))
+                          verdict=records.VerdictRecord.of(v, settled.extra_rounds), budgets=budgets)
 
     def _confirm(self, v: Verdict, name: str, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
                  plan: Plan, timer: TimerInfo, self_timed: bool) -> Verdict:
@@ -166,6 +191,11 @@ class Recorder:
         if now.get("sha") == sha and now.get("dirty") is False:
             return replace(v, status="inconclusive", reason=f"{v.reason}; the baseline was saved at this very commit "
                            f"({sha[:12]}, clean tree): the host is slower than then, not the code")
+        if v.stat != "p99":  # --hostperf-gate: the paired gate compares block p99s only
+            from pytest_hostperf.verdict import GATED
+
+            return replace(v, confirmation=f"not confirmed: the paired re-measurement compares p99 only, so a "
+                           f"{GATED[v.stat]} regression fails on the stored comparison alone")
         head = run.confirmer(sha)
         if head is None:
             return replace(v, confirmation=f"not confirmed: the baseline's commit {sha[:12]} is not in this repository")
@@ -197,13 +227,15 @@ class Recorder:
         return result.summarize(raw, nodeid=self._nodeid, name=name, group=self.settings.group, smoke=smoke)
 
     def _keep(self, res: Result, *, host: HostState | None, base: list[StoredMeasurement],
-              verdict: Any = None, not_gated: str | None = None) -> Result:
-        """Record a measured result in this test and the run, and check its budgets."""
+              verdict: Any = None, not_gated: str | None = None, budgets: Mapping[str, int] | None = None) -> Result:
+        """Record a measured result in this test and the run, and check its budgets (``budgets``:
+        this measurement's, from :func:`settings.measurement_budgets`; None: the marker's)."""
         from pytest_hostperf import counter_stats, records
         from pytest_hostperf import verdict as rules
 
         self._run.progress.end()
-        checks = [rules.check_budget(res, stat, budget) for stat, budget in self.settings.budgets.items()]
+        budgets = self.settings.budgets if budgets is None else budgets
+        checks = [rules.check_budget(res, stat, budget) for stat, budget in budgets.items()]
         self.checks.extend(checks)
         cur = res.counters
         before = [m.counters for m in base if m.counters]
@@ -230,7 +262,7 @@ class Recorder:
         res = self._summarize(raw, name=name)
         base = self._run.baseline_of(res.id) if self._run.settings.full else []
         if gate and self._run.settings.full:
-            v = gates.compare_once(res, base, tolerance=self.tolerance)
+            v = gates.compare_once(res, base, tolerance=self.tolerance, gated=self._run.settings.gate)
             self.verdicts[res.id] = v
             return self._keep(res, host=host, base=base, verdict=records.VerdictRecord.of(v, 0))
         if why_not:
@@ -281,6 +313,41 @@ class Recorder:
             raw = measure.sample(fn, args, kwargs, plan=plan, timer=timer, self_timed=self_timed,
                                  counters=self._run.reader)
         return raw, host
+
+
+def _call_kwargs(fn: Callable[..., Any], explicit: Mapping[str, Any] | None, rest: Mapping[str, Any],
+                 budgets: Mapping[str, Any]) -> dict[str, Any]:
+    """The keyword arguments ``fn`` is called with: ``kwargs={...}`` and every keyword that is not
+    one of hostperf's own (``OWN_KEYWORDS``). A budget keyword given while ``fn``'s signature
+    names a parameter of that name (``torch.clamp(x, max=...)`` style) is refused unless
+    ``kwargs=`` is given: otherwise a keyword meant for ``fn`` would silently become a budget."""
+    if explicit is not None and not (isinstance(explicit, Mapping) and all(isinstance(k, str) for k in explicit)):
+        raise InvalidArgument(f"hostperf(..., kwargs=...): {explicit!r} is not a mapping of keyword names to values "
+                              "(e.g. kwargs={'max': 1.0}); it holds the function's own keyword arguments")
+    both = sorted(set(explicit or ()) & set(rest))
+    if both:
+        raise InvalidArgument(f"hostperf(...): keyword(s) {', '.join(both)} given both in kwargs= and directly")
+    if explicit is None:
+        clash = [k for k, v in budgets.items() if v is not None and _takes_keyword(fn, k)]
+        if clash:
+            k = clash[0]
+            raise InvalidArgument(
+                f"hostperf(fn, ..., {k}=...): {k}= is this measurement's {k} budget, never an argument of fn, "
+                f"but {getattr(fn, '__qualname__', fn)!r} takes a {k!r} argument too; pass fn's own as "
+                f"kwargs={{{k!r}: ...}} (then {k}=... is the budget alone), or wrap fn")
+    return {**(explicit or {}), **rest}
+
+
+def _takes_keyword(fn: Callable[..., Any], key: str) -> bool:
+    """Whether ``fn``'s signature names a parameter ``key`` that can be passed by keyword (False
+    where the signature cannot be read, as for some builtins)."""
+    import inspect
+
+    try:
+        param = inspect.signature(fn).parameters.get(key)
+    except (TypeError, ValueError):
+        return False
+    return param is not None and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY)
 
 
 def sampling_plan(run: RunSettings, samples: int | None, *, batch: int | None = None) -> Plan:

@@ -75,7 +75,9 @@ def result_rows(results: Iterable[ResultRecord], *, compare: bool = False) -> li
                format_ns(r.max_ns), r.mode, host_cell(r.host)]
         if compare:
             v = r.verdict
-            row += [format_ns(v.baseline_ns if v else None), delta_cell(v), r.status,
+            # --hostperf-gate: the verdict shown is the worst gated statistic's; name it unless p99*
+            stat = f" ({'p99.9' if v.stat == 'p999' else v.stat}*)" if v and v.stat != "p99" and v.ratio else ""
+            row += [format_ns(v.baseline_ns if v else None) + stat, delta_cell(v) + stat, r.status,
                     (r.why or "") if r.status not in ("unchanged", "-", "new") else ""]
         rows.append(row)
     return rows

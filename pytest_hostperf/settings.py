@@ -6,7 +6,7 @@ Cheap to import (no numpy): the plugin builds the run's settings in ``pytest_con
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -45,6 +45,7 @@ class RunSettings:
     against_python: str | None = None
     confirm: bool = True  # --hostperf-no-confirm: a stored-baseline regression fails unconfirmed
     require_baseline: bool = False  # --hostperf-require-baseline: a measurement without one fails
+    gate: tuple[str, ...] = options.DEFAULT_GATE  # --hostperf-gate: statistics the stored-baseline gate compares
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> RunSettings:
@@ -62,7 +63,7 @@ class RunSettings:
             host=get("hostperf_host"), json_path=get("hostperf_json"), markdown_path=get("hostperf_markdown"),
             plot_dir=get("hostperf_plot"), against=get("hostperf_against"),
             against_python=get("hostperf_against_python"), confirm=bool(get("hostperf_confirm")),
-            require_baseline=bool(get("hostperf_require_baseline")))
+            require_baseline=bool(get("hostperf_require_baseline")), gate=tuple(get("hostperf_gate")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +79,37 @@ class MarkerSettings:
     mlock: bool | Literal["auto"] | None = None  # None: not given
 
 
-def parse_marker(item: pytest.Item) -> MarkerSettings:
-    """Read and validate the test's ``hostperf`` marker; bad values name the key and the fix."""
+#: Statistics a latency budget may be set on (marker keys and ``hostperf(...)`` keywords alike).
+BUDGET_KEYS = ("p99", "p999", "max")
+#: What ``hostperf(fn, ..., p99="off")`` takes to lift the marker's budget for one measurement.
+BUDGET_OFF = "off"
+
+
+def parse_budgets(values: Mapping[str, Any], *, where: Callable[[str], str]) -> dict[str, int]:
+    """The budgets among ``values`` (keys ``p99``, ``p999``, ``max``; None is "not given") in
+    integer nanoseconds: strings need a unit (``"800ns"``, ``"50us"``, ``"2ms"``, ``"1.5s"``),
+    plain numbers are nanoseconds. The one parser of budgets, for the marker and for
+    ``hostperf(fn, ..., p99=...)`` alike: a bad value is an ``InvalidArgument`` naming
+    ``where(stat)``, the value and a good example."""
     from pytest_hostperf.units import parse_duration
 
+    return {stat: parse_duration(values[stat], what=where(stat)) for stat in BUDGET_KEYS
+            if values.get(stat) is not None}
+
+
+def measurement_budgets(marker: Mapping[str, int], given: Mapping[str, Any]) -> dict[str, int]:
+    """The budgets of one measurement: the marker's, each replaced by the one given to
+    ``hostperf(fn, ..., p99=..., p999=..., max=...)`` for this measurement (None: the marker's
+    stays; ``"off"``: none on that statistic for this measurement), in ``BUDGET_KEYS`` order."""
+    off = {s for s in BUDGET_KEYS if isinstance(given.get(s), str) and given[s].strip().lower() == BUDGET_OFF}
+    own = parse_budgets({s: v for s, v in given.items() if s not in off},
+                        where=lambda stat: f"hostperf(..., {stat}=...)")
+    merged = {**marker, **own}
+    return {s: merged[s] for s in BUDGET_KEYS if s in merged and s not in off}
+
+
+def parse_marker(item: pytest.Item) -> MarkerSettings:
+    """Read and validate the test's ``hostperf`` marker; bad values name the key and the fix."""
     marker = item.get_closest_marker("hostperf")
     if marker is None:
         return MarkerSettings()
@@ -93,8 +121,7 @@ def parse_marker(item: pytest.Item) -> MarkerSettings:
         raise InvalidArgument(f"@pytest.mark.hostperf: unknown key(s) {', '.join(unknown)}; "
                               f"valid keys: {', '.join(MARKER_KEYS)}")
     kw = marker.kwargs
-    budgets = {stat: parse_duration(kw[stat], what=f"@pytest.mark.hostperf({stat}=...)")
-               for stat in ("p99", "p999", "max") if kw.get(stat) is not None}
+    budgets = parse_budgets(kw, where=lambda stat: f"@pytest.mark.hostperf({stat}=...)")
     parsers: dict[str, Callable[[str], Any]] = {
         "samples": options.parse_positive_int, "tolerance": options.parse_tolerance,
         "cpus": options.parse_cpus, "mlock": options.parse_mlock,

@@ -98,13 +98,15 @@ def test_two_hosts_table_reads_without_docs(two_hosts: tuple[Path, str, str],
     assert lines[1].startswith(f"B: baseline of host {intel}")
     header = next(x for x in lines if x.startswith("measurement"))
     assert header.split() == ["measurement", "A", "p50", "A", "p99", "A", "p99.9", "B", "p50", "B", "p99", "B",
-                              "p99.9", "p99", "B/A", "[95%", "CI]", "verdict"]
+                              "p99.9", "p99*", "B/A", "[95%", "CI]", "verdict"]
     malloc = next(x for x in lines if x.startswith(MALLOC))
     assert malloc.split()[-1] == "regressed" and "1.30x [" in malloc
     arena = next(x for x in lines if x.startswith(ARENA))
     assert arena.split()[-1] == "improved" and "0.50x [" in arena
     assert "verdicts (B vs A): 1 regressed, 1 improved, 1 unchanged, 1 new" in lines
-    assert any(x.startswith("p99 ratio B/A with its 95% interval; verdicts at a 10% tolerance") for x in lines)
+    assert any(x.startswith("p50, p99, p99.9: over all calls; p99* ratio B/A: of the medians of the block p99s, "
+                            "the robust statistic the gate compares, with its 95% interval; verdicts at a 10% "
+                            "tolerance") for x in lines)
     assert any(x.split()[:2] == ["scheduling", "SCHED_FIFO"] and x.split()[-1] == "SCHED_OTHER" for x in lines)
 
 
@@ -190,7 +192,7 @@ def test_steps_show_incremental_and_cumulative_change(tmp_path: Path, capsys: py
     code, out, _ = run_cli(capsys, "compare", *map(str, paths))
     lines = out.splitlines()
     header = next(x for x in lines if x.startswith("measurement"))
-    assert "p99 vs previous [95% CI]" in header and "p99 vs A [95% CI]" in header
+    assert "p99* vs previous [95% CI]" in header and "p99* vs A [95% CI]" in header
     first = lines.index(next(x for x in lines if x.startswith(ARENA)))
     assert lines[first].split()[1] == "A"
     assert lines[first + 1].split()[0] == "B" and lines[first + 2].split()[0] == "C"

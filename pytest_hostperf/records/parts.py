@@ -205,11 +205,13 @@ class VerdictRecord:
 
     @classmethod
     def of(cls, v: Any, extra_rounds: int) -> VerdictRecord:
-        """From a ``verdict.Verdict`` reached after ``extra_rounds`` re-measured rounds."""
+        """From a ``verdict.Verdict`` reached after ``extra_rounds`` re-measured rounds; with
+        several gated statistics (``--hostperf-gate``), the worst one's, the others named in its
+        reason (``Verdict.detail``)."""
         return cls(v.status, v.stat, None if v.ratio is None else round(v.ratio, 4),
                    None if v.interval is None else (round(v.interval[0], 4), round(v.interval[1], 4)),
                    None if v.baseline_ns is None else _ns(v.baseline_ns), _ns(v.current_ns), v.tolerance_pct,
-                   v.baseline_runs, extra_rounds, v.reason,
+                   v.baseline_runs, extra_rounds, getattr(v, "detail", v.reason),
                    tuple((_ns(h), _ns(b)) for h, b in getattr(v, "pairs", ())))
 
 
