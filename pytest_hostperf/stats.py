@@ -149,7 +149,9 @@ def pooled(blocks: Sequence[np.ndarray], qs: Sequence[float], *, confidence: flo
     draws = rng.integers(0, len(parts), size=(resamples, len(parts)))
     weights = np.zeros((resamples, len(parts)))
     np.add.at(weights, (np.repeat(np.arange(resamples), len(parts)), draws.ravel()), 1.0)
-    cum = np.cumsum(weights @ counts, axis=1)  # (resamples, buckets): pooled cumulative counts
+    # (resamples, buckets): pooled cumulative counts. einsum's own loops, never BLAS: OpenBLAS's
+    # worker threads busy-wait, inherit SCHED_FIFO, and deadlock spinning in a forked child.
+    cum = np.cumsum(np.einsum("rb,bk->rk", weights, counts, optimize=False), axis=1)
     alpha = (1 - confidence) / 2
     lo, hi = np.empty(len(qs)), np.empty(len(qs))
     for j, q in enumerate(qs):

@@ -162,6 +162,24 @@ def test_fixtures_apply_for_the_test_and_restore(pytester: pytest.Pytester) -> N
     assert states["after"] == states["before"]
 
 
+def test_rt_priority_honours_hostperf_rt(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import os
+
+        def test_rt(rt_priority, request):
+            (want,) = [a.split("=", 1)[1] for a in request.config.invocation_params.args
+                       if a.startswith("--hostperf-rt=")]
+            if want == "off":
+                assert not rt_priority.applied and "--hostperf-rt=off" in rt_priority.reason
+                assert os.sched_getscheduler(0) == os.SCHED_OTHER
+            elif rt_priority.applied:  # where SCHED_FIFO is permitted: at the priority asked for
+                assert os.sched_getscheduler(0) == os.SCHED_FIFO
+                assert os.sched_getparam(0).sched_priority == int(want)
+    """)
+    for value in ("off", "20"):
+        pytester.runpytest_subprocess(f"--hostperf-rt={value}").assert_outcomes(passed=1)
+
+
 def test_cli_audit_table_and_json(pytester: pytest.Pytester) -> None:
     table = pytester.run(sys.executable, "-m", "pytest_hostperf.cli", "audit")
     assert table.ret == 0
