@@ -270,22 +270,24 @@ def compare(current: np.ndarray | Sequence[np.ndarray], baseline_runs: Sequence[
 
 
 def undecidable(v: Verdict, max_rounds: int) -> bool:
-    """Whether an ``inconclusive`` verdict would stay inconclusive after ``max_rounds`` rounds in
-    all even if its estimate held: the interval, narrowed to what that many rounds give
-    (σ·sqrt(f(m) + f(K)) shrinks only through m), could still neither clear the tolerance nor
-    fit inside it. Re-measuring it would spend time and change nothing (issue 15: spend time
-    only where it can change a verdict)."""
+    """Whether an ``inconclusive`` verdict is beyond what more rounds could decide: even with
+    the current rounds' share of the error gone (only the baseline's σ·sqrt(f(K)) left) and
+    its estimate moved by one standard error either way, the interval could neither clear the
+    tolerance nor fit inside it. Re-measuring it would spend time and change nothing (issue
+    15). ``max_rounds`` is kept for callers; the bound assumes any number of rounds, which is
+    the cautious side (a first rule that assumed exactly ``max_rounds`` and a fixed estimate
+    cost stored-mode detections: docs/gate.md)."""
     if v.status != "inconclusive" or v.ratio is None or v.interval is None or v.baseline_runs < 1:
         return False
     lo, hi = v.interval
-    if lo <= 0 or hi <= lo:
+    if lo <= 0 or hi <= lo or max_rounds <= v.rounds:
         return False
     half = (np.log(hi) - np.log(lo)) / 2
-    best = half * float(np.sqrt((_se_factor(max_rounds) + _se_factor(v.baseline_runs))
-                                / (_se_factor(v.rounds) + _se_factor(v.baseline_runs))))
-    delta, margin = float(np.log(v.ratio)), float(np.log1p(v.tolerance_pct / 100))
-    could_fit = abs(delta) + best <= margin
-    could_clear = (delta > margin and delta - best > 0) or (delta < -margin and delta + best < 0)
+    best = half * float(np.sqrt(_se_factor(v.baseline_runs) / (_se_factor(v.rounds) + _se_factor(v.baseline_runs))))
+    shift = half / 1.96  # one standard error of the current estimate
+    delta, margin = abs(float(np.log(v.ratio))), float(np.log1p(v.tolerance_pct / 100))
+    could_fit = max(delta - shift, 0.0) + best <= margin
+    could_clear = delta + shift > margin and delta + shift - best > 0
     return not (could_fit or could_clear)
 
 
