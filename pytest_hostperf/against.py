@@ -431,7 +431,12 @@ class AgainstHead:
 
             per_block = max(1, pplan.samples // pplan.blocks)
             self.base.ctl.send(go=name, plan=_plan_msg(pplan))
-            pv = paired.sequential(next_pairs, tolerance_pct=self.run.settings.tolerance, first=pplan.blocks)
+            first = next_pairs(pplan.blocks)
+            if min(taken[0].block_sizes) < MIN_BLOCK:  # blocks too small to decide: more pairs cannot help
+                pv = paired.verdict(first, tolerance_pct=self.run.settings.tolerance)
+            else:
+                pv = paired.sequential(next_pairs, tolerance_pct=self.run.settings.tolerance, first=pplan.blocks,
+                                       initial=first)
             self.base.ctl.send(enough=name)
         self._stage = "idle"
         raw = taken[0]

@@ -184,12 +184,12 @@ MORE_S = 5.0
 
 def sequential(next_pairs: Callable[[int], np.ndarray], *, tolerance_pct: float, first: int = 10,
                step: int = STEP_PAIRS, max_pairs: int = MAX_PAIRS, deadline_s: float = MORE_S,
-               clock: Callable[[], float] = time.monotonic) -> PairedVerdict:
+               clock: Callable[[], float] = time.monotonic, initial: np.ndarray | None = None) -> PairedVerdict:
     """Sequential stopping (as Chromium's Pinpoint adds repeats while undecided): take
     ``first`` pairs, then ``step`` more while the verdict is inconclusive, up to ``max_pairs``
     or ``deadline_s`` seconds after the first pairs. ``next_pairs(k)`` measures k more pairs
-    and returns their log ratios."""
-    ratios = np.asarray(next_pairs(first), dtype=np.float64)
+    and returns their log ratios; ``initial`` stands for the first call when already taken."""
+    ratios = np.asarray(next_pairs(first) if initial is None else initial, dtype=np.float64)
     start = clock()
     v = verdict(ratios, tolerance_pct=tolerance_pct)
     while v.status == "inconclusive" and ratios.size < max_pairs and clock() - start < deadline_s:
