@@ -56,3 +56,16 @@ def format_ns(ns: float | int | None) -> str:
         return f"{value:.0f} ns"
     digits = 2 if abs(scaled) < 10 else 1 if abs(scaled) < 100 else 0
     return f"{scaled:.{digits}f} {unit}"
+
+
+def format_bytes(n: int) -> str:
+    """Bytes for people: ``2.1 GiB``, ``512 MiB``, ``64 KiB``.
+
+    >>> format_bytes(3 << 29), format_bytes(512 << 20), format_bytes(65536)
+    ('1.5 GiB', '512 MiB', '64 KiB')
+    """
+    if n >= 1 << 30:
+        return f"{n / (1 << 30):.1f} GiB"
+    if n >= 1 << 20:
+        return f"{n / (1 << 20):.0f} MiB"
+    return f"{n // 1024} KiB"

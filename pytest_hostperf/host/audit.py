@@ -34,6 +34,7 @@ from pytest_hostperf.host.procfs import (
     read_loadavg,
     selected,
 )
+from pytest_hostperf.units import format_bytes
 
 __all__ = [
     "Check",
@@ -88,14 +89,6 @@ def _missing(name: str, what: str) -> Check:
     return Check(name, f"unreadable ({what} missing)", "unknown", None)
 
 
-def _bytes(n: int) -> str:
-    if n >= _GiB:
-        return f"{n / _GiB:.1f} GiB"
-    if n >= _MiB:
-        return f"{n / _MiB:.0f} MiB"
-    return f"{n // 1024} KiB"
-
-
 def check_swappiness(root: Path = ROOT) -> Check:
     """vm.swappiness above 10 lets the kernel page out anonymous memory of an idle
     benchmark between runs; the next touch is a major fault."""
@@ -122,13 +115,13 @@ def check_memlock(root: Path = ROOT, *, limits: Limits = resource.getrlimit) -> 
         return Check("memlock", "unlimited", "ok")
     caps = effective_capabilities(root / "proc/self/status")
     if caps is not None and caps >> CAP_IPC_LOCK & 1:
-        return Check("memlock", f"{_bytes(soft)} (CAP_IPC_LOCK held: the limit does not apply)",
+        return Check("memlock", f"{format_bytes(soft)} (CAP_IPC_LOCK held: the limit does not apply)",
                      "ok")
     if soft < MEMLOCK_MIN:
-        return Check("memlock", _bytes(soft), "warn",
+        return Check("memlock", format_bytes(soft), "warn",
                      "ulimit -l unlimited (or 'USER - memlock unlimited' in "
                      "/etc/security/limits.conf; docker run --ulimit memlock=-1)")
-    return Check("memlock", _bytes(soft), "ok")
+    return Check("memlock", format_bytes(soft), "ok")
 
 
 def check_dev_shm(root: Path = ROOT, *, statvfs: Callable[[str], os.statvfs_result] = os.statvfs
@@ -141,9 +134,9 @@ def check_dev_shm(root: Path = ROOT, *, statvfs: Callable[[str], os.statvfs_resu
         return _missing("dev_shm", "/dev/shm")
     size = st.f_blocks * st.f_frsize
     if size < SHM_MIN:
-        return Check("dev_shm", _bytes(size), "warn",
+        return Check("dev_shm", format_bytes(size), "warn",
                      "mount -o remount,size=2G /dev/shm (docker run --shm-size=2g)")
-    return Check("dev_shm", _bytes(size), "ok")
+    return Check("dev_shm", format_bytes(size), "ok")
 
 
 def check_hugepages(root: Path = ROOT) -> Check:

@@ -37,6 +37,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_hostperf.host import procfs
+from pytest_hostperf.units import format_bytes
+
+#: Bytes for people (``units.format_bytes``, shared with the audit).
+size_text = format_bytes
 
 __all__ = [
     "AUTO_MAX",
@@ -95,15 +99,6 @@ class Decision:
     fix: str | None = None
     need: int = 0  # bytes: what would be locked plus its growth
     bound: int = 0  # bytes: the most the auto mode locks here (RAM)
-
-
-def size_text(n: int) -> str:
-    """Bytes for people: ``2.1 GiB``, ``512 MiB``, ``64 KiB``."""
-    if n >= _GiB:
-        return f"{n / _GiB:.1f} GiB"
-    if n >= _MiB:
-        return f"{n / _MiB:.0f} MiB"
-    return f"{n // _KiB} KiB"
 
 
 def growth(locked: int) -> int:
