@@ -234,7 +234,8 @@ def sample(fn: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str,
     # A call slower than the whole budget would still run once per block: shrink the blocks.
     sample_ns = max(call_ns * batch, 1.0)
     blocks = max(1, min(plan.blocks, plan.samples, int(plan.max_seconds * 1e9 // sample_ns)))
-    per_block = math.ceil(plan.samples / blocks)
+    per_block = math.ceil(plan.samples / blocks)  # the buffer's stride; the first blocks take one more call
+    want = [plan.samples // blocks + (b < plan.samples % blocks) for b in range(blocks)]  # sums to plan.samples
     block_ns = int(plan.max_seconds * 1e9 / blocks)
 
     buf = array("q", bytes(8 * per_block * blocks))
@@ -251,16 +252,16 @@ def sample(fn: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str,
             before = counters.read() if counters is not None else None
             t_start = clock()
             if self_timed:
-                end = _block_returned(fn, args, buf, start, start + per_block, t_start + block_ns, clock)
+                end = _block_returned(fn, args, buf, start, start + want[b], t_start + block_ns, clock)
             elif batch == 1:
-                end = _block_single(fn, args, buf, start, start + per_block, t_start + block_ns, clock)
+                end = _block_single(fn, args, buf, start, start + want[b], t_start + block_ns, clock)
             else:
-                end = _block_batched(fn, args, buf, start, start + per_block, t_start + block_ns, clock, batch)
+                end = _block_batched(fn, args, buf, start, start + want[b], t_start + block_ns, clock, batch)
             elapsed = clock() - t_start
             if before is not None:
                 deltas.append(counters.delta(before, counters.read()))
             sizes.append(end - start)
-            truncated |= end - start < per_block
+            truncated |= end - start < want[b]
             gc.collect(0)
             turns.after(b, elapsed)
     finally:

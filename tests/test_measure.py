@@ -48,6 +48,16 @@ def test_single_calls_when_long_enough() -> None:
     assert not raw.truncated
 
 
+def test_samples_asked_for_are_taken_exactly_when_blocks_do_not_divide_them() -> None:
+    clock = FakeClock(step=50)
+    timer = measure.TimerInfo("fake", 50, 10, 100)
+    plan = measure.Plan(samples=40, blocks=9, max_seconds=10, warmup_calls=1, pause_fraction=0, min_pause_seconds=0)
+    raw = measure.sample(clock.spend, (5000,), plan=plan, timer=timer, clock=clock, sleep=lambda s: None)
+    # 40 = 4 blocks of 5 + 5 blocks of 4 (a whole 5 per block would be 45: more than asked)
+    assert raw.block_sizes == (5, 5, 5, 5, 4, 4, 4, 4, 4) and raw.values.size == 40
+    assert not raw.truncated
+
+
 def test_short_calls_are_batched_and_divided() -> None:
     clock = FakeClock(step=50)
     timer = measure.TimerInfo("fake", 50, 10, 100)
