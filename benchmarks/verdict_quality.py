@@ -43,7 +43,7 @@ if not __package__:  # run as ``python benchmarks/verdict_quality.py``: benchmar
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.workloads.synthetic import BASE_ITERATIONS, TailWork, work
-from pytest_hostperf import measure, paired, stats, verdict
+from pytest_hostperf import gate, measure, paired, stats, verdict
 from pytest_hostperf.host import control
 from pytest_hostperf.result import summarize
 
@@ -142,29 +142,35 @@ def compare_paired(case: Case, timer: measure.TimerInfo, cpu: int) -> paired.Pai
 
 
 def measure_p99_blocks(fn: Callable[..., Any], args: tuple[Any, ...], timer: measure.TimerInfo,
-                       batch: int | None = None) -> tuple[measure.Samples, np.ndarray]:
-    raw = measure.sample(fn, args, plan=replace(PLAN, batch=batch), timer=timer)
+                       batch: int | None = None, blocks: int = PLAN.blocks) -> tuple[measure.Samples, np.ndarray]:
+    raw = measure.sample(fn, args, plan=gate.scaled(replace(PLAN, batch=batch), blocks), timer=timer)
     return raw, stats.block_values(summarize(raw, nodeid="q", name="work").blocks, "p99")
+
+
+def _stored_rounds(case: Case, baseline: list[np.ndarray], timer: measure.TimerInfo, batch: int, *,
+                   shipped: bool) -> tuple[verdict.Verdict, int, float]:
+    """One stored comparison: its verdict, extra rounds and seconds. ``shipped``: as gate.settle
+    does it (rounds of the blocks the baseline's noise asks for, ``gate.noise_blocks``, and no
+    re-measuring once ``verdict.undecidable``); else every round of the whole plan, up to the
+    limit (the rule before issue 15)."""
+    fn, args = case.make()
+    blocks = gate.noise_blocks(baseline) if shipped else PLAN.blocks
+    t0 = time.monotonic()
+    rounds = [measure_p99_blocks(fn, args, timer, batch, blocks)[1]]
+    v = verdict.compare(rounds, baseline, tolerance_pct=case.tolerance)
+    while v.status in ("regressed", "inconclusive") and len(rounds) <= EXTRA_ROUNDS \
+            and not (shipped and verdict.undecidable(v, EXTRA_ROUNDS + 1)):
+        rounds.append(measure_p99_blocks(fn, args, timer, batch, blocks)[1])
+        v = verdict.compare(rounds, baseline, tolerance_pct=case.tolerance)
+    return v, len(rounds) - 1, time.monotonic() - t0
 
 
 def compare_stored(case: Case, baseline: list[np.ndarray], timer: measure.TimerInfo, batch: int
                    ) -> tuple[verdict.Verdict, int, float, verdict.Verdict, int, float]:
-    """One stored comparison, judged two ways on the same rounds: the shipped rule (stop
-    re-measuring an inconclusive verdict that the remaining rounds could not decide,
-    ``verdict.undecidable``) and every round up to the limit, as before it. Each with its
-    verdict, extra rounds and seconds."""
-    fn, args = case.make()
-    t0 = time.monotonic()
-    rounds = [measure_p99_blocks(fn, args, timer, batch)[1]]
-    v = verdict.compare(rounds, baseline, tolerance_pct=case.tolerance)
-    shipped: tuple[verdict.Verdict, int, float] | None = None
-    while v.status in ("regressed", "inconclusive") and len(rounds) <= EXTRA_ROUNDS:
-        if shipped is None and verdict.undecidable(v, EXTRA_ROUNDS + 1):  # where gate.settle stops
-            shipped = (v, len(rounds) - 1, time.monotonic() - t0)
-        rounds.append(measure_p99_blocks(fn, args, timer, batch)[1])
-        v = verdict.compare(rounds, baseline, tolerance_pct=case.tolerance)
-    every = (v, len(rounds) - 1, time.monotonic() - t0)
-    return (*(shipped or every), *every)
+    """One stored comparison done both ways, one right after the other: the shipped rule and
+    the whole plan with every round (see :func:`_stored_rounds`)."""
+    return (*_stored_rounds(case, baseline, timer, batch, shipped=True),
+            *_stored_rounds(case, baseline, timer, batch, shipped=False))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,9 +241,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _print_table(mode: str, chosen: list[Case], counts: dict[tuple[str, str], Counter[str]],
                  seconds: Counter[tuple[str, str]], done: Counter[str]) -> None:
-    title = {"stored": "stored baseline (regressed = before confirmation, failed = confirmed paired)",
-             "stored-all": "stored baseline, same rounds, every inconclusive re-measured to the limit "
-                           "(the rule before verdict.undecidable; failed not measured)",
+    title = {"stored": "stored baseline, as shipped: rounds sampled by noise (gate.noise_blocks), no re-measuring "
+                       "once undecidable (regressed = before confirmation, failed = confirmed paired)",
+             "stored-all": "stored baseline, the whole plan, every inconclusive re-measured to the limit (the rule "
+                           "before issue 15's run-speed work; measured right after the shipped one; failed not "
+                           "measured)",
              }.get(mode, "paired (sequential stopping)")
     print(f"{title}:")
     print(f"{'case':>12} {'n':>4} {'tol':>4} {'regressed':>10} {'failed':>7} {'unchanged':>10} {'improved':>9} "

@@ -124,7 +124,7 @@ class Verdict:
         return f"{self.ratio - 1:+.0%} [{lo - 1:+.0%}, {hi - 1:+.0%}]"
 
 
-def _median_bootstrap_se(values: np.ndarray, rng: np.random.Generator, resamples: int) -> float:
+def median_bootstrap_se(values: np.ndarray, rng: np.random.Generator, resamples: int) -> float:
     """Standard error of log(median of ``values``) within one run, by a bootstrap over its blocks."""
     if len(values) < 2:
         return 0.0
@@ -200,7 +200,7 @@ def baseline_ratio_interval(current_rounds: Sequence[np.ndarray], baseline_runs:
         return float(np.median(x)) if len(x) >= 3 else float(np.mean(x))
 
     delta = centre(cur_logs) - centre(base_logs)
-    within = max(float(np.median([_median_bootstrap_se(r, rng, resamples) for r in side])) for side in (runs, rounds))
+    within = max(float(np.median([median_bootstrap_se(r, rng, resamples) for r in side])) for side in (runs, rounds))
     sigma = float(np.hypot(max(run_spread(runs, rounds), within), extra_spread))  # + a noisy host's share
     se = sigma * float(np.sqrt(_se_factor(len(rounds)) + _se_factor(len(runs))))
     z = NormalDist().inv_cdf(0.5 + confidence / 2)
