@@ -24,11 +24,27 @@ def temp_name(path: Path) -> Path:
     return path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
 
 
+def umask() -> int:
+    """The process's umask, read without changing it (``/proc/self/status`` on Linux 4.7+;
+    elsewhere set and restored at once)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
 def atomic_write_text(path: Path, text: str, *, mode: int | None = None, mkdir: bool = True,
                       sync_dir: bool = False) -> None:
     """Write ``text`` to ``path`` atomically (same-folder temp file, fsync, ``os.replace``).
 
-    ``mode`` sets the file's permission bits (default 0600 less the umask, as mkstemp);
+    ``mode`` sets the file's permission bits (default: a new file's, 0666 less the umask, so
+    0644 under the usual 022; the temp file is 0600 until it has them);
     ``mkdir`` creates the folder first; ``sync_dir`` also fsyncs the folder so that the
     rename survives a power cut. Any exception -- ``KeyboardInterrupt`` included -- removes
     the temp file and leaves the old ``path`` untouched.
@@ -50,8 +66,7 @@ def atomic_write_text(path: Path, text: str, *, mode: int | None = None, mkdir: 
             except OSError:
                 ours = False
                 raise
-            if mode is not None:
-                os.fchmod(fd, mode)
+            os.fchmod(fd, (0o666 & ~umask()) if mode is None else mode)
             view = memoryview(data)
             while view:
                 written = os.write(fd, view)

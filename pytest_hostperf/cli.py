@@ -130,11 +130,20 @@ def _tolerance(value: str) -> float:
     return options.parse_tolerance(value)
 
 
+def _size(value: str) -> int:
+    from pytest_hostperf.units import parse_size
+
+    try:
+        return parse_size(value, what="--max-size")
+    except HostperfError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--max-size: ")) from None
+
+
 def _cmd_import_benchmark(args: argparse.Namespace) -> int:
     from pytest_hostperf import pbench, report
     from pytest_hostperf._io import atomic_write_text
 
-    imported = pbench.import_benchmark(Path(args.file))
+    imported = pbench.import_benchmark(Path(args.file), max_bytes=args.max_size or pbench.MAX_FILE_BYTES)
     text = report.to_json(imported)
     if args.output:
         try:
@@ -197,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "iteration keep their tail; batched rounds are marked as not speaking for it.")
     imp.add_argument("file", help="pytest-benchmark JSON file (saved with --benchmark-save-data)")
     imp.add_argument("-o", "--output", metavar="PATH", help="Where to write the report (default: stdout)")
+    imp.add_argument("--max-size", metavar="SIZE", type=_size, default=None,
+                     help="Largest file to read, e.g. 1GiB (default 256MiB; the file is read whole: a few times "
+                          "its size in memory)")
     imp.set_defaults(func=_cmd_import_benchmark)
 
     plot = sub.add_parser(

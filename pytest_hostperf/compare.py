@@ -62,7 +62,7 @@ Json = dict[str, Any]
 Array = npt.NDArray[np.float64]
 
 #: Row order: what needs attention first.
-SEVERITY = ("regressed", "over-budget", "inconclusive", "improved", "unchanged", "new", "removed", "-")
+SEVERITY = ("regressed", "over-budget", "inconclusive", "improved", "unchanged", "not gated", "new", "removed", "-")
 
 
 # --------------------------------------------------------------------------- records
@@ -88,6 +88,9 @@ class Measurement:
     budgets: tuple[BudgetRecord, ...] = ()  # budget checks (reports only)
     verdict: VerdictRecord | None = None  # the gate's verdict (reports only)
     counters: tuple[Json, ...] = ()  # per run: {counter: {"per_call", "blocks"}} (counters.py)
+    n: int = 0  # samples of the (newest) run: for pytest-benchmark, its rounds
+    not_gated: str | None = None  # why its tail is not compared (pytest-benchmark's batched rounds)
+    rounds: bool = False  # timed by pytest-benchmark: its values are rounds, split into blocks by count
 
     @property
     def over_budget(self) -> bool:
@@ -231,7 +234,8 @@ def source_from_baseline(b: Baseline, *, name: str | None = None) -> Source:
         measurements[mid] = Measurement(
             id=mid, group=last.group, mode=last.mode, batch=last.batch, p50_ns=p50, p90_ns=p90, p99_ns=p99,
             p999_ns=p999, runs_p99=tuple(_block_p99(r) for r in recs), histogram=merged,
-            host=last.host, counters=tuple(r.counters for r in recs if r.counters))
+            host=last.host, counters=tuple(r.counters for r in recs if r.counters), n=last.n,
+            rounds=last.host is not None and last.host.timed_by == "pytest-benchmark")
     latest = runs[-1]
     # each run's p99 from its own stored distribution: over all its calls, whichever version saved it
     infos = tuple(RunInfo(run.created_utc, run.commit,
@@ -256,7 +260,9 @@ def source_from_report(report: Report, *, name: str = "report") -> Source:
     measurements = {r.id: Measurement(
         id=r.id, group=r.group, mode=r.mode, batch=r.batch, p50_ns=float(r.p50_ns), p90_ns=float(r.p90_ns),
         p99_ns=float(r.p99_ns), p999_ns=float(r.p999_ns), runs_p99=(_block_p99(r),), histogram=r.histogram,
-        host=r.host, budgets=r.budgets, verdict=r.verdict, counters=() if r.counters is None else (r.counters,))
+        host=r.host, budgets=r.budgets, verdict=r.verdict, counters=() if r.counters is None else (r.counters,),
+        n=r.n, not_gated=r.not_gated,
+        rounds=report.mode == "imported" or (r.host is not None and r.host.timed_by == "pytest-benchmark"))
         for r in report.results}
     run = RunInfo(report.created_utc or None, report.commit, {mid: m.p99_ns for mid, m in measurements.items()})
     return Source(name=name, kind="report", host_id=host_id, fingerprint=fingerprint,
@@ -316,10 +322,33 @@ def _step(base: Measurement | None, cur: Measurement | None, tolerance_pct: floa
         return Step("-") if base is None else Step("removed", reason="not measured in this input")
     if base is None:
         step = Step("new", reason="not measured in the input it is compared with")
+    elif unlike := _unlike(base, cur):
+        verdict_ = "not gated" if cur.not_gated or base.not_gated else "inconclusive"
+        ratio = cur.p99_ns / base.p99_ns if base.p99_ns > 0 else None
+        step = Step(verdict_, ratio, None, unlike)
     else:
         v = verdict.compare(list(cur.runs_p99), list(base.runs_p99), tolerance_pct=tolerance_pct)
         step = Step(v.status, v.ratio, v.interval, v.reason)
     return replace(step, over_budget=cur.over_budget)
+
+
+def _unlike(base: Measurement, cur: Measurement) -> str | None:
+    """Why two measurements' tails do not compare (None when they do), as the run's gate
+    decides it: a side not gated (pytest-benchmark's batched rounds), differing batch sizes,
+    or pytest-benchmark rounds of differing counts (``pbench.like_for_like``)."""
+    from pytest_hostperf import pbench
+
+    why = cur.not_gated or base.not_gated
+    if why:
+        return f"not gated: {why}"
+    if cur.batch != base.batch:
+        return (f"not like for like: batch sizes differ ({base.mode} -> {cur.mode}); batched(k) percentiles are "
+                "of k-call means")
+    if cur.rounds and base.rounds:
+        rounds = pbench.like_for_like(cur.n, cur.batch, (base.n, base.batch))
+        if rounds:
+            return f"not like for like: {rounds}"
+    return None
 
 
 def _ordered(rows: list[Row]) -> tuple[Row, ...]:

@@ -6,6 +6,7 @@ baseline's run history. Pure functions of :mod:`compare`'s records; no decisions
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -64,11 +65,17 @@ def _when(text: str | None) -> str:
     return text.replace("T", " ")[:16] + " UTC"
 
 
+def short_sha(sha: str) -> str:
+    """A git sha cut to 8 hex digits; anything else whole (pytest-benchmark writes
+    ``unversioned`` where it found no repository: never ``unversio``)."""
+    return sha[:8] if re.fullmatch(r"[0-9a-fA-F]{9,64}", sha) else sha
+
+
 def _commit_text(commit: Commit) -> str:
     if not commit.sha:
         return ""
-    text = f"commit {commit.sha[:8]}"
-    if commit.branch:
+    text = f"commit {short_sha(commit.sha)}"
+    if commit.branch and commit.branch != "(unknown)":  # pytest-benchmark's word for none
         text += f" on {commit.branch}"
     if commit.dirty:
         text += " (uncommitted changes)"
@@ -111,14 +118,16 @@ def _explanation(cmp: Comparison) -> str:
     return (f"p50, p99, p99.9: over all calls; p99* ratio {b}/{a}: of the medians of the block p99s, the robust "
             f"statistic the gate compares, with its 95% interval; verdicts at a {cmp.tolerance_pct:g}% tolerance: "
             f"regressed / improved = confidently slower / faster by more than the tolerance, unchanged = "
-            f"within it, inconclusive = the interval is too wide to tell")
+            f"within it, inconclusive = the interval is too wide to tell, not gated = not compared (the notes "
+            f"say why)")
 
 
 def _footer(cmp: Comparison) -> list[str]:
     lines = []
     seen = set()
     for r in cmp.rows:
-        for n in r.notes:
+        unlike = [st.reason for st in r.steps if st.reason.startswith(("not gated:", "not like for like:"))]
+        for n in (*r.notes, *unlike):
             if (r.id, n) not in seen:
                 seen.add((r.id, n))
                 lines.append(f"{r.id}: {n}")
@@ -281,7 +290,7 @@ def render_history(src: Source) -> list[str]:
     for i, run in enumerate(src.runs, 1):
         c = run.commit
         dirty = "-" if c.dirty is None else "yes" if c.dirty else "no"
-        run_rows.append([f"#{i}", _when(run.created_utc), (c.sha or "-")[:8], c.branch or "-", dirty,
+        run_rows.append([f"#{i}", _when(run.created_utc), short_sha(c.sha or "-"), c.branch or "-", dirty,
                          str(len(run.p99_ns))])
     lines += table(run_rows, ["run", "created", "commit", "branch", "dirty", "measurements"], "lllllr")
     header = ["measurement", "mode", "p50", "p99", "p99.9", *(f"p99 #{i}" for i in range(1, len(src.runs) + 1))]

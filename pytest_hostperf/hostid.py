@@ -69,9 +69,12 @@ def host_id(fingerprint: dict[str, Any], override: str | None = None) -> str:
 
     ``override`` (``--hostperf-host`` / ``HOSTPERF_HOST``) wins, sanitized. Otherwise a
     readable slug (short CPU model, logical CPUs, arch) plus 8 hex digits of a SHA-256 over
-    the fields that change latency: CPU model, logical CPUs, physical cores, SMT, NUMA
-    nodes, arch, kernel major.minor, Python major.minor and implementation, governor. The
-    kernel patch level is left out so that CI runners of one SKU share a baseline.
+    the fields every source reports, hostperf's own fingerprint and pytest-benchmark's
+    ``machine_info`` alike, so that one machine has one id whatever measured it (issue 16):
+    CPU model, logical CPUs, arch, kernel major.minor, Python major.minor and implementation.
+    The kernel patch level is left out so that CI runners of one SKU share a baseline; the
+    fields only hostperf reads (physical cores, SMT, NUMA nodes, governor, RT throttling) are
+    compared when a baseline is used, and the summary names those that differ.
 
     >>> host_id({"cpu_model": "AMD EPYC", "logical_cpus": 2, "arch": "x86_64"})[:-8]
     'amd-epyc-2cpu-x86_64-'
@@ -81,17 +84,14 @@ def host_id(fingerprint: dict[str, Any], override: str | None = None) -> str:
     fp = fingerprint if isinstance(fingerprint, dict) else {}
     model = fp.get("cpu_model")
     model = " ".join(model.split()) if isinstance(model, str) and model.strip() else None
+    impl = fp.get("python_implementation")
     fields = {
         "cpu_model": model,
         "logical_cpus": fp.get("logical_cpus"),
-        "physical_cores": fp.get("physical_cores"),
-        "smt": fp.get("smt"),
-        "numa_nodes": fp.get("numa_nodes"),
         "arch": fp.get("arch"),
         "kernel": _major_minor(fp.get("kernel")),
         "python": _major_minor(fp.get("python")),
-        "python_implementation": fp.get("python_implementation"),
-        "governor": fp.get("governor"),
+        "python_implementation": impl.strip().lower() if isinstance(impl, str) else impl,
     }
     canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
     digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:8]

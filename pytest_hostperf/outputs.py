@@ -256,7 +256,9 @@ def terminal(run: HostperfSession, terminalreporter: Any) -> None:
     if run.settings.full:
         from pytest_hostperf import report as render
 
-        for line in render.terminal_summary(run.report or build_report(run)):
+        # the table fits the terminal, and at least 120 columns (logs have no terminal)
+        width = max(120, int(getattr(getattr(terminalreporter, "_tw", None), "fullwidth", 0) or 0))
+        for line in render.terminal_summary(run.report or build_report(run), width=width):
             terminalreporter.write_line(line)
     elif run.entries:
         tests = len({e.result.nodeid for e in run.entries})

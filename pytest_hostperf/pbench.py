@@ -9,6 +9,7 @@ the result says so instead of pretending (``mode`` ``batched(k)``, not gated).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,11 +24,63 @@ from pytest_hostperf.records import Commit, HostInfo, Report, ResultRecord, Sett
 BLOCKS = 20
 #: At least this many values per block; fewer rounds give fewer blocks.
 MIN_BLOCK = 10
-#: Refuse larger files: a saved pytest-benchmark file with data is a few MB per 100k rounds.
+#: Refuse larger files unless told (``hostperf import-benchmark --max-size``): with
+#: ``--benchmark-save-data`` (and in pytest-benchmark 5.3 always) every round is kept, so a
+#: 54-test suite's file is already 75 MB. It is read whole, as ``json`` needs it.
 MAX_FILE_BYTES = 256 * 1024 * 1024
-#: ``--benchmark-save-data`` keeps every round: ~8 bytes a value, so more values than a baseline
-#: may hold; 12 million is about 400 MiB of Python floats.
+#: And more JSON values than this (scaled with ``--max-size``): a round is one float, ~8 bytes
+#: parsed; 12 million is about 400 MiB of Python floats. A file of empty lists or tiny objects
+#: would cost far more per byte than rounds do, so the bound is on values, not bytes alone.
 MAX_FILE_VALUES = 12_000_000
+
+
+#: A pytest-benchmark test's rounds may take up to this many times its ``--benchmark-max-time``
+#: when a baseline fixes their count (code that became slower): beyond it they are cut, and
+#: the comparison says the rounds differ.
+ROUNDS_TIME_CAP = 4.0
+#: Round counts within this share of each other compare like for like (their blocks, a
+#: twentieth of the rounds each, differ in size by no more).
+LIKE_ROUNDS = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class RoundsPlan:
+    """The rounds and iterations per round a pytest-benchmark test runs under ``--hostperf``."""
+
+    rounds: int
+    iterations: int
+    source: str  # "baseline" (the stored run's counts), "chosen" (from pytest-benchmark's time budget)
+    capped: bool = False  # the baseline's rounds would have taken over ROUNDS_TIME_CAP x the budget
+
+
+def fixed_plan(round_s: float, iterations: int, *, min_rounds: int, max_time_s: float,
+               baseline: tuple[int, int] | None) -> RoundsPlan:
+    """The rounds of one pytest-benchmark test, the same every run (issue 16).
+
+    ``round_s``: one round's time at ``iterations`` (pytest-benchmark's calibration);
+    ``baseline``: the latest stored run's (rounds, iterations) of this test, or None. With a
+    baseline its counts are kept, so its percentiles compare like for like (within a time
+    cap); without, the rounds pytest-benchmark itself would run (``max_time / round``, at
+    least ``min_rounds``), which the saved baseline then fixes for later runs."""
+    round_s = max(round_s, 1e-9)
+    if baseline is not None:
+        rounds, iters = baseline
+        one = round_s * iters / max(iterations, 1)
+        cap = max(min_rounds, 1, math.ceil(ROUNDS_TIME_CAP * max_time_s / one))
+        return RoundsPlan(min(rounds, cap), iters, "baseline", capped=rounds > cap)
+    return RoundsPlan(max(min_rounds, 1, math.ceil(max_time_s / round_s)), iterations, "chosen")
+
+
+def like_for_like(rounds: int, iterations: int, stored: tuple[int, int]) -> str | None:
+    """Why a pytest-benchmark result of ``rounds`` x ``iterations`` does not compare with a
+    stored one (None when it does): its values are means of ``iterations`` calls, and its
+    blocks a twentieth of its rounds, so both counts must match (rounds within LIKE_ROUNDS)."""
+    n, iters = stored
+    if iters != iterations:
+        return f"iterations per round differ ({iters} stored, {iterations} now): means of different call counts"
+    if abs(rounds - n) > LIKE_ROUNDS * max(rounds, n):
+        return f"rounds differ ({n} stored, {rounds} now): block percentiles of different block sizes"
+    return None
 
 
 def samples_from_data(data_s: Any, iterations: int, seconds: float = 0.0) -> Samples:
@@ -76,14 +129,27 @@ class BenchmarkFile:
     fingerprint: dict[str, Any]  # machine_info in hostperf's fingerprint keys (host/fingerprint.py)
 
 
-def load_benchmark_json(path: Path) -> BenchmarkFile:
-    """Read a ``--benchmark-json`` file; a clear error when it is not one or lacks the data.
+def load_benchmark_json(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> BenchmarkFile:
+    """Read a ``--benchmark-json`` file; a clear error when it is not one or lacks the data, or
+    is larger than ``max_bytes`` (the message says how to read it anyway).
 
     The one place that knows pytest-benchmark's own keys."""
-    from pytest_hostperf import jsonfile
+    import os
 
+    from pytest_hostperf import jsonfile
+    from pytest_hostperf.units import format_bytes
+
+    try:
+        size = os.stat(path).st_size
+    except OSError:
+        size = 0  # read_json names the problem
+    if size > max_bytes:
+        raise HostperfError(f"{path}: {format_bytes(size)} is more than the {format_bytes(max_bytes)} "
+                            f"import-benchmark reads (--max-size); if it is a pytest-benchmark file, read it with "
+                            f"--max-size {format_bytes(2 * size).replace(' ', '')} (it is read whole: "
+                            "a few times its size in memory)")
     doc = jsonfile.read_json(Path(path), what="pytest-benchmark file", error=HostperfError,
-                             max_bytes=MAX_FILE_BYTES, max_values=MAX_FILE_VALUES)
+                             max_bytes=max_bytes, max_values=MAX_FILE_VALUES * max(1, max_bytes // MAX_FILE_BYTES))
     if not isinstance(doc, dict) or not isinstance(doc.get("benchmarks"), list) or "machine_info" not in doc:
         raise HostperfError(f"{path}: not a pytest-benchmark JSON file (no \"benchmarks\" list and "
                             "\"machine_info\"); write one with pytest --benchmark-json=FILE --benchmark-save-data")
@@ -104,8 +170,8 @@ def load_benchmark_json(path: Path) -> BenchmarkFile:
         "logical_cpus": cpu.get("count"),
         "arch": machine.get("machine"),
         "kernel": machine.get("release"),
-        "python": ".".join(str(machine.get("python_version", "")).split(".")[:2]) or None,
-        "implementation": str(machine.get("python_implementation", "")).lower() or None,
+        "python": str(machine.get("python_version", "")) or None,
+        "python_implementation": str(machine.get("python_implementation", "")) or None,
         "hostname": machine.get("node"),
         "source": "pytest-benchmark machine_info",
     }.items() if v is not None}
@@ -115,13 +181,13 @@ def load_benchmark_json(path: Path) -> BenchmarkFile:
                          Commit(commit.get("id"), commit.get("branch"), commit.get("dirty")), fingerprint)
 
 
-def import_benchmark(path: Path) -> Report:
+def import_benchmark(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> Report:
     """A hostperf report (``--hostperf-json`` schema) from a pytest-benchmark JSON file saved
     with ``--benchmark-save-data``; ``hostperf compare`` and ``hostperf plot`` accept it."""
     from pytest_hostperf.histogram import encode_histogram
     from pytest_hostperf.result import summarize
 
-    f = load_benchmark_json(Path(path))
+    f = load_benchmark_json(Path(path), max_bytes=max_bytes)
     results = []
     for b in f.benchmarks:
         try:

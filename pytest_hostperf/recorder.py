@@ -35,6 +35,14 @@ if TYPE_CHECKING:
 
 STAT_NAMES = ("p50", "p90", "p99", "p999", "max")
 #: hostperf's own keywords: never passed to the measured function (``kwargs={...}`` passes those).
+#: The run's note when --hostperf-against meets pytest-benchmark tests.
+PBENCH_PAIRED_NOTE = ("--hostperf-against: pytest-benchmark tests are measured on the head only (pytest-benchmark "
+                      "runs its rounds back to back, which cannot take turns with the base block by block): shown "
+                      "as new; to pair one, time it with the hostperf fixture (docs/xdist-and-pytest-benchmark.md)")
+#: The run's note when a measurement took fewer blocks than asked for (gate.plan_by_noise).
+NOISE_NOTE = ("sampled by noise: a measurement compared with a baseline takes only the blocks its verdict can use "
+              "(until its own error is a third of the baseline's run-to-run spread, at least 5 blocks; n shows what "
+              "was taken); --hostperf-save, and a measurement with a budget, take every sample")
 OWN_KEYWORDS = ("name", "samples", "self_timed", *BUDGET_KEYS, "kwargs")
 
 
@@ -74,6 +82,11 @@ class Recorder:
             ok, reason, fix = control.rt_available(self.controls.rt or control.DEFAULT_RT_PRIORITY)
             if not ok:
                 pytest.skip(f"rt='required' but SCHED_FIFO is not available: {reason}; fix: {fix}")
+
+    @property
+    def nodeid(self) -> str:
+        """The test's node id as its measurements are stored (without xdist's ``@group``)."""
+        return self._nodeid
 
     @property
     def results(self) -> list[Result]:
@@ -118,6 +131,7 @@ class Recorder:
         plan = sampling_plan(self._run.settings, samples or self.settings.samples,
                              batch=base[-1].batch if base else None)
         timer = self._run.timer
+        asked = plan  # the plan as asked for: a paired confirmation takes it whole
         if not self._run.settings.full:
             raw = measure.sample(fn, args, kwargs, plan=plan, timer=timer, self_timed=self_timed)
             res = self._summarize(raw, name=name, smoke=True)  # smoke mode: no budget is checked
@@ -148,6 +162,10 @@ class Recorder:
                 v = rules.Verdict("new", "p99", None, None, None, res.gate_p99, self.tolerance, 0, v)  # p99*
             self.verdicts[mid] = v
             return self._keep(res, host=host, base=[], verdict=records.VerdictRecord.of(v, 0), budgets=budgets)
+        if base and budgets == {} and not self._run.settings.save:  # a budget checks the calls asked for
+            plan = gate.plan_by_noise(plan, base, self._run.settings.gate)
+            if plan.blocks < asked.blocks and NOISE_NOTE not in self._run.notes:
+                self._run.notes.append(NOISE_NOTE)
         rounds = 1 + self._run.max_rounds
         self._run.progress.begin(mid, rounds * plan.max_seconds + plan.warmup_seconds)
         self._run.progress.step(f"round 1/{rounds}")
@@ -168,7 +186,7 @@ class Recorder:
             from pytest_hostperf import verdict as rules
 
             # each gated statistic that regressed is confirmed on its own (paired: p99 only)
-            v = rules.worst([self._confirm(part, name, fn, args, kwargs, plan, timer, self_timed)
+            v = rules.worst([self._confirm(part, name, fn, args, kwargs, asked, timer, self_timed)
                              if part.status == "regressed" else part for part in rules.gated_parts(v)])
         self.verdicts[settled.result.id] = v
         return self._keep(settled.result, host=host, base=base,
@@ -252,19 +270,51 @@ class Recorder:
         return res
 
     def record_external(self, raw: Samples, *, name: str, host: HostState, gate: bool,
-                        why_not: str | None = None) -> Result:
+                        why_not: str | None = None, again: Callable[[], Samples] | None = None) -> Result:
         """Record samples timed by another tool (pytest-benchmark) as one measurement: compared
-        with the baseline when ``gate`` (one round: it cannot be re-measured), else reported with
-        ``why_not`` in place of a verdict."""
+        with the baseline when ``gate``, else reported with ``why_not`` in place of a verdict.
+        ``again()``, where the tool's timing loop can be run again (pytest-benchmark's runner
+        for as many rounds): a regressed verdict is re-measured up to ``max_rounds`` times and
+        must hold over the rounds, as for hostperf's own measurements."""
         from pytest_hostperf import gate as gates
-        from pytest_hostperf import records
+        from pytest_hostperf import pbench, records
+        from pytest_hostperf import verdict as rules
 
         res = self._summarize(raw, name=name)
         base = self._run.baseline_of(res.id) if self._run.settings.full else []
-        if gate and self._run.settings.full:
-            v = gates.compare_once(res, base, tolerance=self.tolerance, gated=self._run.settings.gate)
+        if self._run.pairing is not None:  # --hostperf-against pairs hostperf's own blocks only
+            if PBENCH_PAIRED_NOTE not in self._run.notes:
+                self._run.notes.append(PBENCH_PAIRED_NOTE)
+            v = rules.Verdict("new", "p99", None, None, None, res.gate_p99, self.tolerance, 0,
+                              "not paired: pytest-benchmark times its rounds itself "
+                              "(docs/xdist-and-pytest-benchmark.md)")
             self.verdicts[res.id] = v
-            return self._keep(res, host=host, base=base, verdict=records.VerdictRecord.of(v, 0))
+            return self._keep(res, host=host, base=[], verdict=records.VerdictRecord.of(v, 0),
+                              not_gated=None if gate else why_not)
+        if gate and self._run.settings.full:
+            # only the stored runs of as many rounds and iterations compare like for like
+            extra = 0
+            unlike = {id(m): pbench.like_for_like(res.n, res.batch, (m.n, m.batch)) for m in base}
+            alike = [m for m in base if unlike[id(m)] is None]
+            if base and not alike:
+                v = rules.Verdict("inconclusive", "p99", None, None, None, res.gate_p99, self.tolerance, len(base),
+                                  f"not like for like with the baseline: {unlike[id(base[-1])]}; save three runs "
+                                  "with hostperf's fixed rounds (pytest --hostperf --hostperf-save)")
+            elif again is not None and alike:
+                settled = gates.settle(raw, again, lambda x: self._summarize(x, name=name), alike,
+                                       tolerance=self.tolerance, noisy=self._run.noisy,
+                                       max_rounds=self._run.max_rounds, gated=self._run.settings.gate,
+                                       retry=("regressed",))  # an inconclusive one passes: not worth the time
+                # the verdict rests on every round; the result stays pytest-benchmark's own rounds,
+                # the figures its table shows and the count a saved baseline fixes for later runs
+                v, extra = settled.verdict, settled.extra_rounds
+            else:
+                v = gates.compare_once(res, alike, tolerance=self.tolerance, gated=self._run.settings.gate)
+            if base and alike and len(alike) < len(base):
+                v = replace(v, reason=f"{v.reason}; compared with the {len(alike)} of {len(base)} baseline runs "
+                                      "taken with as many rounds and iterations")
+            self.verdicts[res.id] = v
+            return self._keep(res, host=host, base=alike, verdict=records.VerdictRecord.of(v, extra))
         if why_not:
             self._run.notes.append(f"{res.id}: {why_not}")
         return self._keep(res, host=host, base=base, not_gated=why_not)

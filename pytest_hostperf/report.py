@@ -23,6 +23,8 @@ from pytest_hostperf.units import format_ns
 __all__ = ["REPORT_SCHEMA", "REPORT_SCHEMA_VERSION", "delta_cell", "host_cell", "result_rows", "status_of", "table",
            "terminal_summary", "timer_line", "to_json"]
 
+#: The verdict label of a result that was not compared (pytest-benchmark's batched rounds).
+NOT_GATED = "not gated"
 _COLUMNS = ("measurement", "n", "p50", "p99", "p99.9", "max", "mode", "host")
 
 
@@ -77,7 +79,7 @@ def result_rows(results: Iterable[ResultRecord], *, compare: bool = False) -> li
             v = r.verdict
             # --hostperf-gate: the verdict shown is the worst gated statistic's; name it unless p99*
             stat = f" ({'p99.9' if v.stat == 'p999' else v.stat}*)" if v and v.stat != "p99" and v.ratio else ""
-            row += [format_ns(v.baseline_ns if v else None) + stat, delta_cell(v) + stat, r.status,
+            row += [format_ns(v.baseline_ns if v else None) + stat, delta_cell(v) + stat, verdict_label(r),
                     (r.why or "") if r.status not in ("unchanged", "-", "new") else ""]
         rows.append(row)
     return rows
@@ -123,8 +125,65 @@ GATED_NOTE = ("p50, p99, p99.9, max: over all calls measured; p99*: the median o
               "the robust statistic the gate compares (base p99*: the baseline's, or the base measured now)")
 
 
-def terminal_summary(report: Report) -> list[str]:
-    """The lines printed after a ``--hostperf`` run."""
+#: One line on each verdict label; the summary explains the labels it shows.
+VERDICT_LABELS = {
+    "regressed": "above the baseline by more than the tolerance, confidently (fails the test)",
+    "over-budget": "over a latency budget (fails the test)",
+    "inconclusive": "interval too wide or too close to the tolerance to decide (passes; fails under --hostperf-strict)",
+    "improved": "below the baseline by more than the tolerance, confidently",
+    "unchanged": "interval within the tolerance",
+    "new": "no baseline to compare with",
+    NOT_GATED: "not compared: samples are means of several calls, which cannot speak for the tail (the notes say why)",
+}
+
+
+def verdict_label(r: ResultRecord) -> str:
+    """A row's verdict as the table shows it (``not gated`` where no verdict was taken)."""
+    return NOT_GATED if r.status == "-" and r.not_gated else r.status
+
+
+def _wide_rows(rows: list[list[str]], columns: Sequence[str], align: str | None, width: int) -> list[str]:
+    """A table too wide for the terminal: each row's name on its own line (cut into lines of
+    ``width`` where longer still: joined, they are the whole id), its figures under it."""
+    figures = table([r[1:] for r in rows], columns[1:], align[1:] if align else "r" * (len(columns) - 1))
+    out = [f"{columns[0]} (its figures on the line under it)", "  " + figures[0], "  " + figures[1]]
+    for row, line in zip(rows, figures[2:]):
+        out += [row[0][i:i + width] for i in range(0, len(row[0]), width)] + ["  " + line]
+    return out
+
+
+def _advice(r: ResultRecord) -> str:
+    """What decides this inconclusive measurement, for the path it was measured on."""
+    v = r.verdict
+    if v is not None and v.reason.startswith("paired with "):
+        return "more pairs: raise --hostperf-max-time, or measure on a quieter host"
+    if r.host is not None and r.host.timed_by == "pytest-benchmark":
+        return ("its rounds set its precision: raise --benchmark-max-time or --benchmark-min-rounds (or use "
+                "benchmark.pedantic), then save three runs with them")
+    return "measure longer (--hostperf-max-time) or on a quieter host"
+
+
+def _inconclusive_lines(results: Sequence[ResultRecord]) -> list[str]:
+    """Each inconclusive verdict with its reason and advice, and once, how many runs to save."""
+    lines = []
+    few = [r.verdict.baseline_runs for r in results if r.verdict and r.verdict.status != "new"
+           and not r.verdict.reason.startswith("paired with ") and 0 < r.verdict.baseline_runs < 3]
+    for r in results:
+        v = r.verdict
+        if v is None or r.status != "inconclusive":
+            continue
+        advice = "" if 0 < v.baseline_runs < 3 else f"; {_advice(r)}"
+        lines.append(f"inconclusive: {r.id}: {v.reason}{advice}")
+    if few:
+        more = 3 - min(few)
+        lines.append(f"the baseline holds fewer than 3 runs for {len(few)} measurement(s): until 3 are saved only "
+                     f"changes of about 1.7x decide; save {more} more run(s): pytest --hostperf --hostperf-save")
+    return lines
+
+
+def terminal_summary(report: Report, width: int = 120) -> list[str]:
+    """The lines printed after a ``--hostperf`` run; the table fits ``width`` columns (a wider
+    one puts each measurement's name on a line of its own)."""
     results = report.results
     lines = [timer_line(report.timer)] if report.timer else []
     if not results:
@@ -135,14 +194,24 @@ def terminal_summary(report: Report) -> list[str]:
     rows = result_rows(results, compare=compare)
     if compare and not any(r[-1] for r in rows):  # no row needs explaining: no empty column
         rows, columns = [r[:-1] for r in rows], columns[:-1]
+    hosts = {r[7] for r in rows}
+    if len(hosts) == 1 and len(rows) > 1:  # one host state for all: said once, not on every row
+        rows, columns = [r[:7] + r[8:] for r in rows], columns[:7] + columns[8:]
+        host_line = [f"host state of every measurement: {hosts.pop()}"]
+    else:
+        host_line = []
     align = "l" + "r" * (len(columns) - 2) + "l" if columns[-1] == "why" else None
-    lines += table(rows, columns, align)
+    drawn = table(rows, columns, align)
+    lines += drawn if max(len(x) for x in drawn) <= width else _wide_rows(rows, columns, align, width)
+    lines += host_line
     if compare:
         counts: dict[str, int] = {}
         for r in results:
-            counts[r.status] = counts.get(r.status, 0) + 1
+            counts[verdict_label(r)] = counts.get(verdict_label(r), 0) + 1
         lines.append("verdicts: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+        lines.append("; ".join(f"{k}: {VERDICT_LABELS[k]}" for k in sorted(counts) if k in VERDICT_LABELS))
         lines.append(GATED_NOTE)
+        lines += _inconclusive_lines(results)
     if base is not None and not base.exists:
         lines.append(f"no baseline for host {base.host_id} ({base.path}): nothing was compared; "
                      "record one with: pytest --hostperf --hostperf-save")

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_hostperf import options
-from pytest_hostperf.errors import HostperfWarning
 from pytest_hostperf.progress import Progress
 from pytest_hostperf.recorder import Entry, Recorder
 from pytest_hostperf.settings import RunSettings
@@ -115,6 +114,11 @@ class HostperfSession:
             raise pytest.UsageError(f"hostperf baseline: {exc}") from None
         if self.baseline is not None:
             self.stored_runs = tuple(records.StoredRun.from_json(r) for r in self.baseline.runs)
+            want = store.baseline_path(self.settings.baselines_dir, self.host_id)
+            if self.baseline.path.name != want.name:
+                self.notes.append(f"baseline {self.baseline.path} is named by an earlier version's id of this host "
+                                  f"({self.baseline.host_id}); used as {self.host_id}'s. --hostperf-save moves it to "
+                                  f"{want.name}, or: git mv {self.baseline.path} {want}")
 
     @property
     def fingerprint(self) -> dict[str, Any]:
@@ -264,11 +268,9 @@ class HostperfSession:
             if rec is not None and self.settings.full:
                 item.user_properties.extend(gate.junit_properties(rec))
         if rec is not None and self.settings.full:
-            failures, unsure = gate.outcome(rec, strict=self.settings.strict)
+            failures = gate.outcome(rec, strict=self.settings.strict)
             if self.settings.require_baseline and not (self.settings.save or self.settings.against):
                 failures += gate.missing_baselines(rec, fix=self.no_baseline_fix())
-            for u in unsure:
-                item.warn(HostperfWarning(u))
             if failures:
                 pytest.fail("\n".join(failures), pytrace=False)
         return outcome

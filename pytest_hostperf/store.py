@@ -181,11 +181,34 @@ def _load_for(path: Path, host: str) -> Baseline:
     return baseline
 
 
+def legacy_baseline(folder: Path, host: str) -> Baseline | None:
+    """A baseline in ``folder`` named by an earlier version's host id of this same host (the
+    id's hash once covered fields that pytest-benchmark's files lack, issue 16): one whose
+    newest run's fingerprint gives ``host`` under today's rule. None when there is none."""
+    from pytest_hostperf.hostid import host_id
+
+    want = baseline_path(folder, host)
+    try:
+        entries = sorted(p for p in Path(folder).glob("*.json") if p != want and p.is_file())
+    except OSError:
+        return None
+    for p in entries:
+        try:
+            b = load(p)
+        except BaselineError:
+            continue
+        if b.host_id != sanitize_host_id(host) and b.runs and host_id(b.latest.get("fingerprint") or {}) == host:
+            return b
+    return None
+
+
 def load_if_exists(folder: Path, host: str) -> Baseline | None:
-    """The baseline of ``host`` in ``folder``, or None when there is none yet."""
+    """The baseline of ``host`` in ``folder``, or None when there is none yet; where only a file
+    named by an earlier version's id of this host exists (:func:`legacy_baseline`), that one
+    (its ``path`` says which: ``--hostperf-save`` moves it to the new name)."""
     path = baseline_path(folder, host)
     if not os.path.lexists(path):
-        return None
+        return legacy_baseline(folder, host)
     return _load_for(path, host)
 
 
@@ -356,7 +379,10 @@ def save_run(folder: Path, host: str, run: dict[str, Any], *, keep: int = DEFAUL
         path = baseline_path(folder, clean)  # re-checked under the lock
         runs: list[dict[str, Any]] = []
         mode = 0o644
-        if os.path.lexists(path):
+        legacy = None if os.path.lexists(path) else legacy_baseline(folder, clean)
+        if legacy is not None:  # moved to today's name: written there first, then the old one removed
+            runs = list(legacy.runs)
+        elif os.path.lexists(path):
             try:
                 old = _load_for(path, clean)
             except BaselineError as exc:
@@ -372,6 +398,9 @@ def save_run(folder: Path, host: str, run: dict[str, Any], *, keep: int = DEFAUL
             fix = f"; {_writable(path.parent)}" if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM) else ""
             raise BaselineError(f"cannot write {path}: {exc.strerror or exc}; the previous file is unchanged{fix}"
                                 ) from None
+        if legacy is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(legacy.path)
     return path
 
 

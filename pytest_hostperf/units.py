@@ -58,6 +58,24 @@ def format_ns(ns: float | int | None) -> str:
     return f"{scaled:.{digits}f} {unit}"
 
 
+_SIZE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30}
+_SIZE_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?)\s*([a-zA-Z]*)\s*$")
+
+
+def parse_size(value: str, *, what: str = "size") -> int:
+    """A size in bytes from ``"512MiB"``, ``"2GB"``, ``"1.5GiB"`` or a plain number of bytes.
+
+    >>> parse_size("1GiB"), parse_size("300MB"), parse_size("4096")
+    (1073741824, 300000000, 4096)
+    """
+    m = _SIZE_RE.match(value) if isinstance(value, str) else None
+    unit = m.group(2).lower() if m else ""
+    if not m or unit not in _SIZE_UNITS or float(m.group(1)) <= 0:
+        raise InvalidArgument(f"{what}: {value!r} is not a size; give a number and a unit (B, KB, MB, GB, KiB, "
+                              "MiB, GiB), e.g. '1GiB' or '500MB'")
+    return int(float(m.group(1)) * _SIZE_UNITS[unit])
+
+
 def format_bytes(n: int) -> str:
     """Bytes for people: ``2.1 GiB``, ``512 MiB``, ``64 KiB``.
 

@@ -40,7 +40,7 @@ def _save(p: pytest.Pytester, times: int = 1) -> Path:
 def test_no_baseline_passes_and_says_how_to_create_one(project: pytest.Pytester) -> None:
     result = project.runpytest_subprocess("--hostperf")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*test_work[[]work[]]*new", "no baseline for host * nothing was compared; "
+    result.stdout.fnmatch_lines(["*test_work[[]work[]]", "*new", "no baseline for host * nothing was compared; "
                                  "record one with: pytest --hostperf --hostperf-save"])
     assert not (project.path / "baselines").exists()
 
@@ -89,8 +89,8 @@ def test_strict_fails_an_inconclusive_verdict(project: pytest.Pytester) -> None:
                     block[key] = int(block[key] * f)
     path.write_text(json.dumps(doc, sort_keys=True, indent=1))
     lenient = project.runpytest_subprocess("--hostperf", LOOSE)
-    lenient.assert_outcomes(passed=1, warnings=1)
-    lenient.stdout.fnmatch_lines(["*inconclusive*"])
+    lenient.assert_outcomes(passed=1)  # no warning: the summary says it (a strict filterwarnings passes too)
+    lenient.stdout.fnmatch_lines(["inconclusive: *test_work[[]work[]]: *interval*"])
     strict = project.runpytest_subprocess("--hostperf", "--hostperf-strict", LOOSE)
     strict.assert_outcomes(failed=1)
     strict.stdout.fnmatch_lines(["*p99 inconclusive*(failing: --hostperf-strict)*"])

@@ -69,7 +69,8 @@ def test_measurement_runs_pinned_fifo_locked_and_restores(fast_ini: pytest.Pytes
         assert all(c["applied"] for c in host["controls"])
     assert {c["name"] for c in doc["host"]["audit"]} >= {"swappiness", "governor", "rt_throttling", "rtprio"}
     assert doc["host"]["fingerprint"]["logical_cpus"] == os.cpu_count()
-    result.stdout.fnmatch_lines(["hostperf audit: *ok*", "*test_pass[[]probe[]]*cpu0 fifo49 mlock*"])
+    result.stdout.fnmatch_lines(["hostperf audit: *ok*", "*test_pass[[]probe[]]",
+                                  "host state of every measurement: cpu0 fifo49 mlock"])
 
 
 def test_interrupted_measurement_restores_state(fast_ini: pytest.Pytester) -> None:

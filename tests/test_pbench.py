@@ -39,7 +39,7 @@ def test_per_call_benchmark_is_measured_under_control_and_gated(bench: pytest.Py
 
     policy, _ = (bench.path / "seen.txt").read_text().split(" ", 1)
     assert int(policy) == os.SCHED_FIFO, "the benchmarked function ran under SCHED_FIFO"
-    res.stdout.fnmatch_lines(["*test_bench.py::test_per_call[[]benchmark[]] *400 *single*new*"])
+    res.stdout.fnmatch_lines(["*test_bench.py::test_per_call[[]benchmark[]]", "*400 *single*new*"])
     doc = json.loads((bench.path / "r.json").read_text())
     by = {r["id"]: r for r in doc["results"]}
     per_call, batched = by["test_bench.py::test_per_call[benchmark]"], by["test_bench.py::test_batched[benchmark]"]

@@ -76,4 +76,4 @@ def test_added(hostperf):
     result = pytester.runpytest_subprocess("--hostperf", f"--hostperf-against={base}", "--hostperf-require-baseline",
                                            *QUIET)
     result.assert_outcomes(passed=2)
-    assert "no baseline to compare with" not in result.stdout.str()
+    assert "--hostperf-require-baseline is set" not in result.stdout.str()

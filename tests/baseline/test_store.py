@@ -477,3 +477,21 @@ def test_list_host_ids(tmp_path: Path) -> None:
         (tmp_path / name).write_text("{}")
     assert store.list_host_ids(tmp_path) == ["a-host", "b-host"]
     assert store.list_host_ids(str(tmp_path)) == ["a-host", "b-host"]  # type: ignore[arg-type]
+
+
+def test_a_baseline_named_by_an_earlier_host_id_is_used_and_moved_by_the_next_save(tmp_path: Path) -> None:
+    """The host id's hash once covered fields pytest-benchmark's files lack (issue 16): a file
+    named by that id is found by its runs' fingerprint, used, and renamed by the next save."""
+    from pytest_hostperf.hostid import host_id
+
+    new_id = host_id(FP)
+    old_id = "amd-epyc-7b13-64-core-2cpu-x86_64-e5c77717"  # this fingerprint's id before issue 16
+    old = tmp_path / f"{old_id}.json"
+    old.write_text(store.to_json({**valid_doc(), "host_id": old_id}))
+    found = store.load_if_exists(tmp_path, new_id)
+    assert found is not None and found.path == old and len(found.runs) == len(valid_doc()["runs"])
+    assert store.load_if_exists(tmp_path, host_id({**FP, "logical_cpus": 64})) is None  # another host: none
+    path = store.save_run(tmp_path, new_id, make_run(9))
+    assert path.name == f"{new_id}.json" and not old.exists()
+    moved = store.load(path)
+    assert moved.host_id == new_id and len(moved.runs) == len(found.runs) + 1
