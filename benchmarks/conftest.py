@@ -29,3 +29,29 @@ def cpu_pair(request: pytest.FixtureRequest) -> tuple[int, int]:
     if not peers:
         pytest.skip(f"needs 2 allowed CPUs for a cross-core round trip; this process may use only {allowed}")
     return mine, peers[-1]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Reap multiprocessing's resource tracker, if the IPC benchmarks' spawned children started
+    it: it is this process's child and would exit only after pytest, as a zombie wherever the
+    container's PID 1 does not reap (found with farm-bench, which saw it left in the process
+    group). Closing its pipe ends it; the wait is bounded (5 s), never blocking."""
+    import time
+    from multiprocessing import resource_tracker
+
+    tracker = getattr(resource_tracker, "_resource_tracker", None)
+    fd, pid = getattr(tracker, "_fd", None), getattr(tracker, "_pid", None)
+    if tracker is None or fd is None or pid is None:
+        return
+    os.close(fd)
+    tracker._fd = None
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:  # reaped elsewhere
+            done = pid
+        if done:
+            tracker._pid = None
+            return
+        time.sleep(0.01)
