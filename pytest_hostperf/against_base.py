@@ -65,7 +65,7 @@ class BaseSide:
             self.outcome = "skipped"
 
     def measure(self, name: str, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, controls: Controls,
-                timer: TimerInfo, self_timed: bool, summarize: Any) -> Result | None:
+                timer: TimerInfo, self_timed: bool, summarize: Any, warm: tuple[Any, ...] = ()) -> Result | None:
         """One ``hostperf()`` call of the base: meet the head's call of the same name, sample in
         turns, send the block statistics. None when the head has no such measurement."""
         from pytest_hostperf import measure, paired
@@ -75,7 +75,7 @@ class BaseSide:
         go = self.ctl.recv()
         if go.get("skip"):
             return None
-        plan = measure.Plan(**go["plan"])
+        plan = measure.Plan(**go["plan"], warm=warm)  # the base's own buffers: the head's are not sent
         turns = paired.BatonTurns("base", self.baton, paired.schedule(plan.blocks))
         with controlled(self.run, controls):
             raw = measure.sample(fn, args, kwargs, plan=plan, timer=timer, self_timed=self_timed, turns=turns)
@@ -86,7 +86,7 @@ class BaseSide:
             nxt = self.ctl.recv()
             if not nxt.get("more"):
                 return res
-            plan = measure.Plan(**nxt["plan"])
+            plan = measure.Plan(**nxt["plan"], warm=warm)
             turns = paired.BatonTurns("base", self.baton, paired.schedule(plan.blocks))
             with controlled(self.run, controls):
                 more = measure.sample(fn, args, kwargs, plan=plan, timer=timer, self_timed=self_timed, turns=turns)

@@ -19,7 +19,7 @@ import math
 import time
 from array import array
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -77,6 +77,9 @@ class Plan:
     batch: int | None = None  # None: decide from the warm-up
     pause_fraction: float = 0.12  # sleep this share of each block's time after it (duty <= ~89%)
     min_pause_seconds: float = 0.001
+    # buffers read through, one byte per cache line, before every block (outside its timing):
+    # ``hostperf(fn, ..., warm=[table])``; each side of a paired run gives its own
+    warm: tuple[Any, ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.samples < 1 or self.blocks < 1:
@@ -202,6 +205,39 @@ class PauseBetweenBlocks:
             self.sleep(pause)
 
 
+#: A cache line: ``touch`` reads one byte of each.
+CACHE_LINE = 64
+
+
+def warm_buffers(buffers: Any) -> tuple[Any, ...]:
+    """``hostperf(..., warm=...)``'s buffers, each checked to be a contiguous buffer (a numpy
+    array, bytes, bytearray, memoryview, mmap; a CPU torch tensor through ``.numpy()``)."""
+    if buffers is None:
+        return ()
+    items = list(buffers) if isinstance(buffers, (list, tuple)) else [buffers]
+    out = []
+    for i, buf in enumerate(items):
+        if hasattr(buf, "numpy") and not isinstance(buf, np.ndarray):  # a torch tensor
+            buf = buf.detach().cpu().numpy() if hasattr(buf, "detach") else buf.numpy()
+        try:
+            view = memoryview(buf)
+        except TypeError:
+            raise InvalidArgument(f"hostperf(..., warm=...): item {i} ({type(buf).__name__}) is not a buffer; give "
+                                  "numpy arrays, bytearrays or memoryviews (e.g. warm=[table])") from None
+        if not view.contiguous:
+            raise InvalidArgument(f"hostperf(..., warm=...): item {i} is not contiguous; give a contiguous array "
+                                  "(np.ascontiguousarray(x))")
+        out.append(buf)
+    return tuple(out)
+
+
+def touch(buf: Any) -> int:
+    """Read one byte of every cache line of ``buf`` (brings it into the caches, faults its pages
+    in); returns their sum, so the read cannot be skipped."""
+    flat = np.frombuffer(memoryview(buf).cast("B"), dtype=np.uint8)
+    return int(flat[::CACHE_LINE].sum(dtype=np.uint64))
+
+
 def sample(fn: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None, *,
            plan: Plan, timer: TimerInfo, clock: Clock = time.perf_counter_ns,
            sleep: Callable[[float], None] = time.sleep, self_timed: bool = False,
@@ -249,6 +285,8 @@ def sample(fn: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str,
         for b in range(blocks):
             start = b * per_block
             turns.before(b)
+            for warm_buf in plan.warm:  # not `buf`: that is the samples' buffer
+                touch(warm_buf)
             before = counters.read() if counters is not None else None
             t_start = clock()
             if self_timed:

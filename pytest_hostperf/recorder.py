@@ -43,7 +43,7 @@ PBENCH_PAIRED_NOTE = ("--hostperf-against: pytest-benchmark tests are measured o
 NOISE_NOTE = ("sampled by noise: a measurement compared with a baseline takes only the blocks its verdict can use "
               "(until its own error is a third of the baseline's run-to-run spread, at least 5 blocks; n shows what "
               "was taken); --hostperf-save, and a measurement with a budget, take every sample")
-OWN_KEYWORDS = ("name", "samples", "self_timed", *BUDGET_KEYS, "kwargs")
+OWN_KEYWORDS = ("name", "samples", "self_timed", *BUDGET_KEYS, "warm", "kwargs")
 
 
 @dataclass(slots=True)
@@ -99,7 +99,7 @@ class Recorder:
     def __call__(self, fn: Callable[..., Any], *args: Any, name: str | None = None,
                  samples: int | None = None, self_timed: bool = False, p99: str | float | None = None,
                  p999: str | float | None = None, max: str | float | None = None,  # budgets: the marker's keys
-                 kwargs: Mapping[str, Any] | None = None, **fn_kwargs: Any) -> Result:
+                 warm: Any = None, kwargs: Mapping[str, Any] | None = None, **fn_kwargs: Any) -> Result:
         """Measure ``fn(*args, **kwargs)`` call by call and return its ``Result``.
 
         ``name`` labels the measurement (default: the function's name); it must be unique
@@ -108,9 +108,12 @@ class Recorder:
         lateness), recorded instead of the wall time around the call. ``p99``, ``p999``,
         ``max``: this measurement's budgets (``"50us"``, parsed as the marker's), each replacing
         the marker's on that statistic for this measurement only; ``"off"`` lifts the marker's.
+        ``warm``: buffers (numpy arrays, bytearrays, memoryviews) read through, one byte per
+        cache line, before every block, outside its timing: what the calls find in the caches
+        is then the buffers, not what the previous test left.
         Every other keyword goes to ``fn``; ``kwargs={...}`` passes ``fn`` keywords that share a
         name with one of hostperf's own (``name``, ``samples``, ``self_timed``, ``p99``,
-        ``p999``, ``max``, ``kwargs``).
+        ``p999``, ``max``, ``warm``, ``kwargs``).
         """
         from pytest_hostperf import gate, measure, records
 
@@ -128,8 +131,8 @@ class Recorder:
         if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 1):
             raise InvalidArgument(f"hostperf(..., samples=...): {samples!r} is not a whole number >= 1")
         base = self._run.baseline_of(f"{self._nodeid}[{name}]")
-        plan = sampling_plan(self._run.settings, samples or self.settings.samples,
-                             batch=base[-1].batch if base else None)
+        plan = replace(sampling_plan(self._run.settings, samples or self.settings.samples,
+                                     batch=base[-1].batch if base else None), warm=measure.warm_buffers(warm))
         timer = self._run.timer
         asked = plan  # the plan as asked for: a paired confirmation takes it whole
         if not self._run.settings.full:
@@ -143,7 +146,7 @@ class Recorder:
         mid = f"{self._nodeid}[{name}]"
         if self._run.pairing_base is not None:  # the base side of --hostperf-against: measure in turns, gate nothing
             res = self._run.pairing_base.measure(name, fn, args, kwargs, controls=self.controls, timer=timer,
-                                                 self_timed=self_timed,
+                                                 self_timed=self_timed, warm=plan.warm,
                                                  summarize=lambda s: self._summarize(s, name=name))
             if res is None:
                 res = self._summarize(measure.sample(fn, args, kwargs, plan=measure.SMOKE_PLAN, timer=timer), name=name)
