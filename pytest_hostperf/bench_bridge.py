@@ -53,7 +53,7 @@ class Pacer:
         self.fraction, self.min_pause_s, self.run_s = fraction, min_pause_s, run_s
         self.clock, self.sleep = clock, sleep
         self.since = clock()
-        self.pauses = 0
+        self.pauses = 0  # read back for the run's note: how often, and how long, it paused
         self.paused_s = 0.0
 
     def after_round(self) -> None:
@@ -100,7 +100,7 @@ class BenchBridge:
                        "is inconclusive")
         else:
             budget = float(bench._max_time)  # --benchmark-max-time, before the fixed plan sets it to 0
-            _fix_rounds(bench, base[-1] if base else None, chosen)
+            _fix_rounds(bench, base[-1] if base else None, budget, chosen)
         pacer = None
         runners: list[Callable[..., Any]] = []
         if not missing:
@@ -121,6 +121,9 @@ class BenchBridge:
             if chosen[0].capped:
                 self._note(f"{mid}: rounds cut from the baseline's {base[-1].n} to {len(data)}, to stay within "
                            f"{pbench.ROUNDS_TIME_CAP:g}x --benchmark-max-time (the code is slower than then)")
+        if pacer is not None and pacer.pauses:
+            self.run.notes.append(f"{mid}: paced at SCHED_FIFO: {pacer.pauses} pause(s), {pacer.paused_s:.3f} s "
+                                  f"outside its rounds, which ran {sum(data) * iterations:.3f} s")
         again = None
         if chosen and len(runners) == 1:  # benchmark(fn): one runner, its rounds can be run again
             again = self._again(rec, runners[0], chosen[0], budget_s=budget)
@@ -154,14 +157,13 @@ class BenchBridge:
             self.run.notes.append(text)
 
 
-def _fix_rounds(bench: Any, stored: Any, chosen: list[RoundsPlan]) -> None:
+def _fix_rounds(bench: Any, stored: Any, budget: float, chosen: list[RoundsPlan]) -> None:
     """After pytest-benchmark's calibration, set the rounds and iterations of ``pbench.fixed_plan``
-    (appended to ``chosen``): ``rounds = max(ceil(max_time / duration), min_rounds)`` then
+    for its time ``budget`` (appended to ``chosen``): ``rounds = max(ceil(max_time / duration), min_rounds)`` then
     gives exactly them, and its precision stop (5.3) is off so that none is dropped."""
     from pytest_hostperf import pbench
 
     calibrate = bench._calibrate_timer
-    budget = float(bench._max_time)
 
     def fixed(runner: Any) -> tuple[float, int, range]:
         duration, loops, _ = calibrate(runner)

@@ -234,8 +234,9 @@ def warm_buffers(buffers: Any) -> tuple[Any, ...]:
 def touch(buf: Any) -> int:
     """Read one byte of every cache line of ``buf`` (brings it into the caches, faults its pages
     in); returns their sum, so the read cannot be skipped."""
-    flat = np.frombuffer(memoryview(buf).cast("B"), dtype=np.uint8)
-    return int(flat[::CACHE_LINE].sum(dtype=np.uint64))
+    from pytest_hostperf.host.warm import flat_bytes  # the warm_cache fixture's view of a buffer
+
+    return int(flat_bytes(buf)[::CACHE_LINE].sum(dtype=np.uint64))
 
 
 def sample(fn: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None, *,

@@ -297,11 +297,11 @@ class Recorder:
         if gate and self._run.settings.full:
             # only the stored runs of as many rounds and iterations compare like for like
             extra = 0
-            unlike = {id(m): pbench.like_for_like(res.n, res.batch, (m.n, m.batch)) for m in base}
-            alike = [m for m in base if unlike[id(m)] is None]
+            alike = [m for m in base if pbench.like_for_like(res.n, res.batch, (m.n, m.batch)) is None]
             if base and not alike:
+                unlike = pbench.like_for_like(res.n, res.batch, (base[-1].n, base[-1].batch))
                 v = rules.Verdict("inconclusive", "p99", None, None, None, res.gate_p99, self.tolerance, len(base),
-                                  f"not like for like with the baseline: {unlike[id(base[-1])]}; save three runs "
+                                  f"not like for like with the baseline: {unlike}; save three runs "
                                   "with hostperf's fixed rounds (pytest --hostperf --hostperf-save)")
             elif again is not None and alike:
                 settled = gates.settle(raw, again, lambda x: self._summarize(x, name=name), alike,

@@ -62,3 +62,33 @@ def no_leftovers():
     yield
     assert list_resources(os.getpid()) == []
     assert _children() - children == set()
+
+
+@pytest.fixture
+def measure_alone(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest):
+    """For tests whose assertions rest on measuring (a 2x slowdown caught, no stalled round):
+    the CPU to measure on, and turns with each other under xdist. Every other child run
+    measures on the default CPU, the last one allowed; these take the first, so no other
+    SCHED_FIFO test of another xdist worker shares their CPU (two FIFO processes on one CPU
+    wait for each other's stretches: 88 ms rounds, measured), and an flock on a file every
+    worker shares (the session's base temp folder), waited for at most 10 minutes, keeps them
+    from sharing it with each other. Yields ``--hostperf-cpus=N`` for the child's command line."""
+    import fcntl
+    import time
+
+    root = tmp_path_factory.getbasetemp()
+    shared = root.parent if hasattr(request.config, "workerinput") else root  # an xdist worker's is popen-gwN/
+    with open(shared / "hostperf-measure-alone.lock", "a+") as f:
+        deadline = time.monotonic() + 600
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    break  # measure anyway rather than hang the suite
+                time.sleep(0.1)
+        try:
+            yield f"--hostperf-cpus={min(os.sched_getaffinity(0))}"
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

@@ -65,6 +65,14 @@ def warm(
 _LINE = 64
 
 
+def flat_bytes(buf: object) -> Any:
+    """A C-contiguous buffer's bytes as a flat uint8 numpy array (a view: nothing is copied)."""
+    import numpy as np
+
+    mv = buf if isinstance(buf, memoryview) else memoryview(buf)  # type: ignore[arg-type]
+    return np.frombuffer(mv.cast("B") if mv.ndim != 1 or mv.format != "B" else mv, dtype=np.uint8)
+
+
 def _touch(buf: object) -> int:
     """Read one byte per cache line of ``buf``'s memory; return the bytes covered."""
     import ctypes
@@ -75,9 +83,7 @@ def _touch(buf: object) -> int:
     if mv.nbytes == 0:
         return 0
     if mv.c_contiguous:
-        flat = np.frombuffer(mv.cast("B") if mv.ndim != 1 or mv.format != "B" else mv,
-                             dtype=np.uint8)
-        return _touch_flat(np, flat)
+        return _touch_flat(np, flat_bytes(mv))
     # Strided: touch the whole span between the lowest and highest byte, which lies
     # inside the exporter's allocation. Copying instead would evict what we warm.
     arr: Any = buf if isinstance(buf, np.ndarray) else None
