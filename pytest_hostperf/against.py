@@ -40,6 +40,10 @@ FD_ENV = "HOSTPERF_PAIRING_FDS"
 TREE_ENV = "HOSTPERF_PAIRING_TREE"
 #: Samples per block of a paired measurement at least: 10 above the block's p99.
 MIN_BLOCK = 1000
+#: A paired plan's time budget may grow with the samples its blocks need, to at most this
+#: many times the test's own: a call whose untimed set-up dwarfs it (a cache eviction before
+#: each self-timed lookup) would otherwise stretch 400 asked samples to 20000 calls of 4 ms.
+PAIRED_TIME_SCALE = 2.0
 
 
 class PairingError(HostperfError, RuntimeError):
@@ -397,10 +401,13 @@ class AgainstHead:
             # each block holds >= MIN_BLOCK samples, so its p99 rests on >= 10 samples above it
             samples = max(plan.samples, plan.blocks * MIN_BLOCK)
             pplan = replace(plan, batch=probe.batch, samples=samples,
-                            max_seconds=plan.max_seconds * samples / plan.samples)
+                            max_seconds=plan.max_seconds * min(samples / plan.samples, PAIRED_TIME_SCALE))
             self._stage = "turns"
             head: list[float] = []
             base: list[float] = []
+            head_p50: list[float] = []
+            base_p50: list[float] = []
+            base_sizes: list[int] = []
             taken: list[Any] = []  # the head's raw samples of each round of pairs
 
             def next_pairs(k: int) -> Any:
@@ -424,15 +431,23 @@ class AgainstHead:
                 bb = [float(x) for x in got.get("p99_blocks", ())]
                 if len(bb) != len(h):
                     raise MeasurementError(f"paired {mid}: the base took {len(bb)} blocks, the head {len(h)}")
+                b50 = [float(x) for x in got.get("p50_blocks", ())]
+                sizes = [int(x) for x in got.get("sizes", ())]
+                if len(b50) != len(h) or len(sizes) != len(h):
+                    raise MeasurementError(f"paired {mid}: the base sent {len(b50)} block medians and {len(sizes)} "
+                                           f"block sizes for {len(h)} blocks")
                 taken.append(more)
                 head.extend(h)
                 base.extend(bb)
+                head_p50.extend(paired.block_p50s(more.values, more.block_sizes))
+                base_p50.extend(b50)
+                base_sizes.extend(sizes)
                 return paired.log_ratios(h, bb)
 
             per_block = max(1, pplan.samples // pplan.blocks)
             self.base.ctl.send(go=name, plan=_plan_msg(pplan))
             first = next_pairs(pplan.blocks)
-            if min(taken[0].block_sizes) < MIN_BLOCK:  # blocks too small to decide: more pairs cannot help
+            if min(min(taken[0].block_sizes), min(base_sizes)) < MIN_BLOCK:  # too small: more pairs cannot help
                 pv = paired.verdict(first, tolerance_pct=self.run.settings.tolerance)
             else:
                 pv = paired.sequential(next_pairs, tolerance_pct=self.run.settings.tolerance, first=pplan.blocks,
@@ -444,8 +459,19 @@ class AgainstHead:
             raw = measure.merge(raw, more)
         res = summarize(raw)  # once, over every round of pairs, back at the test's own policy
         status, why = pv.status, f"paired with {self.ref}: {pv.reason}"
-        smallest = min(raw.block_sizes)
-        if smallest < MIN_BLOCK:  # the time budget ran out first: a block p99 rests on < 10 samples
+        small_head, small_base = min(raw.block_sizes), min(base_sizes)
+        smallest = min(small_head, small_base)
+        bound = None
+        if smallest < MIN_BLOCK and smallest >= paired.MIN_MEDIAN_BLOCK:
+            bound = paired.bounded(head_p50, head, base_p50, base, head_small=small_head < MIN_BLOCK,
+                                   base_small=small_base < MIN_BLOCK, tolerance_pct=self.run.settings.tolerance)
+        if bound is not None:  # one side's blocks too small for their p99, but a bound decides
+            pv = bound
+            status = bound.status
+            side = "head" if small_head < MIN_BLOCK else "base"
+            why = (f"paired with {self.ref}: {bound.reason} (the {side}'s smallest block held {smallest} samples, "
+                   f"too few for its own p99: ratio and interval are of the bound)")
+        elif smallest < MIN_BLOCK:  # the time budget ran out first: a block p99 rests on < 10 samples
             if status != "inconclusive":
                 status, why = "inconclusive", f"paired with {self.ref}: {pv.pairs} block pairs, {pv.status} " \
                     "if the blocks could be trusted"

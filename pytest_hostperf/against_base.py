@@ -80,8 +80,9 @@ class BaseSide:
         with controlled(self.run, controls):
             raw = measure.sample(fn, args, kwargs, plan=plan, timer=timer, self_timed=self_timed, turns=turns)
         res: Result = summarize(raw)
-        self.ctl.send(result=name, p99_blocks=[b.p99 for b in res.blocks], p99=res.p99, p50=res.p50,
-                      p999=res.p999, max=res.max, n=res.n, batch=res.batch)
+        self.ctl.send(result=name, p99_blocks=[b.p99 for b in res.blocks], p50_blocks=[b.p50 for b in res.blocks],
+                      sizes=list(raw.block_sizes), p99=res.p99, p50=res.p50, p999=res.p999, max=res.max, n=res.n,
+                      batch=res.batch)
         while True:  # sequential stopping: the head asks for more pairs while undecided
             nxt = self.ctl.recv()
             if not nxt.get("more"):
@@ -91,7 +92,8 @@ class BaseSide:
             with controlled(self.run, controls):
                 more = measure.sample(fn, args, kwargs, plan=plan, timer=timer, self_timed=self_timed, turns=turns)
             blocks = paired.block_p99s(more.values, more.block_sizes)
-            self.ctl.send(result=name, p99_blocks=blocks, p99=float(np.median(blocks)))
+            self.ctl.send(result=name, p99_blocks=blocks, p50_blocks=paired.block_p50s(more.values, more.block_sizes),
+                          sizes=list(more.block_sizes), p99=float(np.median(blocks)))
 
 
 @pytest.hookimpl(trylast=True)

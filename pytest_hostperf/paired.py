@@ -22,7 +22,7 @@ import select
 import socket
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -133,6 +133,42 @@ def block_p99s(values: np.ndarray, sizes: Sequence[int]) -> list[float]:
     return [stats.block_stats(b).p99 for b in stats.split_blocks(values, sizes)]
 
 
+def block_p50s(values: np.ndarray, sizes: Sequence[int]) -> list[float]:
+    """Each block's median (ns), as :func:`block_p99s` its p99."""
+    from pytest_hostperf import stats
+
+    return [stats.block_stats(b).p50 for b in stats.split_blocks(values, sizes)]
+
+
+#: Samples per block a block median rests on at least (10 either side of it).
+MIN_MEDIAN_BLOCK = 20
+
+
+def bounded(head_p50: Sequence[float], head_p99: Sequence[float], base_p50: Sequence[float],
+            base_p99: Sequence[float], *, head_small: bool, base_small: bool,
+            tolerance_pct: float) -> PairedVerdict | None:
+    """A verdict from bounds, when one side's blocks are too small for their own p99.
+
+    A block's p99 is at least its median. So when the head's blocks are too small, head
+    p50 / base p99 per pair bounds the p99 ratio from below: if even that clears +tolerance,
+    the head regressed (its p99 can only be higher). Mirrored, head p99 / base p50 bounds it
+    from above when the base's blocks are too small: if that lies below -tolerance, improved.
+    None when neither bound decides (or both sides are too small): the caller stays
+    inconclusive."""
+    if head_small == base_small:
+        return None
+    if head_small:
+        v = verdict(log_ratios(head_p50, base_p99), tolerance_pct=tolerance_pct)
+        want, which = "regressed", "the head's block medians over the base's block p99s, a lower bound"
+    else:
+        v = verdict(log_ratios(head_p99, base_p50), tolerance_pct=tolerance_pct)
+        want, which = "improved", "the head's block p99s over the base's block medians, an upper bound"
+    if v.status != want:
+        return None
+    return replace(v, reason=f"{v.pairs} block pairs, {want}: {which} of the p99 ratio clears "
+                             f"{'+' if want == 'regressed' else '-'}{tolerance_pct:g}%")
+
+
 def log_ratios(head: Sequence[float], base: Sequence[float]) -> np.ndarray:
     """Per block pair: log(head / base) of the gated statistic (pairs in schedule order)."""
     h = np.asarray(head, dtype=np.float64)
@@ -176,10 +212,33 @@ def verdict(ratios: np.ndarray, *, tolerance_pct: float, stat: str = "p99", conf
 
 #: Sequential stopping's defaults (as Chromium's Pinpoint): after the first pairs, this many
 #: more at a time while the verdict is inconclusive, up to MAX_PAIRS pairs or MORE_S seconds
-#: of extra pairs. ``against.py`` and ``benchmarks/verdict_quality.py`` both use them.
+#: of extra pairs, and no further once the pairs the bound still allows could not decide
+#: (``futile``). ``against.py`` and ``benchmarks/verdict_quality.py`` both use them.
 STEP_PAIRS = 10
 MAX_PAIRS = 200
-MORE_S = 5.0
+MORE_S = 10.0
+
+
+def futile(v: PairedVerdict, reachable: int) -> bool:
+    """Whether an ``inconclusive`` paired verdict is beyond what ``reachable`` pairs in all
+    could decide: with the interval's half-width shrunk as 1/sqrt(pairs) to ``reachable``
+    pairs and the estimate moved by one standard error either way (the cautious side, as
+    ``verdict.undecidable`` does for rounds), it could neither clear the tolerance nor fit
+    inside it. More pairs would spend the bound and change nothing."""
+    if v.status != "inconclusive":
+        return False
+    lo, hi = v.interval
+    if reachable <= v.pairs:
+        return True
+    if lo <= 0 or hi <= lo:
+        return False
+    half = (np.log(hi) - np.log(lo)) / 2
+    best = half * float(np.sqrt(v.pairs / reachable))
+    shift = half / 1.96
+    delta, margin = abs(float(np.log(v.ratio))), float(np.log1p(v.tolerance_pct / 100))
+    could_fit = max(delta - shift, 0.0) + best <= margin
+    could_clear = delta + shift - best > margin
+    return not (could_fit or could_clear)
 
 
 def sequential(next_pairs: Callable[[int], np.ndarray], *, tolerance_pct: float, first: int = 10,
@@ -187,12 +246,23 @@ def sequential(next_pairs: Callable[[int], np.ndarray], *, tolerance_pct: float,
                clock: Callable[[], float] = time.monotonic, initial: np.ndarray | None = None) -> PairedVerdict:
     """Sequential stopping (as Chromium's Pinpoint adds repeats while undecided): take
     ``first`` pairs, then ``step`` more while the verdict is inconclusive, up to ``max_pairs``
-    or ``deadline_s`` seconds after the first pairs. ``next_pairs(k)`` measures k more pairs
-    and returns their log ratios; ``initial`` stands for the first call when already taken."""
+    or ``deadline_s`` seconds after the first pairs, and not once they could not decide it
+    (``futile``: the pairs still reachable are counted from the pace of the extra pairs so
+    far; before any, from ``max_pairs``). ``next_pairs(k)`` measures k more pairs and returns
+    their log ratios; ``initial`` stands for the first call when already taken."""
     ratios = np.asarray(next_pairs(first) if initial is None else initial, dtype=np.float64)
-    start = clock()
+    start, first_n = clock(), ratios.size
     v = verdict(ratios, tolerance_pct=tolerance_pct)
-    while v.status == "inconclusive" and ratios.size < max_pairs and clock() - start < deadline_s:
+    while v.status == "inconclusive" and ratios.size < max_pairs:
+        spent = clock() - start
+        if spent >= deadline_s:
+            break
+        extra = ratios.size - first_n
+        reachable = max_pairs if extra == 0 or spent <= 0 else \
+            min(max_pairs, ratios.size + int(extra * (deadline_s - spent) / spent))
+        if futile(v, reachable):
+            return replace(v, reason=f"{v.pairs} block pairs, the interval reaches past ±{tolerance_pct:g}%; "
+                                     f"not taken further: the {reachable} pairs the bound allows could not decide it")
         ratios = np.concatenate([ratios, next_pairs(min(step, max_pairs - ratios.size))])
         v = verdict(ratios, tolerance_pct=tolerance_pct)
     return v

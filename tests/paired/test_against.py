@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -463,3 +464,53 @@ def test_one_sided_measurements_and_outcomes_are_shown_not_paired(pytester: pyte
     assert got["test_w.py::test_f[work]"]["status"] == "new" and "failed" in got["test_w.py::test_f[work]"]["reason"]
     assert not any(v.get("pairs") for k, v in got.items() if k != "test_w.py::test_a[x]")
     res.stdout.fnmatch_lines(["*test_w.py::test_a[[]z[]]* base only (removed)*"])
+
+
+SLOW_SETUP_TESTS = """
+import time
+
+def slow_setup():
+    time.sleep(0.002)  # untimed set-up, as a cache eviction before a self-timed lookup
+    return 1000
+
+def test_w(hostperf):
+    hostperf(slow_setup, name="slow", self_timed=True, samples=40)
+"""
+
+
+def _paired_run(pytester: pytest.Pytester, base_dir: Path, head: str, base: str) -> tuple[int, dict[str, Any]]:
+    """Head and base projects (one test file each, a 0.5 s budget), paired: exit code and the one result."""
+    for p, text in ((pytester.path, head), (base_dir, base)):
+        p.mkdir(parents=True, exist_ok=True)
+        (p / "test_w.py").write_text(text)
+        (p / "pytest.ini").write_text("[pytest]\nhostperf_max_time = 0.5\n")
+    res = pytester.runpytest_subprocess("--hostperf", f"--hostperf-against={base_dir}", "--hostperf-json=r.json",
+                                        timeout=120)
+    (r,) = json.loads((pytester.path / "r.json").read_text())["results"]
+    return res.ret, r
+
+
+def test_a_paired_plan_grows_its_time_budget_at_most_twofold(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    # 40 samples asked; a paired block needs 1000, so the plan would ask 20000 calls of >= 2 ms
+    # (40 s a side at the test's own pace) if its time budget grew with the samples
+    ret, r = _paired_run(pytester, tmp_path / "base", SLOW_SETUP_TESTS, SLOW_SETUP_TESTS)
+    assert ret == 0, r
+    # 2 x 0.5 s of calls of >= 2 ms: at most 500 of them, however many pairs were taken
+    assert 0 < r["n"] <= 500 * (len(r["verdict"]["pairs"]) + 19) // 20, r["n"]
+    assert r["verdict"]["status"] == "inconclusive"
+    assert "so its p99 rests on" in r["verdict"]["reason"], r["verdict"]["reason"]
+
+
+def test_a_head_too_slow_for_its_blocks_p99_is_still_caught_by_its_medians(pytester: pytest.Pytester,
+                                                                          tmp_path: Path) -> None:
+    # the head's call spends 0.5 ms untimed per call, so its 50 ms blocks hold ~100 samples, too few
+    # for a p99; its block medians (10 us) over the base's block p99s (1 us) bound the p99 ratio from below
+    head = SLOW_SETUP_TESTS.replace("return 1000", "return 10000").replace("sleep(0.002)", "sleep(0.0005)")
+    base = "\n".join(x for x in SLOW_SETUP_TESTS.splitlines() if "time.sleep" not in x)
+    assert base != SLOW_SETUP_TESTS
+    ret, r = _paired_run(pytester, tmp_path / "base", head, base)
+    assert ret == 1, r
+    v = r["verdict"]
+    assert v["status"] == "regressed", v["reason"]
+    assert "a lower bound of the p99 ratio clears +10%" in v["reason"] and "head's smallest block held" in v["reason"]
+    assert v["ratio"] == pytest.approx(10.0, rel=0.01)

@@ -179,3 +179,58 @@ def test_sequential_adds_pairs_only_while_undecided() -> None:
 
     v = paired.sequential(borderline, tolerance_pct=10, max_pairs=40)
     assert sum(asked) == v.pairs <= 40 and len(asked) > 1
+
+
+def test_sequential_stops_when_the_pairs_left_could_not_decide() -> None:
+    asked: list[int] = []
+
+    def hopeless(k: int) -> np.ndarray:  # centred on 1.00x, spread so wide that 200 pairs could not fit ±10%
+        asked.append(k)
+        return np.linspace(-0.8, 0.8, k)
+
+    v = paired.sequential(hopeless, tolerance_pct=10, first=20)
+    assert v.status == "inconclusive" and asked == [20], asked
+    assert "not taken further: the 200 pairs the bound allows could not decide it" in v.reason
+
+
+def test_futile_counts_the_pairs_the_bound_still_allows() -> None:
+    # +10% with a 5% tolerance: 20 pairs reach below +5%, 200 would not
+    v = paired.PairedVerdict("inconclusive", "p99", 1.10, (1.03, 1.17), 20, 5.0, "")
+    assert not paired.futile(v, 200)
+    assert paired.futile(v, 20)  # no pair left to take
+    wide = paired.PairedVerdict("inconclusive", "p99", 1.0, (0.8, 1.25), 20, 5.0, "")
+    assert paired.futile(wide, 25) and paired.futile(wide, 200) and not paired.futile(wide, 2000)
+    decided = paired.PairedVerdict("regressed", "p99", 1.10, (1.07, 1.13), 20, 5.0, "")
+    assert not paired.futile(decided, 20)
+
+
+def test_sequential_paces_the_reachable_pairs_by_the_clock() -> None:
+    now = [0.0]
+    asked: list[int] = []
+
+    def slow(k: int) -> np.ndarray:  # 1 s a pair: a 10 s bound reaches 10 extra pairs, not 180
+        asked.append(k)
+        now[0] += k
+        return np.log(1.1) + np.random.default_rng(len(asked)).normal(0, 0.15, k)
+
+    v = paired.sequential(slow, tolerance_pct=5, first=20, clock=lambda: now[0], initial=slow(20))
+    assert v.pairs <= 30 and sum(asked) == v.pairs
+
+
+def test_bounds_decide_only_in_their_own_direction() -> None:
+    slow_head = dict(head_p50=[10.0] * 20, head_p99=[12.0] * 20, base_p50=[1.0] * 20, base_p99=[2.0] * 20)
+    v = paired.bounded(**slow_head, head_small=True, base_small=False, tolerance_pct=10)
+    assert v is not None and v.status == "regressed" and v.ratio == pytest.approx(5.0)  # 10 / 2: the lower bound
+    # the head's small blocks cannot show an improvement by their medians: no verdict
+    assert paired.bounded(head_p50=[1.0] * 20, head_p99=[2.0] * 20, base_p50=[10.0] * 20, base_p99=[12.0] * 20,
+                          head_small=True, base_small=False, tolerance_pct=10) is None
+    # mirrored: a base too small, a head far faster: its p99s over the base's medians
+    v = paired.bounded(head_p50=[1.0] * 20, head_p99=[2.0] * 20, base_p50=[10.0] * 20, base_p99=[12.0] * 20,
+                       head_small=False, base_small=True, tolerance_pct=10)
+    assert v is not None and v.status == "improved" and v.ratio == pytest.approx(0.2)
+    # both sides small, or neither: nothing to bound
+    assert paired.bounded(**slow_head, head_small=True, base_small=True, tolerance_pct=10) is None
+    assert paired.bounded(**slow_head, head_small=False, base_small=False, tolerance_pct=10) is None
+    # a bound that does not clear the tolerance decides nothing
+    assert paired.bounded(head_p50=[2.05] * 20, head_p99=[3.0] * 20, base_p50=[1.0] * 20, base_p99=[2.0] * 20,
+                          head_small=True, base_small=False, tolerance_pct=10) is None
