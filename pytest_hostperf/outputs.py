@@ -206,10 +206,13 @@ def write_markdown(run: HostperfSession, report: Report) -> None:
     summary = os.environ.get("GITHUB_STEP_SUMMARY") if run.has_results else None
     if not run.settings.markdown_path and not summary:
         return
-    from pytest_hostperf import compare
+    from pytest_hostperf import compare, steps
     from pytest_hostperf._io import atomic_write_text
 
     text = compare.render_markdown(compare.from_run(report, run.baseline, base_name=_baseline_name(run)))
+    series = steps.markdown_lines(report.results)
+    if series:
+        text += "\n" + "\n".join(series) + "\n"
     if run.settings.markdown_path:
         path = _out_path(run, run.settings.markdown_path)
         try:

@@ -31,7 +31,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "hostperf(p99=, p999=, max=, samples=, group=, tolerance=, rt=, cpus=, mlock=): "
+        "hostperf(p99=, p999=, max=, samples=, group=, series=, tolerance=, rt=, cpus=, mlock=): "
         "latency budgets and per-test settings of a pytest-hostperf measurement",
     )
     from pytest_hostperf import workers

@@ -245,7 +245,8 @@ class Recorder:
     def _summarize(self, raw: Samples, *, name: str, smoke: bool = False) -> Result:
         from pytest_hostperf import result
 
-        return result.summarize(raw, nodeid=self._nodeid, name=name, group=self.settings.group, smoke=smoke)
+        return result.summarize(raw, nodeid=self._nodeid, name=name, group=self.settings.group, smoke=smoke,
+                                 series=self.settings.series)
 
     def _keep(self, res: Result, *, host: HostState | None, base: list[StoredMeasurement],
               verdict: Any = None, not_gated: str | None = None, budgets: Mapping[str, int] | None = None) -> Result:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 
+from pytest_hostperf import steps
 from pytest_hostperf.host.sched import short_policy
 from pytest_hostperf.records import (
     REPORT_SCHEMA,
@@ -218,6 +219,7 @@ def terminal_summary(report: Report, width: int = 120) -> list[str]:
     if base is not None and base.host_differences:
         lines.append("baseline was taken on a different setup: " + "; ".join(base.host_differences))
     lines += [f"expect_faster {c.status}: {c.message}" for c in report.speedups]
+    lines += steps.summary_lines(results)
     if any(r.batch > 1 for r in results):
         lines.append("batched(k): each sample is the mean of k calls, too short to time alone; "
                      "its percentiles understate the tail")

@@ -159,7 +159,7 @@ def _result(c: _Check, r: Any, w: str, seen: set[str]) -> None:
         c.optional(r, k, w, c.ns)
     for k in ("nodeid", "name"):
         c.optional(r, k, w, c.text)
-    for k in ("group", "why", "not_gated", "worker"):
+    for k in ("group", "why", "not_gated", "worker", "series"):
         c.text(r.get(k), f"{w}.{k}", nullable=True)
     for k in ("n", "calls"):
         c.optional(r, k, w, c.whole)

@@ -43,6 +43,7 @@ class Result:
     smoke: bool = False
     samples: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
     counters: dict[str, Any] | None = field(default=None, repr=False)  # per call (counter_stats.py)
+    series: str | None = None  # the marker's ``series``: a steps table (steps.py)
 
     @property
     def mode(self) -> str:
@@ -66,7 +67,7 @@ class Result:
 
 
 def summarize(raw: Samples, *, nodeid: str, name: str, group: str | None = None, smoke: bool = False,
-              rng: np.random.Generator | None = None) -> Result:
+              rng: np.random.Generator | None = None, series: str | None = None) -> Result:
     """Turn raw samples into a ``Result``: block statistics, estimates and their intervals."""
     parts = stats.split_blocks(raw.values, raw.block_sizes)
     blocks = tuple(stats.block_stats(b) for b in parts)
@@ -85,5 +86,5 @@ def summarize(raw: Samples, *, nodeid: str, name: str, group: str | None = None,
         calls=raw.calls, p50=est["p50"], p90=est["p90"], p99=est["p99"], p999=est["p999"],
         max=float(raw.values.max()), min=float(raw.values.min()), mean=float(raw.values.mean()), blocks=blocks,
         intervals=intervals, seconds=raw.seconds, truncated=raw.truncated, smoke=smoke, samples=raw.values,
-        counters=counters,
+        counters=counters, series=series,
     )

@@ -6,6 +6,7 @@ Cheap to import (no numpy): the plugin builds the run's settings in ``pytest_con
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from pytest_hostperf import options
 from pytest_hostperf.errors import InvalidArgument
 
 #: Keys the ``hostperf`` marker accepts.
-MARKER_KEYS = ("p99", "p999", "max", "samples", "group", "tolerance", "rt", "cpus", "mlock")
+MARKER_KEYS = ("p99", "p999", "max", "samples", "group", "series", "tolerance", "rt", "cpus", "mlock")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,12 +74,15 @@ class MarkerSettings:
     budgets: dict[str, int] = field(default_factory=dict)
     samples: int | None = None
     group: str | None = None
+    series: str | None = None  # the steps table this test's measurements join, in run order (steps.py)
     tolerance: float | None = None
     rt: int | str | None = None  # None: not given; "off"; "required"; or a priority
     cpus: tuple[int, ...] | None = None
     mlock: bool | Literal["auto"] | None = None  # None: not given
 
 
+#: ``@pytest.mark.hostperf(cpus="all")``: measure on every CPU the process may use (unpinned).
+CPUS_ALL = "all"
 #: Statistics a latency budget may be set on (marker keys and ``hostperf(...)`` keywords alike).
 BUDGET_KEYS = ("p99", "p999", "max")
 #: What ``hostperf(fn, ..., p99="off")`` takes to lift the marker's budget for one measurement.
@@ -133,6 +137,9 @@ def parse_marker(item: pytest.Item) -> MarkerSettings:
         raw = kw[key]
         if key == "cpus" and isinstance(raw, (list, tuple)):
             raw = ",".join(str(c) for c in raw)
+        if key == "cpus" and str(raw).strip().lower() == CPUS_ALL:
+            # not pinned to one CPU: every CPU this process may run on now (an xdist worker's share)
+            raw = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
         try:
             values[key] = parse(str(raw))
         except argparse.ArgumentTypeError as exc:
@@ -147,7 +154,11 @@ def parse_marker(item: pytest.Item) -> MarkerSettings:
     group = kw.get("group")
     if group is not None and not isinstance(group, str):
         raise InvalidArgument(f"@pytest.mark.hostperf(group=...): {group!r} is not a string (e.g. 'alloc')")
-    return MarkerSettings(budgets=budgets, group=group, rt=rt, **values)
+    series = kw.get("series")
+    if series is not None and (not isinstance(series, str) or not series.strip()):
+        raise InvalidArgument(f"@pytest.mark.hostperf(series=...): {series!r} is not a non-empty string "
+                              "(e.g. 'latency hunt')")
+    return MarkerSettings(budgets=budgets, group=group, series=series, rt=rt, **values)
 
 
 @dataclass(frozen=True, slots=True)

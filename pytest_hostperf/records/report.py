@@ -56,6 +56,7 @@ class ResultRecord:
     not_gated: str | None = None  # why no verdict was reached (batched pytest-benchmark rounds)
     counters: Json | None = None  # per-call counters (counters.py)
     worker: str | None = None  # the xdist worker that measured it
+    series: str | None = None  # the steps table it is a step of (the marker's ``series``; steps.py)
 
     def get(self, stat: str) -> int:
         """``get("p99")`` -> ``p99_ns``."""
@@ -75,13 +76,14 @@ class ResultRecord:
     def to_json(self) -> Json:
         d: Json = {f.name: getattr(self, f.name) for f in fields(self)
                    if f.name not in ("intervals_ns", "blocks", "budgets", "host", "verdict", "why", "not_gated",
-                                     "counters", "worker")}
+                                     "counters", "worker", "series")}
         d["intervals_ns"] = {s: list(v) for s, v in sorted(self.intervals_ns.items())}
         d["blocks"] = [b.to_json() for b in self.blocks]
         d["budgets"] = [b.to_json() for b in self.budgets]
         return _opt(d, host=None if self.host is None else self.host.to_json(),
                     verdict=None if self.verdict is None else self.verdict.to_json(), why=self.why,
-                    not_gated=self.not_gated, counters=self.counters, worker=self.worker)
+                    not_gated=self.not_gated, counters=self.counters, worker=self.worker,
+                    series=self.series)
 
     @classmethod
     def of(cls, r: Any, *, budgets: Sequence[BudgetRecord] = (), histogram: Json | None = None,
@@ -93,7 +95,8 @@ class ResultRecord:
                    **_times(lambda s: _ns(getattr(r, s))),
                    intervals_ns={s: (_ns(lo), _ns(hi)) for s, (lo, hi) in r.intervals.items()},
                    blocks=tuple(Block.of(b) for b in r.blocks), budgets=tuple(budgets), histogram=histogram,
-                   host=host, verdict=verdict, why=why, not_gated=not_gated, counters=counters)
+                   host=host, verdict=verdict, why=why, not_gated=not_gated, counters=counters,
+                   series=getattr(r, "series", None))
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> ResultRecord:
@@ -109,7 +112,8 @@ class ResultRecord:
             budgets=tuple(BudgetRecord.from_json(b) for b in d.get("budgets") or ()),
             histogram=d.get("histogram"), host=HostState.from_json(d.get("host")),
             verdict=VerdictRecord.from_json(d.get("verdict")), why=d.get("why"), not_gated=d.get("not_gated"),
-            counters=d.get("counters") if isinstance(d.get("counters"), dict) else None, worker=d.get("worker"))
+            counters=d.get("counters") if isinstance(d.get("counters"), dict) else None, worker=d.get("worker"),
+            series=d.get("series") if isinstance(d.get("series"), str) else None)
 
 
 def _nodeid_of(mid: str) -> str:
