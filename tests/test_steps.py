@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -25,8 +26,8 @@ def work(n):
         acc = (acc + i * i) & 0xFFFF
     return acc
 
-UNPINNED = pytest.mark.hostperf(series="hunt", rt="off", cpus="all")
-PINNED = pytest.mark.hostperf(series="hunt")
+UNPINNED = pytest.mark.hostperf(group="hunt", series="hunt", rt="off", cpus="all")
+PINNED = pytest.mark.hostperf(group="hunt", series="hunt")
 
 @pytest.mark.parametrize("n", [pytest.param(3000, id="a", marks=UNPINNED),
                                pytest.param(1000, id="b", marks=PINNED),
@@ -142,3 +143,19 @@ def test_steps_of_unlike_batches_are_not_compared() -> None:
     assert table[1].incremental is not None and table[1].incremental.ratio is None
     assert table[1].incremental.text() == "not like for like (single -> batched(8))"
     assert "first to last not compared (not like for like" in steps.verdict_line("s", table)
+
+
+def test_the_steps_plot_draws_one_curve_per_step(hunt: tuple[pytest.Pytester, pytest.RunResult, Report],
+                                                 tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    from pytest_hostperf import compare, plots
+
+    _, _, report = hunt
+    src = compare.source_from_report(report)
+    assert plots.groups([src])["hunt"] == [r.id for r in _series(report)]  # one group, in step order
+    pytest.importorskip("matplotlib", reason="matplotlib is not installed (the plot extra: pip install -e '.[plot]')")
+    written = plots.write_plots([("current", src)], tmp_path / "plots")
+    svg = next(p for p in written if p.name == "hunt.svg")
+    texts = {t.text for t in ET.parse(svg).getroot().iter("{http://www.w3.org/2000/svg}text")}
+    assert {"work3000 — current", "work1000 — current", "work300 — current"} <= texts
