@@ -52,9 +52,10 @@ def test_latency_hunt(hostperf, cpu_pair, request, fixes):
     assert r.n
     MEASURED[step] = r
     # the steps that must help on any host whose last-level cache the eviction buffer outgrows
-    # (measured here: docs/latency-hunt.md); the others are shown, not asserted
+    # (measured here, alone and inside the whole suite: +warm 1.6-4.2x at p50, 2.3-5x at p99*,
+    # cumulative 3.9-21x at p99*; docs/latency-hunt.md); the others are shown, not asserted
     if step == "+warm" and "+pinned FIFO" in MEASURED:
-        hostperf.expect_faster(r, MEASURED["+pinned FIFO"], factor=2, at="p50")
-        hostperf.expect_faster(r, MEASURED["+pinned FIFO"], factor=2, at="p99")
+        hostperf.expect_faster(r, MEASURED["+pinned FIFO"], factor=1.3, at="p50")
+        hostperf.expect_faster(r, MEASURED["+pinned FIFO"], factor=1.5, at="p99")
     if step == "+warm" and "baseline" in MEASURED:
         hostperf.expect_faster(r, MEASURED["baseline"], factor=3, at="p99")

@@ -159,7 +159,7 @@ def _stored_rounds(case: Case, baseline: list[np.ndarray], timer: measure.TimerI
     rounds = [measure_p99_blocks(fn, args, timer, batch, blocks)[1]]
     v = verdict.compare(rounds, baseline, tolerance_pct=case.tolerance)
     while v.status in ("regressed", "inconclusive") and len(rounds) <= EXTRA_ROUNDS \
-            and not (shipped and verdict.undecidable(v, EXTRA_ROUNDS + 1)):
+            and not (shipped and (verdict.undecidable(v, EXTRA_ROUNDS + 1) or verdict.cannot_fail(v))):
         rounds.append(measure_p99_blocks(fn, args, timer, batch, blocks)[1])
         v = verdict.compare(rounds, baseline, tolerance_pct=case.tolerance)
     return v, len(rounds) - 1, time.monotonic() - t0

@@ -100,26 +100,40 @@ def gated_verdict(rounds: Sequence[Sequence[stats.BlockStats]], base: Sequence[S
                           for s in gated])
 
 
+#: Appended to the reason of an inconclusive verdict settle stopped re-measuring (verdict.cannot_fail).
+CANNOT_FAIL_NOTE = ("not re-measured: even one standard error higher it stays within the tolerance, so no "
+                    "number of rounds could fail it (--hostperf-strict re-measures it)")
+
+
 def settle(first: Samples, again: Callable[[], Samples], summarize: Callable[[Samples], Result],
            base: Sequence[StoredMeasurement], *, tolerance: float, noisy: bool, max_rounds: int,
-           gated: Sequence[str] = ("p99",), retry: Sequence[str] = ("regressed", "inconclusive")) -> Settled:
+           gated: Sequence[str] = ("p99",), retry: Sequence[str] = ("regressed", "inconclusive"),
+           strict: bool = False) -> Settled:
     """Compare ``first`` with the baseline; while the verdict is one of ``retry`` (regressed or
     inconclusive), take up to ``max_rounds`` more rounds (``again()``, same batch size and
     bounds) so that a regression must hold over several rounds and one disturbed round cannot
-    fail the run. The result returned is of all rounds' samples together. ``gated``: the
-    statistics compared (:func:`gated_verdict`)."""
+    fail the run. An inconclusive verdict is not re-measured when no number of rounds could
+    decide it (``verdict.undecidable``) nor, unless ``strict`` (where inconclusive fails), when
+    no number of rounds could make it fail (``verdict.cannot_fail``). The result returned is of
+    all rounds' samples together. ``gated``: the statistics compared (:func:`gated_verdict`)."""
     raw = first
     res = summarize(raw)
     widen = NOISY_SPREAD if noisy else 0.0
     rounds = [res.blocks]
     v = gated_verdict(rounds, base, gated, tolerance=tolerance, extra_spread=widen)
+
+    def passes_anyway(v: verdict.Verdict) -> bool:  # more rounds could change no outcome
+        return not strict and verdict.cannot_fail(v)
+
     while v.status in retry and len(rounds) <= max_rounds \
-            and not verdict.undecidable(v, max_rounds + 1):  # more rounds could change nothing
+            and not verdict.undecidable(v, max_rounds + 1) and not passes_anyway(v):
         more = again()
         rounds.append(summarize(more).blocks)
         raw = measure.merge(raw, more)
         res = summarize(raw)
         v = gated_verdict(rounds, base, gated, tolerance=tolerance, extra_spread=widen)
+    if v.status in retry and len(rounds) <= max_rounds and passes_anyway(v):
+        v = replace(v, reason=f"{v.reason}; {CANNOT_FAIL_NOTE}")
     return Settled(res, v, len(rounds) - 1)
 
 

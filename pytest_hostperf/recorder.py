@@ -183,7 +183,7 @@ class Recorder:
 
         settled = gate.settle(raw, again, lambda s: self._summarize(s, name=name), base, tolerance=self.tolerance,
                               noisy=self._run.noisy, max_rounds=self._run.max_rounds,
-                              gated=self._run.settings.gate)
+                              gated=self._run.settings.gate, strict=self._run.settings.strict)
         v = settled.verdict
         if v.status == "regressed" and self._run.settings.confirm:
             from pytest_hostperf import verdict as rules

@@ -291,6 +291,29 @@ def undecidable(v: Verdict, max_rounds: int) -> bool:
     return not (could_fit or could_clear)
 
 
+def cannot_fail(v: Verdict) -> bool:
+    """Whether an ``inconclusive`` verdict could not become ``regressed`` however many rounds
+    were taken: even with its estimate one standard error higher, the ratio stays within the
+    tolerance (``regressed`` needs it above 1 + tolerance). More rounds could only tell
+    ``unchanged`` from ``improved``, which passes either way: re-measuring it would spend time
+    and change no outcome (issue 15). Not used under ``--hostperf-strict``, where an
+    inconclusive verdict fails. With several gated statistics, every one must be unable to fail."""
+    if v.status != "inconclusive":
+        return False
+    for part in gated_parts(v):
+        if part.status in ("improved", "unchanged"):
+            continue
+        if part.status != "inconclusive" or part.ratio is None or part.interval is None:
+            return False
+        lo, hi = part.interval
+        if lo <= 0 or hi <= lo or part.ratio <= 0:
+            return False
+        shift = (np.log(hi) - np.log(lo)) / 2 / 1.96  # one standard error of the estimate
+        if np.log(part.ratio) + shift > np.log1p(part.tolerance_pct / 100):
+            return False
+    return True
+
+
 def regression_message(result_id: str, v: Verdict) -> str:
     """The failure message of a regressed measurement: baseline, current, ratio with interval, tolerance."""
     lo, hi = v.interval or (float("nan"), float("nan"))

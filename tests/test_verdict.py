@@ -1,6 +1,8 @@
 """Decision rules on synthetic block data: exact outcomes and hypothesis properties."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -150,3 +152,51 @@ def test_undecidable_only_when_more_rounds_could_not_decide() -> None:
     # only inconclusive verdicts are ever undecidable
     done = verdict.Verdict("regressed", "p99", 2.0, (1.8, 2.2), 100.0, 200.0, 10.0, 3, "", 1)
     assert not verdict.undecidable(done, max_rounds=3)
+
+
+def test_cannot_fail_only_when_even_a_higher_estimate_stays_within_the_tolerance() -> None:
+    def v(ratio: float, lo: float, hi: float, status: str = "inconclusive") -> verdict.Verdict:
+        return verdict.Verdict(status, "p99", ratio, (lo, hi), 100.0, 100.0 * ratio, 10.0, 3, "", 1)
+
+    # faster than the baseline, interval reaching below -10%: improved or unchanged, never a failure
+    assert verdict.cannot_fail(v(0.94, 0.876, 0.9998))
+    # centred near 1 but wide: one standard error up reaches past +10%, so it might still regress
+    assert not verdict.cannot_fail(v(1.05, 0.757, 1.468))
+    # just inside: ratio 1.08 with a one-SE shift of ~3% crosses +10%
+    assert not verdict.cannot_fail(v(1.08, 1.02, 1.14))
+    # only inconclusive verdicts, and only when every gated statistic is unable to fail
+    assert not verdict.cannot_fail(v(0.9, 0.85, 0.95, status="improved"))
+    p999 = verdict.Verdict("inconclusive", "p999", 1.3, (0.9, 1.9), 100.0, 130.0, 10.0, 3, "", 1)
+    both = replace(v(0.94, 0.876, 0.9998), others=(p999,))
+    assert not verdict.cannot_fail(both)
+
+
+def test_settle_stops_an_inconclusive_verdict_that_cannot_fail_unless_strict() -> None:
+    from pytest_hostperf import gate
+    from pytest_hostperf.records import ResultRecord, StoredMeasurement
+    from pytest_hostperf.result import Result
+
+    rng = np.random.default_rng(1)
+
+    def samples(scale: float) -> measure.Samples:
+        values = rng.lognormal(np.log(1000 * scale), 0.05, 4000)
+        return measure.Samples(values=values, block_sizes=(200,) * 20, batch=1, warmup_calls=0, calls=4000,
+                               seconds=0.1, truncated=False)
+
+    base = [StoredMeasurement.of(ResultRecord.of(summarize(samples(s), nodeid="t", name="f")), histogram={})
+            for s in (1.0, 1.04, 0.97)]
+    asked: list[int] = []
+
+    def again() -> measure.Samples:
+        asked.append(1)
+        return samples(0.93)
+
+    def summ(s: measure.Samples) -> Result:
+        return summarize(s, nodeid="t", name="f")
+
+    first = samples(0.93)
+    loose = gate.settle(first, again, summ, base, tolerance=10, noisy=False, max_rounds=2)
+    assert loose.verdict.status == "inconclusive" and verdict.cannot_fail(loose.verdict) and asked == []
+    assert loose.verdict.reason.endswith(gate.CANNOT_FAIL_NOTE)
+    strict = gate.settle(first, again, summ, base, tolerance=10, noisy=False, max_rounds=2, strict=True)
+    assert strict.extra_rounds == len(asked) == 2, strict.verdict
