@@ -34,9 +34,13 @@ filterwarnings =
     error
 addopts = --benchmark-warmup=on --benchmark-warmup-iterations=2000 --benchmark-max-time=0.25 -p no:randomly
 """
-# The test's threshold: the machinery is checked here with a change (2x) far beyond this host's
+# The test's threshold: the machinery is checked here with a change (3x) far beyond this host's
 # run-to-run noise; how finely the gate separates noise from change is benchmarks/verdict_quality.py's.
-TOLERANCE = "--hostperf-tolerance=50"
+# At 50% against a 2x change, CI once saw unchanged code 1.64x slower over three rounds (the host
+# sped down between the saves and the check, with the other xdist worker busy): pytest-benchmark's
+# rounds cannot be confirmed paired. 80% leaves 1.8x for such drift and 3x / 1.8 = 1.67x for the catch.
+TOLERANCE = "--hostperf-tolerance=80"
+SLOWDOWN = "3"  # its rounds take 0.75 s of the 0.25 s budget: within pbench.ROUNDS_TIME_CAP (4x)
 
 
 @pytest.fixture
@@ -50,7 +54,7 @@ def _results(path: Path) -> dict[str, Any]:
     return {r["id"]: r for r in json.loads(path.read_text())["results"]}
 
 
-def test_unchanged_suite_passes_five_times_after_three_saves_and_2x_is_caught(
+def test_unchanged_suite_passes_five_times_after_three_saves_and_3x_is_caught(
         suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, measure_alone: str) -> None:
     for _ in range(3):
         suite.runpytest_subprocess("--hostperf", "--hostperf-save", TOLERANCE, measure_alone).assert_outcomes(passed=3)
@@ -68,7 +72,7 @@ def test_unchanged_suite_passes_five_times_after_three_saves_and_2x_is_caught(
         assert by[work_id]["verdict"]["status"] in ("unchanged", "improved", "inconclusive")
         assert by["test_suite.py::test_tiny[benchmark]"]["not_gated"]  # batched: reported, not gated
     res.stdout.fnmatch_lines(["*rounds and iterations fixed by hostperf*"])
-    monkeypatch.setenv("HOSTPERF_SLOWDOWN", "2")
+    monkeypatch.setenv("HOSTPERF_SLOWDOWN", SLOWDOWN)
     slow = suite.runpytest_subprocess("--hostperf", TOLERANCE, measure_alone)
     slow.assert_outcomes(passed=2, failed=1)
     slow.stdout.fnmatch_lines(["*test_work[[]benchmark[]]: block-median p99 regressed: baseline * -> current *"])
