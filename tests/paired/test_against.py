@@ -503,9 +503,10 @@ def test_a_paired_plan_grows_its_time_budget_at_most_twofold(pytester: pytest.Py
 
 def test_a_head_too_slow_for_its_blocks_p99_is_still_caught_by_its_medians(pytester: pytest.Pytester,
                                                                           tmp_path: Path) -> None:
-    # the head's call spends 0.5 ms untimed per call, so its 50 ms blocks hold ~100 samples, too few
-    # for a p99; its block medians (10 us) over the base's block p99s (1 us) bound the p99 ratio from below
-    head = SLOW_SETUP_TESTS.replace("return 1000", "return 10000").replace("sleep(0.002)", "sleep(0.0005)")
+    # the head's call spends 0.2 ms untimed per call, so its 50 ms blocks hold at most ~250 samples
+    # (a loaded background run once gave a block only 18 at 0.5 ms), too few for a p99; its block
+    # medians (10 us) over the base's block p99s (1 us) bound the p99 ratio from below
+    head = SLOW_SETUP_TESTS.replace("return 1000", "return 10000").replace("sleep(0.002)", "sleep(0.0002)")
     base = "\n".join(x for x in SLOW_SETUP_TESTS.splitlines() if "time.sleep" not in x)
     assert base != SLOW_SETUP_TESTS
     ret, r = _paired_run(pytester, tmp_path / "base", head, base)
