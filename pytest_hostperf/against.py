@@ -427,7 +427,7 @@ class AgainstHead:
                     self._break(str(exc))
                     raise MeasurementError(self.broken) from None
                 got = self._recv()
-                h = paired.block_p99s(more.values, more.block_sizes)
+                h50, h = paired.block_p50_p99s(more.values, more.block_sizes)
                 bb = [float(x) for x in got.get("p99_blocks", ())]
                 if len(bb) != len(h):
                     raise MeasurementError(f"paired {mid}: the base took {len(bb)} blocks, the head {len(h)}")
@@ -439,7 +439,7 @@ class AgainstHead:
                 taken.append(more)
                 head.extend(h)
                 base.extend(bb)
-                head_p50.extend(paired.block_p50s(more.values, more.block_sizes))
+                head_p50.extend(h50)
                 base_p50.extend(b50)
                 base_sizes.extend(sizes)
                 return paired.log_ratios(h, bb)

@@ -91,9 +91,9 @@ class BaseSide:
             turns = paired.BatonTurns("base", self.baton, paired.schedule(plan.blocks))
             with controlled(self.run, controls):
                 more = measure.sample(fn, args, kwargs, plan=plan, timer=timer, self_timed=self_timed, turns=turns)
-            blocks = paired.block_p99s(more.values, more.block_sizes)
-            self.ctl.send(result=name, p99_blocks=blocks, p50_blocks=paired.block_p50s(more.values, more.block_sizes),
-                          sizes=list(more.block_sizes), p99=float(np.median(blocks)))
+            p50s, blocks = paired.block_p50_p99s(more.values, more.block_sizes)
+            self.ctl.send(result=name, p99_blocks=blocks, p50_blocks=p50s, sizes=list(more.block_sizes),
+                          p99=float(np.median(blocks)))
 
 
 @pytest.hookimpl(trylast=True)

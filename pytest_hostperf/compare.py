@@ -204,7 +204,8 @@ def _label(i: int) -> str:
 # --------------------------------------------------------------------------- building sources
 
 
-def _block_p99(r: ResultRecord | StoredMeasurement) -> Array:
+def block_p99s(r: ResultRecord | StoredMeasurement) -> Array:
+    """A run's block p99s (ns), what its p99* is the median of."""
     return np.array([float(b.p99_ns) for b in r.blocks], dtype=np.float64)
 
 
@@ -233,7 +234,7 @@ def source_from_baseline(b: Baseline, *, name: str | None = None) -> Source:
             p50, p90, p99, p999 = (float(last.p50_ns), float(last.p90_ns), float(last.p99_ns), float(last.p999_ns))
         measurements[mid] = Measurement(
             id=mid, group=last.group, mode=last.mode, batch=last.batch, p50_ns=p50, p90_ns=p90, p99_ns=p99,
-            p999_ns=p999, runs_p99=tuple(_block_p99(r) for r in recs), histogram=merged,
+            p999_ns=p999, runs_p99=tuple(block_p99s(r) for r in recs), histogram=merged,
             host=last.host, counters=tuple(r.counters for r in recs if r.counters), n=last.n,
             rounds=last.host is not None and last.host.timed_by == "pytest-benchmark")
     latest = runs[-1]
@@ -259,7 +260,7 @@ def source_from_report(report: Report, *, name: str = "report") -> Source:
         host_id = host_id_of(fingerprint)
     measurements = {r.id: Measurement(
         id=r.id, group=r.group, mode=r.mode, batch=r.batch, p50_ns=float(r.p50_ns), p90_ns=float(r.p90_ns),
-        p99_ns=float(r.p99_ns), p999_ns=float(r.p999_ns), runs_p99=(_block_p99(r),), histogram=r.histogram,
+        p99_ns=float(r.p99_ns), p999_ns=float(r.p999_ns), runs_p99=(block_p99s(r),), histogram=r.histogram,
         host=r.host, budgets=r.budgets, verdict=r.verdict, counters=() if r.counters is None else (r.counters,),
         n=r.n, not_gated=r.not_gated,
         rounds=report.mode == "imported" or (r.host is not None and r.host.timed_by == "pytest-benchmark"))

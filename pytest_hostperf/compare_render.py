@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pytest_hostperf.report import table
+from pytest_hostperf.units import format_factor as _num
 from pytest_hostperf.units import format_ns
 
 if TYPE_CHECKING:
@@ -40,10 +41,6 @@ def cell(v: Any) -> str | None:
     if isinstance(v, bool):
         return "yes" if v else "no"
     return str(v)
-
-
-def _num(x: float) -> str:
-    return f"{x:.2f}" if x < 9.995 else f"{x:.1f}" if x < 99.95 else f"{x:.0f}"
 
 
 def ratio_text(step: Step | None) -> str:

@@ -124,20 +124,15 @@ class PairedVerdict:
         return self.status == "regressed"
 
 
-def block_p99s(values: np.ndarray, sizes: Sequence[int]) -> list[float]:
-    """Each block's p99 (ns), as ``result.summarize`` computes it, without the bootstrap
-    intervals: cheap enough to run between rounds of pairs at SCHED_FIFO, where a summary's
-    tens of ms of numpy would add to the CPU's RT time and invite throttling into a block."""
+def block_p50_p99s(values: np.ndarray, sizes: Sequence[int]) -> tuple[list[float], list[float]]:
+    """Each block's median and p99 (ns), as ``result.summarize`` computes them, without the
+    bootstrap intervals: cheap enough to run between rounds of pairs at SCHED_FIFO, where a
+    summary's tens of ms of numpy would add to the CPU's RT time and invite throttling into a
+    block."""
     from pytest_hostperf import stats
 
-    return [stats.block_stats(b).p99 for b in stats.split_blocks(values, sizes)]
-
-
-def block_p50s(values: np.ndarray, sizes: Sequence[int]) -> list[float]:
-    """Each block's median (ns), as :func:`block_p99s` its p99."""
-    from pytest_hostperf import stats
-
-    return [stats.block_stats(b).p50 for b in stats.split_blocks(values, sizes)]
+    blocks = [stats.block_stats(b) for b in stats.split_blocks(values, sizes)]
+    return [b.p50 for b in blocks], [b.p99 for b in blocks]
 
 
 #: Samples per block a block median rests on at least (10 either side of it).
@@ -232,13 +227,10 @@ def futile(v: PairedVerdict, reachable: int) -> bool:
         return True
     if lo <= 0 or hi <= lo:
         return False
-    half = (np.log(hi) - np.log(lo)) / 2
-    best = half * float(np.sqrt(v.pairs / reachable))
-    shift = half / 1.96
-    delta, margin = abs(float(np.log(v.ratio))), float(np.log1p(v.tolerance_pct / 100))
-    could_fit = max(delta - shift, 0.0) + best <= margin
-    could_clear = delta + shift - best > margin
-    return not (could_fit or could_clear)
+    from pytest_hostperf.verdict import could_decide
+
+    return not could_decide(v.ratio, v.interval, float(np.sqrt(v.pairs / reachable)), v.tolerance_pct,
+                            clear_at_tolerance=True)
 
 
 def sequential(next_pairs: Callable[[int], np.ndarray], *, tolerance_pct: float, first: int = 10,

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pytest_hostperf.records import ResultRecord
+from pytest_hostperf.units import format_factor as _num
 from pytest_hostperf.units import format_ns
 
 
@@ -44,12 +45,12 @@ class Step:
     cumulative: Ratio | None  # against the first step (None for the first)
 
 
-def _num(x: float) -> str:
-    return f"{x:.2f}" if x < 9.995 else f"{x:.1f}" if x < 99.95 else f"{x:.0f}"
-
-
 def _blocks(r: ResultRecord) -> np.ndarray:
-    return np.array([float(b.p99_ns) for b in r.blocks], dtype=np.float64)
+    from pytest_hostperf.compare import (
+        block_p99s,  # not at import: compare's renderer imports report, which imports this
+    )
+
+    return block_p99s(r)
 
 
 def gate_p99(r: ResultRecord) -> float:

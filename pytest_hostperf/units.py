@@ -39,6 +39,11 @@ def parse_duration(value: str | int | float, *, what: str = "duration") -> int:
     return round(ns)
 
 
+def format_factor(x: float) -> str:
+    """A ratio or factor to three significant figures at most: ``0.48``, ``12.4``, ``157``."""
+    return f"{x:.2f}" if x < 9.995 else f"{x:.1f}" if x < 99.95 else f"{x:.0f}"
+
+
 def format_ns(ns: float | int | None) -> str:
     """Format nanoseconds with three significant digits and a readable unit.
 

@@ -269,6 +269,24 @@ def compare(current: np.ndarray | Sequence[np.ndarray], baseline_runs: Sequence[
     return Verdict(status, stat, ratio, (lo, hi), base, cur, tolerance_pct, len(baseline_runs), why, len(rounds))
 
 
+def could_decide(ratio: float, interval: tuple[float, float], keep: float, tolerance_pct: float, *,
+                 clear_at_tolerance: bool) -> bool:
+    """Whether more data could still decide a verdict of ``ratio`` and ``interval``: with the
+    interval's half-width shrunk to ``keep`` of it and the estimate moved by one standard
+    error either way (the cautious side), it could fit within ±tolerance, or clear it: the
+    estimate beyond the tolerance and the interval beyond 1 (stored rule) or, with
+    ``clear_at_tolerance``, the whole interval beyond it (the paired rule). The shared test of
+    :func:`undecidable` (more rounds) and :func:`paired.futile` (more pairs)."""
+    lo, hi = interval
+    half = (np.log(hi) - np.log(lo)) / 2
+    best = half * keep
+    shift = half / 1.96  # one standard error of the estimate
+    delta, margin = abs(float(np.log(ratio))), float(np.log1p(tolerance_pct / 100))
+    could_fit = max(delta - shift, 0.0) + best <= margin
+    could_clear = delta + shift > margin and delta + shift - best > (margin if clear_at_tolerance else 0.0)
+    return bool(could_fit or could_clear)
+
+
 def undecidable(v: Verdict, max_rounds: int) -> bool:
     """Whether an ``inconclusive`` verdict is beyond what more rounds could decide: even with
     the current rounds' share of the error gone (only the baseline's σ·sqrt(f(K)) left) and
@@ -282,13 +300,8 @@ def undecidable(v: Verdict, max_rounds: int) -> bool:
     lo, hi = v.interval
     if lo <= 0 or hi <= lo or max_rounds <= v.rounds:
         return False
-    half = (np.log(hi) - np.log(lo)) / 2
-    best = half * float(np.sqrt(_se_factor(v.baseline_runs) / (_se_factor(v.rounds) + _se_factor(v.baseline_runs))))
-    shift = half / 1.96  # one standard error of the current estimate
-    delta, margin = abs(float(np.log(v.ratio))), float(np.log1p(v.tolerance_pct / 100))
-    could_fit = max(delta - shift, 0.0) + best <= margin
-    could_clear = delta + shift > margin and delta + shift - best > 0
-    return not (could_fit or could_clear)
+    keep = float(np.sqrt(_se_factor(v.baseline_runs) / (_se_factor(v.rounds) + _se_factor(v.baseline_runs))))
+    return not could_decide(v.ratio, v.interval, keep, v.tolerance_pct, clear_at_tolerance=False)
 
 
 def cannot_fail(v: Verdict) -> bool:
