@@ -43,9 +43,11 @@ if not __package__:  # run as ``python benchmarks/verdict_quality.py``: benchmar
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.workloads.synthetic import BASE_ITERATIONS, TailWork, work
-from pytest_hostperf import gate, measure, paired, stats, verdict
+from pytest_hostperf.gate import stored as gate
 from pytest_hostperf.host import control
-from pytest_hostperf.result import summarize
+from pytest_hostperf.measure import sampling as measure
+from pytest_hostperf.stats import paired, percentiles, verdict
+from pytest_hostperf.stats.result import summarize
 
 PLAN = measure.Plan(samples=20_000, blocks=20, max_seconds=0.5, warmup_calls=500, warmup_seconds=0.05)
 EXTRA_ROUNDS = 2
@@ -98,7 +100,7 @@ def _paired_base(sock_fd: int, cmd: Any, out: Any, cpu: int, timer: measure.Time
             raw = measure.sample(work, (BASE_ITERATIONS,), plan=_plan(k, first), timer=timer,
                                  turns=paired.BatonTurns("base", sock, paired.schedule(k)))
             first = False
-            out.send(stats.block_values(summarize(raw, nodeid="q", name="base").blocks, "p99").tolist())
+            out.send(percentiles.block_values(summarize(raw, nodeid="q", name="base").blocks, "p99").tolist())
         sock.close()
 
 
@@ -123,7 +125,7 @@ def compare_paired(case: Case, timer: measure.TimerInfo, cpu: int) -> paired.Pai
         rounds += 1
         if not res_r.poll(60):
             raise RuntimeError("the paired base side sent no result within 60 s")
-        head = stats.block_values(summarize(raw, nodeid="q", name="head").blocks, "p99")
+        head = percentiles.block_values(summarize(raw, nodeid="q", name="head").blocks, "p99")
         return paired.log_ratios(head, res_r.recv())
 
     try:
@@ -144,7 +146,7 @@ def compare_paired(case: Case, timer: measure.TimerInfo, cpu: int) -> paired.Pai
 def measure_p99_blocks(fn: Callable[..., Any], args: tuple[Any, ...], timer: measure.TimerInfo,
                        batch: int | None = None, blocks: int = PLAN.blocks) -> tuple[measure.Samples, np.ndarray]:
     raw = measure.sample(fn, args, plan=gate.scaled(replace(PLAN, batch=batch), blocks), timer=timer)
-    return raw, stats.block_values(summarize(raw, nodeid="q", name="work").blocks, "p99")
+    return raw, percentiles.block_values(summarize(raw, nodeid="q", name="work").blocks, "p99")
 
 
 def _stored_rounds(case: Case, baseline: list[np.ndarray], timer: measure.TimerInfo, batch: int, *,

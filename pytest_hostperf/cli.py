@@ -17,12 +17,12 @@ from pytest_hostperf.errors import HostperfError
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from pytest_hostperf import compare, report
-    from pytest_hostperf.records import Report
+    from pytest_hostperf.reports import compare, terminal
+    from pytest_hostperf.store.records import Report
 
     doc = compare.open_input(args.file, Path(args.baselines))
     if isinstance(doc, Report):
-        print("\n".join(report.terminal_summary(doc)))
+        print("\n".join(terminal.terminal_summary(doc)))
     else:
         print("\n".join(compare.render_history(compare.source_from_baseline(doc, name=args.file))))
     if args.percentiles:
@@ -55,8 +55,9 @@ def _percentiles(value: str) -> list[float]:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from pytest_hostperf import compare, hdr
-    from pytest_hostperf._io import atomic_write_text
+    from pytest_hostperf.reports import compare
+    from pytest_hostperf.reports import export as hdr
+    from pytest_hostperf.store.atomic import atomic_write_text
 
     hdr_class = hdr.require_hdrhistogram()  # before reading anything: the install hint is the answer
     doc = compare.open_input(args.file, Path(args.baselines))
@@ -76,7 +77,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from pytest_hostperf import compare
+    from pytest_hostperf.reports import compare
 
     if len(args.inputs) < 2:
         raise HostperfError("compare needs at least two inputs (baseline files, host ids or JSON reports), "
@@ -93,7 +94,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from pytest_hostperf import compare, plots
+    from pytest_hostperf.reports import compare, plots
 
     plots.require_matplotlib()  # before reading anything: the install hint is the answer
     if len(args.inputs) > 2:
@@ -125,7 +126,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
 
 def _tolerance(value: str) -> float:
-    from pytest_hostperf import options
+    from pytest_hostperf.run import options
 
     return options.parse_tolerance(value)
 
@@ -140,11 +141,12 @@ def _size(value: str) -> int:
 
 
 def _cmd_import_benchmark(args: argparse.Namespace) -> int:
-    from pytest_hostperf import pbench, report
-    from pytest_hostperf._io import atomic_write_text
+    from pytest_hostperf.reports import terminal
+    from pytest_hostperf.store import pbench
+    from pytest_hostperf.store.atomic import atomic_write_text
 
     imported = pbench.import_benchmark(Path(args.file), max_bytes=args.max_size or pbench.MAX_FILE_BYTES)
-    text = report.to_json(imported)
+    text = terminal.to_json(imported)
     if args.output:
         try:
             atomic_write_text(Path(args.output), text)
@@ -157,7 +159,7 @@ def _cmd_import_benchmark(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pytest_hostperf import options
+    from pytest_hostperf.run import options
 
     # argparse %-formats help= strings (a percent sign is written %% there) but prints a
     # description as written unless it holds %(prog): a percent sign is written % there.

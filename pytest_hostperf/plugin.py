@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_hostperf import options
-from pytest_hostperf.recorder import Recorder
-from pytest_hostperf.session import HostperfSession, recorder_key
+from pytest_hostperf.run import options
+from pytest_hostperf.run.fixture import Recorder
+from pytest_hostperf.run.session import HostperfSession, recorder_key
 
 if TYPE_CHECKING:
     from pytest_hostperf.host.control import Applied
-    from pytest_hostperf.settings import Controls
+    from pytest_hostperf.run.settings import Controls
 
 session_key = pytest.StashKey[HostperfSession]()
 _ROLES = ("hostperf-xdist-worker", "hostperf-xdist-controller", "hostperf-benchmark", "hostperf-against")
@@ -34,7 +34,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "hostperf(p99=, p999=, max=, samples=, group=, series=, tolerance=, rt=, cpus=, mlock=): "
         "latency budgets and per-test settings of a pytest-hostperf measurement",
     )
-    from pytest_hostperf import workers
+    from pytest_hostperf.run import placement as workers
 
     full = bool(options.get(config, "hostperf"))
     against = full and bool(options.get(config, "hostperf_against"))
@@ -43,7 +43,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[session_key] = session = HostperfSession(config, placement)
     config.pluginmanager.register(session, "hostperf-session")
     if placement is not None:
-        from pytest_hostperf.xdist_roles import ControllerRole, WorkerRole
+        from pytest_hostperf.run.xdist import ControllerRole, WorkerRole
 
         if placement.worker is not None:
             config.pluginmanager.register(WorkerRole(session), "hostperf-xdist-worker")
@@ -51,7 +51,7 @@ def pytest_configure(config: pytest.Config) -> None:
             config.pluginmanager.register(ControllerRole(session), "hostperf-xdist-controller")
     ref = session.settings.against
     if against and ref:
-        from pytest_hostperf.against import AgainstHead, PairingError, check_ref
+        from pytest_hostperf.pairing.head import AgainstHead, PairingError, check_ref
 
         if placement is None or placement.worker is not None:  # the process that runs the tests leads
             session.pairing = AgainstHead(session, ref, session.settings.against_python,
@@ -63,7 +63,7 @@ def pytest_configure(config: pytest.Config) -> None:
             except PairingError as exc:
                 raise pytest.UsageError(str(exc)) from None
     if full and config.pluginmanager.has_plugin("benchmark"):
-        from pytest_hostperf.bench_bridge import BenchBridge
+        from pytest_hostperf.bench.bridge import BenchBridge
 
         config.pluginmanager.register(BenchBridge(session), "hostperf-benchmark")
 
@@ -80,7 +80,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def _controls(request: pytest.FixtureRequest) -> Controls:
-    from pytest_hostperf.settings import parse_marker, resolve_controls
+    from pytest_hostperf.run.settings import parse_marker, resolve_controls
 
     return resolve_controls(request.config.stash[session_key].settings, parse_marker(request.node))
 
@@ -126,7 +126,7 @@ def rt_priority(request: pytest.FixtureRequest) -> Iterator[Applied]:
 
 def _marker_rt_off(request: pytest.FixtureRequest) -> bool:
     """Whether the test's marker says ``rt='off'`` (else the run's option turned RT off)."""
-    from pytest_hostperf.settings import parse_marker
+    from pytest_hostperf.run.settings import parse_marker
 
     return parse_marker(request.node).rt == "off"
 

@@ -6,10 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from pytest_hostperf import baseline, report
-from pytest_hostperf.measure import Samples
-from pytest_hostperf.records import Report, ResultRecord
-from pytest_hostperf.result import summarize
+from pytest_hostperf.measure.sampling import Samples
+from pytest_hostperf.reports import terminal
+from pytest_hostperf.stats.result import summarize
+from pytest_hostperf.store import baseline_schema, hostid, run_record
+from pytest_hostperf.store.records import Report, ResultRecord
 
 FP_AMD: dict[str, Any] = {
     "cpu_model": "AMD EPYC 7B13 64-Core Processor", "logical_cpus": 2, "physical_cores": 1, "smt": True,
@@ -51,7 +52,7 @@ def record(mid: str, scale: float, seed: int = 0, *, host: dict | None = None, b
     doc = ResultRecord.of(res).to_json()
     if host is not None:
         doc["host"] = host
-    return baseline.measurement_record(doc, res.samples)
+    return run_record.measurement_record(doc, res.samples)
 
 
 def baseline_doc(fp: dict, audit: list, scales: dict[str, float], host: dict, *, runs: int = 3,
@@ -61,11 +62,11 @@ def baseline_doc(fp: dict, audit: list, scales: dict[str, float], host: dict, *,
     for k in range(runs):
         ms = {mid: record(mid, s * (1 + 0.01 * k), seed=k, host=host, batch=(batch or {}).get(mid, 1))
               for mid, s in scales.items()}
-        out.append(baseline.new_run(measurements=ms, fingerprint=fp, audit=audit, timer=None,
+        out.append(run_record.new_run(measurements=ms, fingerprint=fp, audit=audit, timer=None,
                                     tools={"pytest-hostperf": "0.1.0"},
                                     commit={"sha": f"{k + 1:x}" * 40, "branch": "main", "dirty": False},
                                     created_utc=f"2024-05-0{k + 1}T12:00:00Z"))
-    return {"schema": baseline.SCHEMA, "schema_version": 1, "host_id": baseline.host_id(fp), "runs": out}
+    return {"schema": baseline_schema.SCHEMA, "schema_version": 1, "host_id": hostid.host_id(fp), "runs": out}
 
 
 def report_doc(fp: dict, scales: dict[str, float], *, budgets: dict[str, str] | None = None,
@@ -84,11 +85,11 @@ def report_doc(fp: dict, scales: dict[str, float], *, budgets: dict[str, str] | 
                                                    "estimate_ns": rec["p99_ns"], "interval_ns": [0, 0],
                                                    "message": f"{mid}: p99 ... {status}"}],
             "verdict": (verdicts or {}).get(mid)})
-    return {"schema": report.REPORT_SCHEMA, "schema_version": report.REPORT_SCHEMA_VERSION,
+    return {"schema": terminal.REPORT_SCHEMA, "schema_version": terminal.REPORT_SCHEMA_VERSION,
             "created_utc": "2024-06-01T09:30:00+00:00", "mode": "full",
             "commit": {"sha": "abcdef0123456789abcdef0123456789abcdef01", "branch": "fast-path", "dirty": True},
             "settings": {"samples": 2000, "max_time_s": 3.0, "tolerance_pct": 10.0, "strict": False},
-            "baseline": {"host_id": baseline.host_id(fp), "path": "baselines/x.json", "exists": True, "runs": 3,
+            "baseline": {"host_id": hostid.host_id(fp), "path": "baselines/x.json", "exists": True, "runs": 3,
                          "host_differences": []},
             "host": {"fingerprint": fp, "audit": AUDIT_INTEL, "not_applied": []}, "results": results,
             "speedups": [], "notes": [], "timer": None}

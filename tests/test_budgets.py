@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from pytest_hostperf.errors import InvalidArgument
-from pytest_hostperf.report_schema import check_report
-from pytest_hostperf.settings import measurement_budgets, parse_budgets
+from pytest_hostperf.run.settings import measurement_budgets, parse_budgets
+from pytest_hostperf.store.report_schema import check_report
 
 
 def _validate(doc: Any) -> None:

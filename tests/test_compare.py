@@ -31,8 +31,10 @@ from compare_data import (
     report_record,
 )
 
-from pytest_hostperf import baseline, cli, compare, report
-from pytest_hostperf.records import Report
+from pytest_hostperf import cli
+from pytest_hostperf.reports import compare, terminal
+from pytest_hostperf.store import disk
+from pytest_hostperf.store.records import Report
 
 GOLDEN = Path(__file__).parent / "golden" / "compare_two_hosts.md"
 
@@ -44,7 +46,7 @@ def two_hosts(tmp_path: Path) -> tuple[Path, str, str]:
     ids = []
     for doc in (baseline_doc(FP_AMD, AUDIT_AMD, SCALES_AMD, FIFO),
                 baseline_doc(FP_INTEL, AUDIT_INTEL, SCALES_INTEL, OTHER)):
-        (folder / f"{doc['host_id']}.json").write_text(baseline.to_json(doc))
+        (folder / f"{doc['host_id']}.json").write_text(disk.to_json(doc))
         ids.append(doc["host_id"])
     return folder, ids[0], ids[1]
 
@@ -122,7 +124,7 @@ def test_fail_on_regression_exit_codes(two_hosts: tuple[Path, str, str], capsys:
     assert code == 0 and "regressed" not in out.split("verdicts")[1].splitlines()[0]
     # a regression that also broke a budget shows as over-budget, and still fails the comparison
     pr = folder.parent / "pr.json"
-    pr.write_text(report.to_json(report_record(FP_INTEL, SCALES_INTEL, budgets={MALLOC: "over-budget"})))
+    pr.write_text(terminal.to_json(report_record(FP_INTEL, SCALES_INTEL, budgets={MALLOC: "over-budget"})))
     code, out, _ = run_cli(capsys, "compare", "--baselines", str(folder), amd, str(pr), "--fail-on-regression")
     assert code == 1 and next(x for x in out.splitlines() if x.startswith(MALLOC)).endswith(" over-budget")
     # only the last step counts: a regression earlier in the chain does not fail
@@ -151,7 +153,7 @@ def test_json_format_parses(two_hosts: tuple[Path, str, str], capsys: pytest.Cap
 
 def test_verdicts_come_from_the_gate_rule(two_hosts: tuple[Path, str, str]) -> None:
     """Each step is verdict.compare over the per-block p99 of every run on each side."""
-    from pytest_hostperf import verdict
+    from pytest_hostperf.stats import verdict
 
     folder, amd, intel = two_hosts
     a, b = compare.load_input(amd, folder), compare.load_input(intel, folder)
@@ -172,10 +174,10 @@ def test_steps_show_incremental_and_cumulative_change(tmp_path: Path, capsys: py
     base = baseline_doc(FP_AMD, AUDIT_AMD, {ARENA: 4.0, RING: 1.0}, FIFO)
     step1 = baseline_doc(FP_AMD, AUDIT_AMD, {ARENA: 2.0, RING: 1.0}, FIFO)
     paths = [tmp_path / "base.json", tmp_path / "step1.json", tmp_path / "step2.json"]
-    paths[0].write_text(baseline.to_json(base))
-    paths[1].write_text(baseline.to_json(step1))
+    paths[0].write_text(disk.to_json(base))
+    paths[1].write_text(disk.to_json(step1))
     # the last step is a JSON report: inputs of both kinds mix
-    paths[2].write_text(report.to_json(report_record(FP_AMD, {ARENA: 1.0, RING: 1.0})))
+    paths[2].write_text(terminal.to_json(report_record(FP_AMD, {ARENA: 1.0, RING: 1.0})))
     code, out, _ = run_cli(capsys, "compare", *map(str, paths), "--format", "json")
     assert code == 0
     doc = json.loads(out)
@@ -205,9 +207,9 @@ def test_steps_show_incremental_and_cumulative_change(tmp_path: Path, capsys: py
 
 
 def test_removed_and_batch_mismatch_are_named(tmp_path: Path) -> None:
-    a = compare.source_from_baseline(baseline.load(_write(tmp_path / "a.json", baseline_doc(
+    a = compare.source_from_baseline(disk.load(_write(tmp_path / "a.json", baseline_doc(
         FP_AMD, AUDIT_AMD, {ARENA: 1.0, RING: 1.0}, FIFO, batch={ARENA: 4}))))
-    b = compare.source_from_baseline(baseline.load(_write(tmp_path / "b.json", baseline_doc(
+    b = compare.source_from_baseline(disk.load(_write(tmp_path / "b.json", baseline_doc(
         FP_AMD, AUDIT_AMD, {ARENA: 1.0}, FIFO))))
     cmp = compare.compare_sources([a, b])
     by_id = {r.id: r for r in cmp.rows}
@@ -219,7 +221,7 @@ def test_removed_and_batch_mismatch_are_named(tmp_path: Path) -> None:
 
 
 def _write(path: Path, doc: dict) -> Path:
-    path.write_text(baseline.to_json(doc))
+    path.write_text(disk.to_json(doc))
     return path
 
 
@@ -227,7 +229,7 @@ def _write(path: Path, doc: dict) -> Path:
 
 
 def test_from_run_uses_the_gate_verdicts_over_budget_first_after_regressions(tmp_path: Path) -> None:
-    base = baseline.load(_write(tmp_path / "b.json", baseline_doc(FP_AMD, AUDIT_AMD, SCALES_AMD, FIFO)))
+    base = disk.load(_write(tmp_path / "b.json", baseline_doc(FP_AMD, AUDIT_AMD, SCALES_AMD, FIFO)))
     v = {"stat": "p99", "baseline_ns": 2000, "current_ns": 2000, "tolerance_pct": 10.0, "baseline_runs": 3,
          "extra_rounds": 0, "reason": "..."}
     doc = report_doc(FP_AMD, {RING: 1.0, ARENA: 1.0, MALLOC: 1.0, NEW: 1.0}, budgets={ARENA: "over-budget"},
@@ -251,7 +253,7 @@ def test_from_run_uses_the_gate_verdicts_over_budget_first_after_regressions(tmp
 def test_markdown_escapes_pipes_in_ids(tmp_path: Path) -> None:
     mid = "bench.py::test_p[a|b][x]"
     doc = baseline_doc(FP_AMD, AUDIT_AMD, {mid: 1.0}, FIFO, runs=1)
-    a = compare.source_from_baseline(baseline.load(_write(tmp_path / "a.json", doc)))
+    a = compare.source_from_baseline(disk.load(_write(tmp_path / "a.json", doc)))
     md = compare.render_markdown(compare.compare_sources([a, a]))
     row = next(x for x in md.splitlines() if "test_p" in x)
     assert "`bench.py::test_p[a\\|b][x]`" in row
@@ -312,7 +314,7 @@ def test_show_baseline_lists_host_and_run_history(two_hosts: tuple[Path, str, st
 
 def test_show_report_is_the_run_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "r.json"
-    path.write_text(report.to_json(report_record(FP_AMD, {RING: 1.0})))
+    path.write_text(terminal.to_json(report_record(FP_AMD, {RING: 1.0})))
     code, out, _ = run_cli(capsys, "show", str(path))
     assert code == 0
     assert out.splitlines()[0].startswith("measurement") and RING in out
@@ -353,9 +355,9 @@ def _leaves(node: object, path: tuple = ()) -> list[tuple]:
 def test_a_checked_report_is_one_the_records_and_renderers_read(tmp_path: Path) -> None:
     """Every field of a rich report, replaced by hostile values or removed: check_report refuses it with
     the file's name, or the record reads it and every renderer runs -- never a KeyError or TypeError."""
-    from pytest_hostperf import plots
     from pytest_hostperf.errors import ReportError
-    from pytest_hostperf.report_schema import check_report
+    from pytest_hostperf.reports import plots
+    from pytest_hostperf.store.report_schema import check_report
 
     good = _rich_report_doc()
     assert check_report(good, "r.json") is good
@@ -382,7 +384,7 @@ def test_a_checked_report_is_one_the_records_and_renderers_read(tmp_path: Path) 
             try:
                 rec = Report.from_json(doc)
                 src = compare.source_from_report(rec)
-                report.terminal_summary(rec)
+                terminal.terminal_summary(rec)
                 compare.render_markdown(compare.from_run(rec, None, base_name="b.json"))
                 compare.render_table(compare.compare_sources([src, src]))
                 for m in src.measurements.values():
@@ -394,11 +396,11 @@ def test_a_checked_report_is_one_the_records_and_renderers_read(tmp_path: Path) 
 
 def test_inputs_are_read_once(two_hosts: tuple[Path, str, str], tmp_path: Path,
                               capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    from pytest_hostperf import jsonfile
+    from pytest_hostperf.store import jsonfile
 
     folder, amd, _ = two_hosts
     rpath = tmp_path / "r.json"
-    rpath.write_text(report.to_json(report_record(FP_AMD, {RING: 1.0})))
+    rpath.write_text(terminal.to_json(report_record(FP_AMD, {RING: 1.0})))
     reads: list[Path] = []
     real = jsonfile.read_json
 
@@ -421,11 +423,11 @@ def test_inputs_are_read_once(two_hosts: tuple[Path, str, str], tmp_path: Path,
 def test_renderers_read_every_part_of_the_record(tmp_path: Path) -> None:
     doc = _rich_report_doc()
     rec = Report.from_json(doc)
-    assert report.to_json(rec) == json.dumps(rec.to_json(), sort_keys=True, indent=1, allow_nan=False) + "\n"
-    assert Report.from_json(json.loads(report.to_json(rec))) == rec
-    base = baseline.load(_write(tmp_path / "b.json", baseline_doc(FP_AMD, AUDIT_AMD, {RING: 1.0}, FIFO)))
+    assert terminal.to_json(rec) == json.dumps(rec.to_json(), sort_keys=True, indent=1, allow_nan=False) + "\n"
+    assert Report.from_json(json.loads(terminal.to_json(rec))) == rec
+    base = disk.load(_write(tmp_path / "b.json", baseline_doc(FP_AMD, AUDIT_AMD, {RING: 1.0}, FIFO)))
     assert compare.render_markdown(compare.from_run(rec, base, base_name="b")).startswith("#")
-    lines = report.terminal_summary(rec)
+    lines = terminal.terminal_summary(rec)
     assert "timer perf_counter_ns: overhead 50 ns, resolution 1 ns (included in every latency, not subtracted)" in lines
     at = next(i for i, x in enumerate(lines) if x.startswith(RING))
     row = lines[at] if lines[at] != RING else lines[at + 1]  # a table over 120 columns: figures under the name

@@ -7,16 +7,16 @@ import time
 
 import pytest
 
-from pytest_hostperf import counters, measure, noise
-from pytest_hostperf.result import summarize
+from pytest_hostperf.measure import counters, noise, sampling
+from pytest_hostperf.stats.result import summarize
 
-PLAN = measure.Plan(samples=200, blocks=10, max_seconds=0.5, warmup_calls=5, warmup_seconds=0.01, batch=1)
-TIMER = measure.TimerInfo(clock="perf_counter_ns", overhead_ns=50.0, resolution_ns=1.0, pairs=10)
+PLAN = sampling.Plan(samples=200, blocks=10, max_seconds=0.5, warmup_calls=5, warmup_seconds=0.01, batch=1)
+TIMER = sampling.TimerInfo(clock="perf_counter_ns", overhead_ns=50.0, resolution_ns=1.0, pairs=10)
 
 
 def _counted(fn, *args) -> dict:
     with counters.Reader(perf=False) as reader:
-        raw = measure.sample(fn, args, plan=PLAN, timer=TIMER, counters=reader)
+        raw = sampling.sample(fn, args, plan=PLAN, timer=TIMER, counters=reader)
     assert raw.counter_deltas.shape == (len(raw.block_sizes), len(raw.counter_names))
     return summarize(raw, nodeid="t.py::test", name="x").counters
 

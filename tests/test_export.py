@@ -15,10 +15,14 @@ from urllib.parse import unquote
 import pytest
 from compare_data import ARENA, AUDIT_AMD, FIFO, FP_AMD, MALLOC, RING, baseline_doc, report_doc
 
-from pytest_hostperf import baseline, cli, compare, hdr, report, store
+from pytest_hostperf import cli
 from pytest_hostperf.errors import HdrUnavailable
-from pytest_hostperf.histogram import SUB_BUCKETS, encode_histogram, histogram_percentiles, histogram_samples
-from pytest_hostperf.records import Report
+from pytest_hostperf.reports import compare, terminal
+from pytest_hostperf.reports import export as hdr
+from pytest_hostperf.store import disk
+from pytest_hostperf.store import disk as store
+from pytest_hostperf.store.histogram import SUB_BUCKETS, encode_histogram, histogram_percentiles, histogram_samples
+from pytest_hostperf.store.records import Report
 from pytest_hostperf.units import format_ns
 
 #: An id HdrHistogram's log readers would split: a comma, spaces and a percent sign.
@@ -38,18 +42,18 @@ def needs_hdrhistogram() -> Any:
 @pytest.fixture
 def base_file(tmp_path: Path) -> Path:
     path = tmp_path / "base.json"
-    path.write_text(baseline.to_json(baseline_doc(FP_AMD, AUDIT_AMD, {ARENA: 1.0, MALLOC: 3.0, ODD: 0.5}, FIFO)))
+    path.write_text(disk.to_json(baseline_doc(FP_AMD, AUDIT_AMD, {ARENA: 1.0, MALLOC: 3.0, ODD: 0.5}, FIFO)))
     return path
 
 
 def _write_report(path: Path, doc: dict[str, Any]) -> Path:
-    path.write_text(report.to_json(Report.from_json(doc)))  # the plugin's own writer
+    path.write_text(terminal.to_json(Report.from_json(doc)))  # the plugin's own writer
     return path
 
 
 @pytest.fixture
 def report_file(tmp_path: Path) -> Path:
-    return _write_report(tmp_path / "report.json", report_doc(FP_AMD, {RING: 1.0, ARENA: 2.0}))
+    return _write_report(tmp_path / "terminal.json", report_doc(FP_AMD, {RING: 1.0, ARENA: 2.0}))
 
 
 def _epoch(utc: str) -> float:
@@ -101,7 +105,7 @@ def test_export_of_a_baseline_decodes_back_run_by_run(base_file: Path, tmp_path:
     assert lines[3] == "#[BaseTime: 0.000 (seconds since epoch)]"
     assert lines[4] == '"StartTimestamp","Interval_Length","Interval_Max","Interval_Compressed_Histogram"'
 
-    runs = baseline.load(base_file).runs
+    runs = disk.load(base_file).runs
     found = _intervals(text)
     assert [(mid, start) for mid, start, *_ in found] == [
         (mid, _epoch(run["created_utc"])) for run in runs for mid in sorted(run["measurements"])]
@@ -136,7 +140,7 @@ def test_hdrhistograms_own_log_reader_reads_the_export(base_file: Path, tmp_path
     while (hist := reader.get_next_interval_histogram()) is not None:
         read.append((unquote(hist.get_tag()), hist.get_start_time_stamp() / 1000.0, hist.get_total_count()))
     reader.close()
-    runs = baseline.load(base_file).runs
+    runs = disk.load(base_file).runs
     assert read == [(mid, pytest.approx(_epoch(run["created_utc"])), 2000)
                     for run in runs for mid in sorted(run["measurements"])]
 

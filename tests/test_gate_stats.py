@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_hostperf import verdict
-from pytest_hostperf.options import parse_gate
+from pytest_hostperf.run.options import parse_gate
+from pytest_hostperf.stats import verdict
 
 # As in test_gate.py: changes far beyond any host noise. The tail below puts about 1 call in 250
 # at 200x the others' cost: every block of 300 calls holds one or two, so each block's p99.9 is
@@ -98,6 +98,6 @@ def test_gated_p999_regression_is_caught_and_named(pytester: pytest.Pytester, mo
     assert res["verdict"]["stat"] == "p999" and res["verdict"]["status"] == "regressed"
     assert "other gated statistics: block-median p99 " in res["verdict"]["reason"]
     gated.stdout.fnmatch_lines(["*test_tail[[]tail[]]", "* (p99.9[*]) * regressed*"])  # the table names the statistic
-    from pytest_hostperf.report_schema import check_report
+    from pytest_hostperf.store.report_schema import check_report
 
     check_report(doc, Path("r.json"))

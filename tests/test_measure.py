@@ -5,8 +5,8 @@ import gc
 import numpy as np
 import pytest
 
-from pytest_hostperf import measure
 from pytest_hostperf.errors import InvalidArgument
+from pytest_hostperf.measure import sampling as measure
 
 
 class FakeClock:

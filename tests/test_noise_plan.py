@@ -7,9 +7,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pytest_hostperf import gate, measure
+from pytest_hostperf.gate import stored as gate
+from pytest_hostperf.measure import sampling
 
-PLAN = measure.Plan(samples=20_000, blocks=20, max_seconds=3.0)
+PLAN = sampling.Plan(samples=20_000, blocks=20, max_seconds=3.0)
 
 
 def _run(block_p99s: Any) -> Any:
@@ -45,7 +46,7 @@ def test_in_between_the_blocks_grow_with_the_blocks_noise() -> None:
 
 def test_no_baseline_or_few_blocks_keep_the_plan() -> None:
     assert gate.plan_by_noise(PLAN, []) == PLAN
-    small = measure.Plan(samples=100, blocks=gate.MIN_NOISE_BLOCKS, max_seconds=1.0)
+    small = sampling.Plan(samples=100, blocks=gate.MIN_NOISE_BLOCKS, max_seconds=1.0)
     assert gate.plan_by_noise(small, _baseline([0.0, 0.3, -0.3], within=0.01)) == small
 
 

@@ -12,7 +12,8 @@ import pytest
 
 pytest.importorskip("pytest_benchmark", reason="pytest-benchmark is not installed (pip install 'pytest-hostperf[dev]')")
 
-from pytest_hostperf import bench_bridge, pbench  # noqa: E402
+from pytest_hostperf.bench import bridge as bench_bridge  # noqa: E402
+from pytest_hostperf.store import pbench
 
 # As a project of its own writes them: auto-calibrated `benchmark(...)` calls, no pedantic, one
 # call fast enough that pytest-benchmark batches it, a strict warnings filter, warm-up on.
@@ -179,9 +180,9 @@ def _bench_file(path: Path, rows: list[tuple[str, list[float], int]], commit: st
 
 
 def test_one_host_id_for_a_run_and_an_import_on_the_same_machine(tmp_path: Path) -> None:
-    from pytest_hostperf.compare import source_from_report
     from pytest_hostperf.host.fingerprint import fingerprint
-    from pytest_hostperf.hostid import host_id
+    from pytest_hostperf.reports.compare import source_from_report
+    from pytest_hostperf.store.hostid import host_id
 
     imported = pbench.import_benchmark(_bench_file(tmp_path / "b.json", [("t.py::a", [1e-5] * 50, 1)]))
     assert source_from_report(imported).host_id == host_id(fingerprint())

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 from compare_data import ARENA, AUDIT_AMD, AUDIT_INTEL, FIFO, FP_AMD, FP_INTEL, MALLOC, OTHER, baseline_doc, report_doc
 
-from pytest_hostperf import baseline, cli, compare, plots
+from pytest_hostperf import cli
 from pytest_hostperf.errors import PlotUnavailable
-from pytest_hostperf.records import Report
+from pytest_hostperf.reports import compare, plots
+from pytest_hostperf.store import disk, histogram
+from pytest_hostperf.store.records import Report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SVG = "{http://www.w3.org/2000/svg}"
@@ -26,8 +28,8 @@ def needs_matplotlib() -> None:
 def pair(tmp_path: Path) -> tuple[Path, Path]:
     a = tmp_path / "a.json"
     b = tmp_path / "b.json"
-    a.write_text(baseline.to_json(baseline_doc(FP_AMD, AUDIT_AMD, {ARENA: 1.0, MALLOC: 3.0}, FIFO)))
-    b.write_text(baseline.to_json(baseline_doc(FP_INTEL, AUDIT_INTEL, {ARENA: 0.5, MALLOC: 3.9}, OTHER)))
+    a.write_text(disk.to_json(baseline_doc(FP_AMD, AUDIT_AMD, {ARENA: 1.0, MALLOC: 3.0}, FIFO)))
+    b.write_text(disk.to_json(baseline_doc(FP_INTEL, AUDIT_INTEL, {ARENA: 0.5, MALLOC: 3.9}, OTHER)))
     return a, b
 
 
@@ -43,7 +45,7 @@ def test_curve_from_histogram_is_monotone_and_matches_its_percentiles(pair: tupl
     assert x[0] == pytest.approx(np.log10(2)) and x[-1] == pytest.approx(np.log10(6000))  # as far as n reaches
     assert np.all(np.diff(x) > 0) and np.all(np.diff(y) >= 0)
     at = {q: float(y[np.isclose(x, plots.nines(q))][0]) for q in (50, 99)}
-    assert at == {q: pytest.approx(float(baseline.histogram_percentiles(m.histogram, [q])[0])) for q in (50, 99)}
+    assert at == {q: pytest.approx(float(histogram.histogram_percentiles(m.histogram, [q])[0])) for q in (50, 99)}
 
 
 def test_curve_without_histogram_uses_the_stored_percentiles() -> None:

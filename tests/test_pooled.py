@@ -18,12 +18,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_hostperf import cli, compare, plots, report, stats
-from pytest_hostperf.histogram import SUB_BUCKETS, histogram_percentiles
-from pytest_hostperf.measure import Samples
-from pytest_hostperf.records import ResultRecord
-from pytest_hostperf.report_schema import merge_histograms
-from pytest_hostperf.result import summarize
+from pytest_hostperf import cli
+from pytest_hostperf.measure.sampling import Samples
+from pytest_hostperf.reports import compare, plots
+from pytest_hostperf.reports import terminal as report
+from pytest_hostperf.stats import percentiles as stats
+from pytest_hostperf.stats.result import summarize
+from pytest_hostperf.store.histogram import SUB_BUCKETS, histogram_percentiles
+from pytest_hostperf.store.records import ResultRecord
+from pytest_hostperf.store.report_schema import merge_histograms
 from pytest_hostperf.units import format_ns, parse_duration
 
 REPO = Path(__file__).resolve().parent.parent

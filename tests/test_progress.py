@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_hostperf.progress import MIN_WIDTH, Progress, Terminal, fit
+from pytest_hostperf.run.progress import MIN_WIDTH, Progress, Terminal, fit
 
 MID = "test_a.py::test_x[fn]"
 REPO = Path(__file__).resolve().parent.parent

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_hostperf import records
+from pytest_hostperf.store import records
 
 REPO = Path(__file__).resolve().parent.parent
 BASELINES = sorted((REPO / "baselines").glob("*.json")) + [REPO / "tests" / "golden" / "baseline_v1.json"]

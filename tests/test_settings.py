@@ -8,7 +8,7 @@ import pytest
 
 from pytest_hostperf.host.control import Applied
 from pytest_hostperf.host.sched import DEFAULT_RT_PRIORITY
-from pytest_hostperf.settings import Controls, MarkerSettings, RunSettings, resolve_controls
+from pytest_hostperf.run.settings import Controls, MarkerSettings, RunSettings, resolve_controls
 
 RUN = RunSettings(full=True, save=False, samples=100, max_time=1.0, tolerance=10.0, strict=False, cpus=(1,), rt=49,
                   mlock=True, counters=True, noise=True, keep_runs=5, baselines_dir=Path("baselines"), host=None,

@@ -6,8 +6,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from pytest_hostperf import stats
 from pytest_hostperf.errors import InvalidArgument
+from pytest_hostperf.stats import percentiles as stats
 
 latencies = hnp.arrays(np.float64, st.integers(1, 300),
                        elements=st.floats(1, 1e9, allow_nan=False, allow_infinity=False))

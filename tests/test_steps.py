@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_hostperf import steps
 from pytest_hostperf.errors import InvalidArgument
-from pytest_hostperf.records import Report, ResultRecord
+from pytest_hostperf.reports import steps
+from pytest_hostperf.store.records import Report, ResultRecord
 from pytest_hostperf.units import format_ns
 
 HUNT = """
@@ -118,7 +118,7 @@ def test_a_smoke_run_makes_no_steps_table(pytester: pytest.Pytester) -> None:
 
 @pytest.mark.parametrize("bad", ["", "  ", 3])
 def test_a_bad_series_names_the_marker_key(pytester: pytest.Pytester, bad: object) -> None:
-    from pytest_hostperf.settings import parse_marker
+    from pytest_hostperf.run.settings import parse_marker
 
     pytester.makepyfile(f"""
         import pytest
@@ -149,7 +149,7 @@ def test_the_steps_plot_draws_one_curve_per_step(hunt: tuple[pytest.Pytester, py
                                                  tmp_path: Path) -> None:
     import xml.etree.ElementTree as ET
 
-    from pytest_hostperf import compare, plots
+    from pytest_hostperf.reports import compare, plots
 
     _, _, report = hunt
     src = compare.source_from_report(report)

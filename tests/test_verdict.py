@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from pytest_hostperf import measure, verdict
-from pytest_hostperf.result import summarize
+from pytest_hostperf.measure import sampling
+from pytest_hostperf.stats import verdict
+from pytest_hostperf.stats.result import summarize
 
 RNG = np.random.default_rng(42)
 BASE = [RNG.normal(100_000, 1_000, 20) for _ in range(5)]  # 5 runs of 20 block p99s, ~1% spread
@@ -108,7 +109,7 @@ def test_identical_runs_are_never_regressed(base: list, pick: int, tol: float) -
 
 def _result(values: np.ndarray, blocks: int = 10, name: str = "x"):
     n = len(values) // blocks
-    raw = measure.Samples(values=values[: n * blocks].astype(float), block_sizes=(n,) * blocks, batch=1,
+    raw = sampling.Samples(values=values[: n * blocks].astype(float), block_sizes=(n,) * blocks, batch=1,
                           warmup_calls=0, calls=n * blocks, seconds=0.1, truncated=False)
     return summarize(raw, nodeid="t.py::test", name=name)
 
@@ -172,31 +173,31 @@ def test_cannot_fail_only_when_even_a_higher_estimate_stays_within_the_tolerance
 
 
 def test_settle_stops_an_inconclusive_verdict_that_cannot_fail_unless_strict() -> None:
-    from pytest_hostperf import gate
-    from pytest_hostperf.records import ResultRecord, StoredMeasurement
-    from pytest_hostperf.result import Result
+    from pytest_hostperf.gate import stored
+    from pytest_hostperf.stats.result import Result
+    from pytest_hostperf.store.records import ResultRecord, StoredMeasurement
 
     rng = np.random.default_rng(1)
 
-    def samples(scale: float) -> measure.Samples:
+    def samples(scale: float) -> sampling.Samples:
         values = rng.lognormal(np.log(1000 * scale), 0.05, 4000)
-        return measure.Samples(values=values, block_sizes=(200,) * 20, batch=1, warmup_calls=0, calls=4000,
+        return sampling.Samples(values=values, block_sizes=(200,) * 20, batch=1, warmup_calls=0, calls=4000,
                                seconds=0.1, truncated=False)
 
     base = [StoredMeasurement.of(ResultRecord.of(summarize(samples(s), nodeid="t", name="f")), histogram={})
             for s in (1.0, 1.04, 0.97)]
     asked: list[int] = []
 
-    def again() -> measure.Samples:
+    def again() -> sampling.Samples:
         asked.append(1)
         return samples(0.93)
 
-    def summ(s: measure.Samples) -> Result:
+    def summ(s: sampling.Samples) -> Result:
         return summarize(s, nodeid="t", name="f")
 
     first = samples(0.93)
-    loose = gate.settle(first, again, summ, base, tolerance=10, noisy=False, max_rounds=2)
+    loose = stored.settle(first, again, summ, base, tolerance=10, noisy=False, max_rounds=2)
     assert loose.verdict.status == "inconclusive" and verdict.cannot_fail(loose.verdict) and asked == []
-    assert loose.verdict.reason.endswith(gate.CANNOT_FAIL_NOTE)
-    strict = gate.settle(first, again, summ, base, tolerance=10, noisy=False, max_rounds=2, strict=True)
+    assert loose.verdict.reason.endswith(stored.CANNOT_FAIL_NOTE)
+    strict = stored.settle(first, again, summ, base, tolerance=10, noisy=False, max_rounds=2, strict=True)
     assert strict.extra_rounds == len(asked) == 2, strict.verdict

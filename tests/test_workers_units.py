@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_hostperf import workers
+from pytest_hostperf.run import placement as workers
 
 
 def test_worker_index_parses_xdist_ids() -> None:

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from pytest_hostperf.measure import touch
+from pytest_hostperf.measure.sampling import touch
 
 #: The table: 4 MiB, twice the per-core L2 of the development VM's EPYC, an eighth of its L3.
 TABLE_BYTES = 4 << 20

@@ -37,7 +37,7 @@ import numpy as np
 from benchmarks.workloads.arena import Arena
 from benchmarks.workloads.cache import ROW, TABLE_BYTES, evict_bytes
 from benchmarks.workloads.ring import ProcessPingPong
-from pytest_hostperf.measure import touch
+from pytest_hostperf.measure.sampling import touch
 
 #: Feature ids per request.
 FEATURES = 256

@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from pytest_hostperf import run_record, schema
-from pytest_hostperf.measure import Samples
-from pytest_hostperf.records import ResultRecord
-from pytest_hostperf.result import summarize
+from pytest_hostperf.measure.sampling import Samples
+from pytest_hostperf.stats.result import summarize
+from pytest_hostperf.store import baseline_schema, run_record
+from pytest_hostperf.store.records import ResultRecord
 
 MID = "t.py::test_a[x]"
 M = f'runs[0].measurements["{MID}"]'
@@ -59,7 +59,7 @@ def valid_doc() -> dict:
     host = {"cpus": [1], "policy": "SCHED_FIFO", "priority": 49, "memory_locked": True, "controls": []}
     runs = [make_run(0, measurements={MID: real_record(0), "t.py::test_b[y]": real_record(1, batch=4, host=host)}),
             make_run(1)]
-    return {"schema": schema.SCHEMA, "schema_version": 1, "host_id": "box-1", "runs": runs}
+    return {"schema": baseline_schema.SCHEMA, "schema_version": 1, "host_id": "box-1", "runs": runs}
 
 
 def write(path: Path, doc_or_bytes: Any) -> Path:

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_hostperf import histogram
 from pytest_hostperf.errors import BaselineError, InvalidArgument
+from pytest_hostperf.store import histogram
 
 
 def test_histogram_exact_small_example() -> None:

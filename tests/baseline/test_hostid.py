@@ -8,8 +8,8 @@ from baseline_data import FP
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_hostperf import hostid
 from pytest_hostperf.errors import BaselineError
+from pytest_hostperf.store import hostid
 
 
 def test_host_id_of_a_fixed_fingerprint_never_changes() -> None:

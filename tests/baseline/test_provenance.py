@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_hostperf import provenance
+from pytest_hostperf.store import provenance
 
 
 def test_commit_info(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

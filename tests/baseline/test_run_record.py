@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from baseline_data import FP, TOOLS, ns_values, real_record
 
-from pytest_hostperf import histogram, run_record
 from pytest_hostperf.errors import BaselineError
-from pytest_hostperf.measure import Samples, TimerInfo
-from pytest_hostperf.records import ResultRecord
-from pytest_hostperf.result import summarize
+from pytest_hostperf.measure.sampling import Samples, TimerInfo
+from pytest_hostperf.stats.result import summarize
+from pytest_hostperf.store import histogram, run_record
+from pytest_hostperf.store.records import ResultRecord
 
 
 def test_measurement_record_keeps_the_summary_and_adds_the_histogram() -> None:

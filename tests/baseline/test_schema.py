@@ -1,4 +1,4 @@
-"""Validation of baseline documents (schema.py): every malformed, foreign, future-version or
+"""Validation of baseline documents (baseline_schema.py): every malformed, foreign, future-version or
 fuzzed file is one clear BaselineError naming the file, the JSON path and the problem."""
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from baseline_data import MID, M, valid_doc, write
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pytest_hostperf import schema, store
 from pytest_hostperf.errors import BaselineError, HostperfError
+from pytest_hostperf.store import baseline_schema, disk
 
 FUZZ = settings(max_examples=150, deadline=1000, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -186,7 +186,7 @@ def test_malformed_file_is_a_clear_error(tmp_path: Path, mutate: Mutation, fragm
     data = mutate(doc)
     path = write(tmp_path / "box-1.json", data if isinstance(data, bytes) else doc)
     with pytest.raises(BaselineError) as info:
-        store.load(path)
+        disk.load(path)
     msg = str(info.value)
     assert str(path) in msg
     assert fragment in msg
@@ -197,16 +197,16 @@ def test_malformed_file_is_a_clear_error(tmp_path: Path, mutate: Mutation, fragm
 
 def test_valid_doc_itself_loads(tmp_path: Path) -> None:
     # The malformed cases above are single mutations of this document.
-    b = store.load(write(tmp_path / "box-1.json", valid_doc()))
+    b = disk.load(write(tmp_path / "box-1.json", valid_doc()))
     assert len(b.runs) == 2 and b.ids() == [MID, "t.py::test_b[y]"]
 
 
 def test_future_version_says_upgrade(tmp_path: Path) -> None:
     doc = valid_doc()
-    doc["schema_version"] = schema.SCHEMA_VERSION + 1
+    doc["schema_version"] = baseline_schema.SCHEMA_VERSION + 1
     doc["runs"] = "a format this version does not know"
     with pytest.raises(BaselineError, match="newer pytest-hostperf.*upgrade pytest-hostperf"):
-        store.load(write(tmp_path / "f.json", doc))
+        disk.load(write(tmp_path / "f.json", doc))
 
 
 
@@ -219,9 +219,9 @@ json_values = st.recursive(
 )
 
 
-def _load_or_error(path: Path) -> store.Baseline | None:
+def _load_or_error(path: Path) -> disk.Baseline | None:
     try:
-        return store.load(path)
+        return disk.load(path)
     except BaselineError as exc:
         assert str(path) in str(exc)
         return None
@@ -237,7 +237,7 @@ def test_fuzz_random_bytes(tmp_path: Path, data: bytes) -> None:
 @given(value=json_values, head=st.booleans())
 def test_fuzz_random_json(tmp_path: Path, value: Any, head: bool) -> None:
     if head and isinstance(value, dict):  # get past the schema checks more often
-        value = {"schema": schema.SCHEMA, "schema_version": 1, **value}
+        value = {"schema": baseline_schema.SCHEMA, "schema_version": 1, **value}
     _load_or_error(write(tmp_path / "fuzz.json", value))
 
 
@@ -273,7 +273,7 @@ def test_fuzz_mutated_valid_document(tmp_path: Path, which: int, value: Any, del
     path = write(tmp_path / "box-1.json", text.encode())
     loaded = _load_or_error(path)
     if loaded is not None:  # still valid: it must survive a save and load back equal
-        assert store.load(write(path, store.to_json(loaded.to_dict()).encode())) == \
-            store.Baseline(path, loaded.host_id, loaded.runs)
+        assert disk.load(write(path, disk.to_json(loaded.to_dict()).encode())) == \
+            disk.Baseline(path, loaded.host_id, loaded.runs)
     _load_or_error(write(path, text[: len(text) - cut].encode()))  # and truncated
 

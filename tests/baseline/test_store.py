@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 from baseline_data import AUDIT, COMMIT, FP, MID, TIMER, TOOLS, make_run, ns_values, real_record, valid_doc, write
 
-from pytest_hostperf import hostid, run_record, schema, store
 from pytest_hostperf.errors import BaselineError, InvalidArgument
+from pytest_hostperf.store import baseline_schema, hostid, run_record
+from pytest_hostperf.store import disk as store
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "baseline_v1.json"
 
@@ -123,7 +124,7 @@ def golden_doc() -> dict:
                          commit={"sha": None, "branch": None, "dirty": None},
                          created_utc="2024-05-02T08:30:00.250Z", extra={"note": "xdist -n 2"}),
     ]
-    return {"schema": schema.SCHEMA, "schema_version": 1, "host_id": hostid.host_id(FP), "runs": runs}
+    return {"schema": baseline_schema.SCHEMA, "schema_version": 1, "host_id": hostid.host_id(FP), "runs": runs}
 
 
 def test_golden_file_matches_constructed_runs() -> None:
@@ -200,7 +201,7 @@ def test_not_a_regular_file(tmp_path: Path) -> None:
 WRITER = textwrap.dedent("""
     import json, sys
     from pathlib import Path
-    from pytest_hostperf import store
+    from pytest_hostperf.store import disk as store
     run = json.loads(sys.argv[3])
     for i in range(10):
         store.save_run(Path(sys.argv[1]), "race-host", dict(run, writer=sys.argv[2], seq=i), keep=100)
@@ -482,7 +483,7 @@ def test_list_host_ids(tmp_path: Path) -> None:
 def test_a_baseline_named_by_an_earlier_host_id_is_used_and_moved_by_the_next_save(tmp_path: Path) -> None:
     """The host id's hash once covered fields pytest-benchmark's files lack (issue 16): a file
     named by that id is found by its runs' fingerprint, used, and renamed by the next save."""
-    from pytest_hostperf.hostid import host_id
+    from pytest_hostperf.store.hostid import host_id
 
     new_id = host_id(FP)
     old_id = "amd-epyc-7b13-64-core-2cpu-x86_64-e5c77717"  # this fingerprint's id before issue 16

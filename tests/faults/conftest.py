@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from benchmarks.workloads.ipc import list_resources
-from pytest_hostperf import baseline
+from pytest_hostperf.store import disk
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "tests" / "golden" / "baseline_v1.json"
@@ -135,9 +135,9 @@ def child_env() -> dict[str, str]:
 
 def write_golden(folder: Path, host: str = HOST) -> bytes:
     """Put a valid baseline for ``host`` (the golden file's runs) into ``folder``; its bytes."""
-    golden = baseline.load(GOLDEN)
+    golden = disk.load(GOLDEN)
     folder.mkdir(parents=True, exist_ok=True)
-    text = baseline.to_json(baseline.Baseline(folder / f"{host}.json", host, golden.runs).to_dict())
+    text = disk.to_json(disk.Baseline(folder / f"{host}.json", host, golden.runs).to_dict())
     (folder / f"{host}.json").write_text(text, encoding="utf-8")
     return text.encode()
 

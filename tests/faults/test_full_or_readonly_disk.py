@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_hostperf import baseline
+from pytest_hostperf.store import disk
 
 from .conftest import HOST, Driver, fill, inner_pytest, make_project, needs_mount, save_args, tmpfs, write_golden
 
@@ -31,7 +31,7 @@ def test_full_disk_keeps_the_old_baseline_and_says_so(tmp_path: Path, driver: Dr
     with tmpfs(tmp_path / "mnt", "64k") as folder:
         old = write_golden(folder)
         path = folder / f"{HOST}.json"
-        old_runs = baseline.load(path).runs
+        old_runs = disk.load(path).runs
         filler = fill(folder)
         res = driver.run(inner_pytest(*save_args(folder), "-p", "no:benchmark"), proj)
         out = res["stdout"]
@@ -45,7 +45,7 @@ def test_full_disk_keeps_the_old_baseline_and_says_so(tmp_path: Path, driver: Dr
         filler.unlink()
         res = driver.run(inner_pytest(*save_args(folder), "-p", "no:benchmark"), proj)
         assert res["rc"] == 0, res["stdout"] + res["stderr"]
-        runs = baseline.load(path).runs
+        runs = disk.load(path).runs
         assert runs[:-1] == old_runs and list(runs[-1]["measurements"]) == ["test_suite.py::test_work[work]"]
 
 

@@ -24,8 +24,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pytest_hostperf import baseline
 from pytest_hostperf.errors import BaselineError
+from pytest_hostperf.store import disk
 
 from .conftest import GOLDEN, HOST, child_env, write_golden
 
@@ -38,13 +38,13 @@ MESSAGE_BOUND = 2000
 LOADER = textwrap.dedent("""
     import json, resource, sys
     from pathlib import Path
-    from pytest_hostperf import baseline
+    from pytest_hostperf.store import disk
     out = {}
     for name in sys.argv[2:]:
         path = Path(sys.argv[1], name)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         try:
-            baseline.load(path)
+            disk.load(path)
             got = {"type": None}
         except BaseException as exc:
             got = {"type": [c.__name__ for c in type(exc).__mro__], "message": str(exc)}
@@ -186,10 +186,10 @@ def test_saving_over_a_hard_link_never_writes_through_it(tmp_path: Path) -> None
     folder = tmp_path / "baselines"
     folder.mkdir()
     os.link(outside / f"{HOST}.json", folder / f"{HOST}.json")
-    latest = baseline.load(folder / f"{HOST}.json").latest
-    baseline.save_run(folder, HOST, latest, keep=100)
+    latest = disk.load(folder / f"{HOST}.json").latest
+    disk.save_run(folder, HOST, latest, keep=100)
     assert (outside / f"{HOST}.json").read_bytes() == before  # the rename replaced the link only
-    assert len(baseline.load(folder / f"{HOST}.json").runs) == 3
+    assert len(disk.load(folder / f"{HOST}.json").runs) == 3
 
 
 # --------------------------------------------------------------------------- fuzzing
@@ -228,20 +228,20 @@ def test_fuzz_spliced_real_file_only_ever_raises_baseline_error_and_is_never_ove
     folder = tmp_path / "fuzz"
     valid = write_golden(folder)
     path = folder / f"{HOST}.json"
-    latest = baseline.load(path).latest
+    latest = disk.load(path).latest
     data = _splice(valid, ops)
     path.write_bytes(data)
     try:
-        loaded = baseline.load(path)
+        loaded = disk.load(path)
     except BaselineError as exc:  # the clean error, naming the file; anything else fails the test
         assert str(path) in str(exc) and len(str(exc)) < MESSAGE_BOUND
         loaded = None
     if loaded is None:
         # A file that cannot be read is never overwritten by a save.
         with pytest.raises(BaselineError, match="refusing to overwrite"):
-            baseline.save_run(folder, HOST, latest, keep=100)
+            disk.save_run(folder, HOST, latest, keep=100)
         assert path.read_bytes() == data
     else:  # still a valid baseline: it round-trips
-        text = baseline.to_json(loaded.to_dict())
+        text = disk.to_json(loaded.to_dict())
         path.write_text(text, encoding="utf-8")
-        assert baseline.load(path).runs == loaded.runs
+        assert disk.load(path).runs == loaded.runs

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_hostperf import baseline
+from pytest_hostperf.store import disk
 
 from .conftest import (
     HOST,
@@ -72,7 +72,7 @@ def test_signal_at_any_point_leaves_old_or_new_baseline(tmp_path: Path, driver: 
     folder = tmp_path / "baselines"
     write_golden(folder)
     path = folder / f"{HOST}.json"
-    runs = baseline.load(path).runs
+    runs = disk.load(path).runs
     reached = {}
     for point in POINTS:
         old_bytes = path.read_bytes()
@@ -89,7 +89,7 @@ def test_signal_at_any_point_leaves_old_or_new_baseline(tmp_path: Path, driver: 
         assert res["stuck"] == [], f"processes outlived the run: {res['stuck']}; {where}"
         assert res["rc"] != 0, where
         # Old or new, and valid either way: load() validates every byte of it.
-        now = baseline.load(path)
+        now = disk.load(path)
         if now.runs == runs:
             assert path.read_bytes() == old_bytes, where
         else:
@@ -108,7 +108,7 @@ def test_signal_at_any_point_leaves_old_or_new_baseline(tmp_path: Path, driver: 
     # The next save goes through (no stale lock), sweeps what the kills left, and lands.
     res = driver.run(inner_pytest(*save_args(folder)), proj)
     assert res["rc"] == 0 and res["stuck"] == [], res["stdout"] + res["stderr"]
-    now = baseline.load(path)
+    now = disk.load(path)
     assert now.runs[:-1] == runs and set(now.runs[-1]["measurements"]) == SUITE_IDS
     assert os.listdir(folder) == [path.name]
     assert shm_of(driver.pids()) == [], "a later run must sweep what killed runs left in /dev/shm"
@@ -119,10 +119,10 @@ def test_signal_at_any_point_leaves_old_or_new_baseline(tmp_path: Path, driver: 
 BIG_WRITER = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from pytest_hostperf import baseline
+    from pytest_hostperf.store import disk
     folder = Path(sys.argv[1])
-    old = baseline.load(folder / (sys.argv[2] + ".json"))
-    baseline.save_run(folder, sys.argv[2], dict(old.latest, pad="x" * 20_000_000), keep=100)
+    old = disk.load(folder / (sys.argv[2] + ".json"))
+    disk.save_run(folder, sys.argv[2], dict(old.latest, pad="x" * 20_000_000), keep=100)
 """)
 
 
@@ -130,7 +130,7 @@ def test_writer_killed_mid_write_leaves_old_file_and_next_save_sweeps_its_temp(t
     folder = tmp_path / "baselines"
     old_bytes = write_golden(folder)
     path = folder / f"{HOST}.json"
-    old = baseline.load(path)
+    old = disk.load(path)
     watch = Watch(folder)
     proc = subprocess.Popen([sys.executable, "-c", BIG_WRITER, str(folder), HOST], env=child_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -147,18 +147,18 @@ def test_writer_killed_mid_write_leaves_old_file_and_next_save_sweeps_its_temp(t
     assert path.read_bytes() == old_bytes  # readers never saw the half-written text
     assert temp_files(folder) == [temp], "a SIGKILL cannot clean up: its temp file stays until the next save"
     # The lock died with its holder: the next save neither waits nor fails, and removes the temp.
-    baseline.save_run(folder, HOST, old.latest, keep=100, lock_timeout=5)
+    disk.save_run(folder, HOST, old.latest, keep=100, lock_timeout=5)
     assert temp_files(folder) == []
-    assert baseline.load(path).runs == (*old.runs, old.latest)
+    assert disk.load(path).runs == (*old.runs, old.latest)
 
 
 def test_stale_temp_files_of_other_names_are_left_alone(tmp_path: Path) -> None:
     folder = tmp_path / "baselines"
     write_golden(folder)
-    old = baseline.load(folder / f"{HOST}.json")
+    old = disk.load(folder / f"{HOST}.json")
     keep = [".other-host.json.abcdefgh.tmp", f".{HOST}.json.short.tmp", "notes.tmp", f"{HOST}.json.tmp"]
     stale = [f".{HOST}.json.a1b2c3d4.tmp", f".{HOST}.json.zz_99xyq.tmp"]
     for name in keep + stale:
         (folder / name).write_text("half a baseline")
-    baseline.save_run(folder, HOST, old.latest, keep=100)
+    disk.save_run(folder, HOST, old.latest, keep=100)
     assert sorted(temp_files(folder)) == sorted(keep)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_hostperf import baseline
+from pytest_hostperf.store import disk
 
 from .conftest import (
     HOST,
@@ -72,7 +72,7 @@ def test_killed_children_fail_their_tests_by_pid_and_leave_nothing(tmp_path: Pat
     proj = make_project(tmp_path / "proj", KILLED_CHILDREN, conftest=STATE_CONFTEST, samples=3000, max_time=1.0)
     folder = tmp_path / "baselines"
     write_golden(folder)
-    old_runs = baseline.load(folder / f"{HOST}.json").runs
+    old_runs = disk.load(folder / f"{HOST}.json").runs
     env = {**child_env(), "COLUMNS": "1000"}  # short-summary lines whole, with the message
     res = driver.run(inner_pytest(*save_args(folder), "-p", "no:benchmark"), proj, env=env)
     out = res["stdout"]
@@ -90,7 +90,7 @@ def test_killed_children_fail_their_tests_by_pid_and_leave_nothing(tmp_path: Pat
     assert shm_of(driver.pids()) == []
     assert res["stuck"] == [], res["stuck"]
     # The test that measured something is saved; the file is valid and holds the new run.
-    now = baseline.load(folder / f"{HOST}.json")
+    now = disk.load(folder / f"{HOST}.json")
     assert now.runs[:-1] == old_runs and list(now.runs[-1]["measurements"]) == ["test_suite.py::test_work[work]"]
     states = json.loads((proj / "states.json").read_text())
     assert states["after"] == states["before"]

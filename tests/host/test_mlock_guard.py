@@ -15,11 +15,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_hostperf import options
 from pytest_hostperf.errors import InvalidArgument
 from pytest_hostperf.host import control, mlock_guard
 from pytest_hostperf.host.mlock_guard import AUTO_MAX, GROWTH_MIN, Decision, decide, growth
-from pytest_hostperf.settings import Controls, MarkerSettings, RunSettings, resolve_controls
+from pytest_hostperf.run import options
+from pytest_hostperf.run.settings import Controls, MarkerSettings, RunSettings, resolve_controls
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -171,7 +171,7 @@ def test_options_cli_over_ini_over_auto(pytester: pytest.Pytester) -> None:
 
 
 def test_marker_mlock_values(pytester: pytest.Pytester) -> None:
-    from pytest_hostperf.settings import parse_marker
+    from pytest_hostperf.run.settings import parse_marker
 
     items = pytester.getitems("""
         import pytest

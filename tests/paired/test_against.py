@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pytest_hostperf.paired import MAX_PAIRS
+from pytest_hostperf.stats.paired import MAX_PAIRS
 
 LIB = """SCALE = {scale}
 

@@ -12,8 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_hostperf import measure, paired
 from pytest_hostperf.errors import MeasurementError
+from pytest_hostperf.measure import sampling
+from pytest_hostperf.stats import paired
 
 
 def test_schedule_is_abba_and_fair() -> None:
@@ -84,7 +85,7 @@ def _work(n: int) -> int:
     return sum(range(n))
 
 
-PLAN = measure.Plan(samples=600, blocks=6, max_seconds=0.6, warmup_calls=50, warmup_seconds=0.05, batch=1)
+PLAN = sampling.Plan(samples=600, blocks=6, max_seconds=0.6, warmup_calls=50, warmup_seconds=0.05, batch=1)
 
 
 def _base_side(sock_fd: int, cpu: int, out: mp.connection.Connection) -> None:
@@ -93,8 +94,8 @@ def _base_side(sock_fd: int, cpu: int, out: mp.connection.Connection) -> None:
     os.sched_setaffinity(0, {cpu})
     sock = socket.socket(fileno=sock_fd)
     turns = _Logged(paired.BatonTurns("base", sock, paired.schedule(PLAN.blocks)))
-    timer = measure.TimerInfo("perf_counter_ns", 50, 1, 100)
-    raw = measure.sample(_work, (200,), plan=PLAN, timer=timer, turns=turns)
+    timer = sampling.TimerInfo("perf_counter_ns", 50, 1, 100)
+    raw = sampling.sample(_work, (200,), plan=PLAN, timer=timer, turns=turns)
     out.send(json.dumps({"spans": turns.spans, "blocks": list(raw.block_sizes)}))
     sock.close()
 
@@ -112,8 +113,8 @@ def test_two_processes_on_one_cpu_measure_block_by_block_never_at_once() -> None
         b.close()
         os.sched_setaffinity(0, {cpu})
         turns = _Logged(paired.BatonTurns("head", a, paired.schedule(PLAN.blocks)))
-        timer = measure.TimerInfo("perf_counter_ns", 50, 1, 100)
-        raw = measure.sample(_work, (200,), plan=PLAN, timer=timer, turns=turns)
+        timer = sampling.TimerInfo("perf_counter_ns", 50, 1, 100)
+        raw = sampling.sample(_work, (200,), plan=PLAN, timer=timer, turns=turns)
         assert recv.poll(30), "the base side sent nothing back"
         base = json.loads(recv.recv())
     finally:
