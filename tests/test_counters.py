@@ -8,6 +8,7 @@ import time
 import pytest
 
 from pytest_hostperf.measure import counters, noise, sampling
+from pytest_hostperf.stats import counter_changes
 from pytest_hostperf.stats.result import summarize
 
 PLAN = sampling.Plan(samples=200, blocks=10, max_seconds=0.5, warmup_calls=5, warmup_seconds=0.01, batch=1)
@@ -79,10 +80,10 @@ def test_perf_counters_read_through_the_syscall_or_say_why() -> None:
 def test_changed_counters_are_named_and_jitter_is_not() -> None:
     base = [{"minor_faults": {"per_call": 0.0, "blocks": []}, "py_allocations": {"per_call": 0.1, "blocks": []}}] * 3
     now = {"minor_faults": {"per_call": 16.0, "blocks": []}, "py_allocations": {"per_call": 0.2, "blocks": []}}
-    ch = counters.changed(now, base)
+    ch = counter_changes.changed(now, base)
     assert ch == [("minor_faults", 0.0, 16.0)]
-    assert counters.describe_changes(ch) == "minor faults/call 0.0 -> 16"
-    assert counters.changed(base[0], base) == []
+    assert counter_changes.describe_changes(ch) == "minor faults/call 0.0 -> 16"
+    assert counter_changes.changed(base[0], base) == []
 
 
 def test_noise_probe_is_bounded_and_flags_a_noisier_run() -> None:

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from pytest_hostperf.errors import InvalidArgument
+from pytest_hostperf.measure import sampling
 from pytest_hostperf.stats import percentiles as stats
 
 latencies = hnp.arrays(np.float64, st.integers(1, 300),
@@ -60,13 +61,13 @@ def test_interval_single_block_is_a_point_and_is_deterministic() -> None:
     (10, 50, 200, 400),    # a coarse clock dominates the overhead
 ])
 def test_batch_size_exact(call: float, overhead: float, resolution: float, k: int) -> None:
-    assert stats.batch_size(call, overhead, resolution) == k
+    assert sampling.batch_size(call, overhead, resolution) == k
 
 
 @given(st.floats(0, 1e7), st.floats(1, 1e4), st.floats(1, 1e3))
 @example(call=409.7214944502855, overhead=409.7214944502855, resolution=1.0)  # float rounding in need/call
 def test_batch_spans_enough_time(call: float, overhead: float, resolution: float) -> None:
-    k = stats.batch_size(call, overhead, resolution)
+    k = sampling.batch_size(call, overhead, resolution)
     need = 20 * max(overhead, resolution)
     assert 1 <= k <= 1 << 16
     if k < 1 << 16:

@@ -35,9 +35,6 @@ import numpy as np
 import numpy.typing as npt
 
 from pytest_hostperf.host import libc
-from pytest_hostperf.stats.counter_changes import MIN_ABS_CHANGE, MIN_FACTOR, changed, describe_changes, per_call
-
-__all__ = ["MIN_ABS_CHANGE", "MIN_FACTOR", "Reader", "changed", "describe_changes", "per_call", "read_cost_ns"]
 
 if TYPE_CHECKING:
     from typing_extensions import Self

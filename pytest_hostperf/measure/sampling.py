@@ -1,6 +1,6 @@
 """Taking samples: timer calibration, warm-up, per-call timing into preallocated buffers.
 
-This module returns raw samples; statistics live in ``percentiles.py``. The sampling loop is the
+This module returns raw samples; statistics live in ``stats``. The sampling loop is the
 one place where every instruction counts: it reads the clock, calls the function, reads the
 clock, stores the difference into a buffer allocated before the loop, and checks a deadline.
 Nothing else (no allocation, logging or attribute lookup beyond the call itself) happens
@@ -25,7 +25,6 @@ from typing import Any, Protocol
 import numpy as np
 
 from pytest_hostperf.errors import InvalidArgument
-from pytest_hostperf.stats import percentiles
 
 Clock = Callable[[], int]
 
@@ -262,12 +261,12 @@ def sample(fn: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str,
     warm = warm_up(fn, args, plan, clock)
     call_ns = float(np.median(warm))
     warm_calls = int(warm.size)
-    batch = 1 if self_timed else plan.batch or percentiles.batch_size(call_ns, timer.overhead_ns, timer.resolution_ns)
+    batch = 1 if self_timed else plan.batch or batch_size(call_ns, timer.overhead_ns, timer.resolution_ns)
     if batch > 1 and plan.batch is None:
         # A single timed call is mostly timer; time groups of calls to learn what one costs.
         call_ns, probe_calls = _per_call_ns(fn, args, clock, deadline=clock() + int(plan.warmup_seconds * 1e9))
         warm_calls += probe_calls
-        batch = percentiles.batch_size(call_ns, timer.overhead_ns, timer.resolution_ns)
+        batch = batch_size(call_ns, timer.overhead_ns, timer.resolution_ns)
     # A call slower than the whole budget would still run once per block: shrink the blocks.
     sample_ns = max(call_ns * batch, 1.0)
     blocks = max(1, min(plan.blocks, plan.samples, int(plan.max_seconds * 1e9 // sample_ns)))
@@ -327,3 +326,25 @@ def merge(first: Samples, more: Samples) -> Samples:
                    seconds=first.seconds + more.seconds, truncated=first.truncated or more.truncated,
                    counter_names=first.counter_names if same else (),
                    counter_deltas=np.concatenate([first.counter_deltas, more.counter_deltas]) if same else None)
+
+
+def batch_size(call_ns: float, overhead_ns: float, resolution_ns: float, *,
+               min_ratio: float = 20.0, max_batch: int = 1 << 16) -> int:
+    """How many calls one sample must span so the timer's cost and grain do not dominate it.
+
+    A sample must last at least ``min_ratio`` timer overheads (and as many resolution
+    steps); a call that alone lasts that long is timed alone (1).
+
+    >>> batch_size(call_ns=5000, overhead_ns=50, resolution_ns=10)
+    1
+    >>> batch_size(call_ns=100, overhead_ns=50, resolution_ns=10)   # needs >= 1000 ns per sample
+    10
+    """
+    need = min_ratio * max(overhead_ns, resolution_ns, 1.0)
+    if call_ns >= need:
+        return 1
+    per_call = max(float(call_ns), 1.0)
+    k = int(np.ceil(need / per_call))
+    if k > 1 and (k - 1) * per_call >= need:  # need/per_call rounded up past an exact multiple
+        k -= 1
+    return int(min(max_batch, k))

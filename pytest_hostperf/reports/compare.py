@@ -358,7 +358,7 @@ def _ordered(rows: list[Row]) -> tuple[Row, ...]:
 
 
 def _row_notes(values: Sequence[Measurement | None], labels: Sequence[str]) -> tuple[str, ...]:
-    from pytest_hostperf.measure import counters
+    from pytest_hostperf.stats import counter_changes as counters
 
     notes: list[str] = []
     modes = {(labels[i], m.mode) for i, m in enumerate(values) if m is not None}

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from pytest_hostperf.errors import InvalidArgument
 
@@ -27,6 +28,8 @@ QUANTILES: tuple[tuple[str, float], ...] = (("p50", 50.0), ("p90", 90.0), ("p99"
 STATS: tuple[str, ...] = tuple(name for name, _ in QUANTILES) + ("max",)
 #: Percentile method: numpy's default ('linear', Hyndman & Fan type 7), the one users compare with.
 METHOD: Literal["linear"] = "linear"
+#: The log2-32 bucket scheme (the stored histograms' too): sub-buckets per power of two.
+SUB_BUCKETS = 32
 #: Bootstrap resamples. 2000 gives interval ends stable to about 1% for 20 blocks.
 BOOTSTRAP_RESAMPLES = 2000
 
@@ -128,8 +131,6 @@ def pooled(blocks: Sequence[np.ndarray], qs: Sequence[float], *, confidence: flo
     product instead of a sort, at interval ends good to about 1%. An interval always contains
     its point. One block gives zero-width intervals (no spread to learn from).
     """
-    from pytest_hostperf.store.histogram import bucket_of
-
     if not 0 < confidence < 1:
         raise InvalidArgument(f"confidence must be in (0, 1), got {confidence!r}")
     parts = [np.asarray(b, dtype=np.float64) for b in blocks if np.size(b)]
@@ -164,23 +165,12 @@ def pooled(blocks: Sequence[np.ndarray], qs: Sequence[float], *, confidence: flo
     return point, np.minimum(lo, point), np.maximum(hi, point), (min(max_lo, top), max(max_hi, top))
 
 
-def batch_size(call_ns: float, overhead_ns: float, resolution_ns: float, *,
-               min_ratio: float = 20.0, max_batch: int = 1 << 16) -> int:
-    """How many calls one sample must span so the timer's cost and grain do not dominate it.
-
-    A sample must last at least ``min_ratio`` timer overheads (and as many resolution
-    steps); a call that alone lasts that long is timed alone (1).
-
-    >>> batch_size(call_ns=5000, overhead_ns=50, resolution_ns=10)
-    1
-    >>> batch_size(call_ns=100, overhead_ns=50, resolution_ns=10)   # needs >= 1000 ns per sample
-    10
-    """
-    need = min_ratio * max(overhead_ns, resolution_ns, 1.0)
-    if call_ns >= need:
-        return 1
-    per_call = max(float(call_ns), 1.0)
-    k = int(np.ceil(need / per_call))
-    if k > 1 and (k - 1) * per_call >= need:  # need/per_call rounded up past an exact multiple
-        k -= 1
-    return int(min(max_batch, k))
+def bucket_of(values: npt.ArrayLike) -> npt.NDArray[np.int64]:
+    """Bucket index of integer ns values: i such that 2**(i/32) <= v < 2**((i+1)/32); 0 below 1 ns."""
+    v = np.maximum(np.asarray(values, dtype=np.float64), 1.0)
+    idx = np.floor(np.log2(v) * SUB_BUCKETS).astype(np.int64)
+    # log2 can round across a bucket edge; settle those few exactly against the edges.
+    idx -= (np.exp2(idx / SUB_BUCKETS) > v)
+    idx += (np.exp2((idx + 1) / SUB_BUCKETS) <= v)
+    out: npt.NDArray[np.int64] = np.maximum(idx, 0)
+    return out

@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pytest_hostperf.errors import BaselineError, InvalidArgument
+from pytest_hostperf.stats.percentiles import SUB_BUCKETS, bucket_of
 from pytest_hostperf.store.jsoncheck import (
     MAX_NS,
     _at,
@@ -31,22 +32,9 @@ from pytest_hostperf.store.jsoncheck import (
 __all__ = ["ENCODING", "MAX_INDEX", "SUB_BUCKETS", "decode_histogram", "encode_histogram",
            "histogram_percentiles", "histogram_samples"]
 
-#: Histogram: sub-buckets per power of two.
-SUB_BUCKETS = 32
 ENCODING = "log2-32"
 
 _HIST_KEYS = frozenset({"encoding", "sub_buckets", "index", "count", "min_ns", "max_ns", "total"})
-
-
-def bucket_of(values: npt.ArrayLike) -> npt.NDArray[np.int64]:
-    """Bucket index of integer ns values: i such that 2**(i/32) <= v < 2**((i+1)/32); 0 below 1 ns."""
-    v = np.maximum(np.asarray(values, dtype=np.float64), 1.0)
-    idx = np.floor(np.log2(v) * SUB_BUCKETS).astype(np.int64)
-    # log2 can round across a bucket edge; settle those few exactly against the edges.
-    idx -= (np.exp2(idx / SUB_BUCKETS) > v)
-    idx += (np.exp2((idx + 1) / SUB_BUCKETS) <= v)
-    out: npt.NDArray[np.int64] = np.maximum(idx, 0)
-    return out
 
 
 MAX_INDEX = int(bucket_of(np.array([MAX_NS]))[0])
