@@ -7,10 +7,9 @@ from typing import Any
 import numpy as np
 
 from pytest_hostperf.measure.sampling import Samples
-from pytest_hostperf.reports import terminal
 from pytest_hostperf.stats.result import summarize
 from pytest_hostperf.store import baseline_schema, hostid, run_record
-from pytest_hostperf.store.records import Report, ResultRecord
+from pytest_hostperf.store.records import REPORT_SCHEMA, REPORT_SCHEMA_VERSION, Report, ResultRecord
 
 FP_AMD: dict[str, Any] = {
     "cpu_model": "AMD EPYC 7B13 64-Core Processor", "logical_cpus": 2, "physical_cores": 1, "smt": True,
@@ -85,7 +84,7 @@ def report_doc(fp: dict, scales: dict[str, float], *, budgets: dict[str, str] | 
                                                    "estimate_ns": rec["p99_ns"], "interval_ns": [0, 0],
                                                    "message": f"{mid}: p99 ... {status}"}],
             "verdict": (verdicts or {}).get(mid)})
-    return {"schema": terminal.REPORT_SCHEMA, "schema_version": terminal.REPORT_SCHEMA_VERSION,
+    return {"schema": REPORT_SCHEMA, "schema_version": REPORT_SCHEMA_VERSION,
             "created_utc": "2024-06-01T09:30:00+00:00", "mode": "full",
             "commit": {"sha": "abcdef0123456789abcdef0123456789abcdef01", "branch": "fast-path", "dirty": True},
             "settings": {"samples": 2000, "max_time_s": 3.0, "tolerance_pct": 10.0, "strict": False},

@@ -32,7 +32,7 @@ from compare_data import (
 )
 
 from pytest_hostperf import cli
-from pytest_hostperf.reports import compare, terminal
+from pytest_hostperf.reports import compare, compare_render, terminal
 from pytest_hostperf.store import disk
 from pytest_hostperf.store.records import Report
 
@@ -216,7 +216,7 @@ def test_removed_and_batch_mismatch_are_named(tmp_path: Path) -> None:
     assert by_id[RING].status == "removed"
     assert any("batch sizes differ (A batched(4), B single)" in n for n in by_id[ARENA].notes)
     assert not cmp.differences  # the same host
-    text = "\n".join(compare.render_table(cmp))
+    text = "\n".join(compare_render.render_table(cmp))
     assert "batched(k): each sample is the mean of k calls" in text
 
 
@@ -239,13 +239,13 @@ def test_from_run_uses_the_gate_verdicts_over_budget_first_after_regressions(tmp
                                NEW: {**v, "status": "new", "ratio": None, "interval": None}})
     cmp = compare.from_run(Report.from_json(doc), base, base_name="baselines/amd.json")
     assert [r.id for r in cmp.rows] == [MALLOC, ARENA, RING, NEW]
-    md = compare.render_markdown(cmp)
+    md = compare_render.render_markdown(cmp)
     assert md.splitlines()[0] == "### hostperf: 1 regressed, 1 over budget, 1 unchanged, 1 new"
     assert "| **over-budget** |" in md and "1.50x [1.30, 1.70]" in md
     assert "baseline `baselines/amd.json`" in md and "report `this run`" in md
     # without a baseline: every measurement is new, and the summary says how to record one
-    alone = compare.render_markdown(compare.from_run(report_record(FP_AMD, {RING: 1.0}), None,
-                                                     base_name="baselines/x.json"))
+    alone = compare_render.render_markdown(compare.from_run(report_record(FP_AMD, {RING: 1.0}), None,
+                                                            base_name="baselines/x.json"))
     assert alone.splitlines()[0] == "### hostperf: 1 new"
     assert "record one with: pytest --hostperf --hostperf-save" in alone
 
@@ -254,7 +254,7 @@ def test_markdown_escapes_pipes_in_ids(tmp_path: Path) -> None:
     mid = "bench.py::test_p[a|b][x]"
     doc = baseline_doc(FP_AMD, AUDIT_AMD, {mid: 1.0}, FIFO, runs=1)
     a = compare.source_from_baseline(disk.load(_write(tmp_path / "a.json", doc)))
-    md = compare.render_markdown(compare.compare_sources([a, a]))
+    md = compare_render.render_markdown(compare.compare_sources([a, a]))
     row = next(x for x in md.splitlines() if "test_p" in x)
     assert "`bench.py::test_p[a\\|b][x]`" in row
     assert row.replace("\\|", "").count("|") == 10  # 9 cells
@@ -385,8 +385,8 @@ def test_a_checked_report_is_one_the_records_and_renderers_read(tmp_path: Path) 
                 rec = Report.from_json(doc)
                 src = compare.source_from_report(rec)
                 terminal.terminal_summary(rec)
-                compare.render_markdown(compare.from_run(rec, None, base_name="b.json"))
-                compare.render_table(compare.compare_sources([src, src]))
+                compare_render.render_markdown(compare.from_run(rec, None, base_name="b.json"))
+                compare_render.render_table(compare.compare_sources([src, src]))
                 for m in src.measurements.values():
                     plots.curve(m)
             except Exception as exc:  # noqa: BLE001 -- name the field that got through
@@ -426,7 +426,7 @@ def test_renderers_read_every_part_of_the_record(tmp_path: Path) -> None:
     assert terminal.to_json(rec) == json.dumps(rec.to_json(), sort_keys=True, indent=1, allow_nan=False) + "\n"
     assert Report.from_json(json.loads(terminal.to_json(rec))) == rec
     base = disk.load(_write(tmp_path / "b.json", baseline_doc(FP_AMD, AUDIT_AMD, {RING: 1.0}, FIFO)))
-    assert compare.render_markdown(compare.from_run(rec, base, base_name="b")).startswith("#")
+    assert compare_render.render_markdown(compare.from_run(rec, base, base_name="b")).startswith("#")
     lines = terminal.terminal_summary(rec)
     assert "timer perf_counter_ns: overhead 50 ns, resolution 1 ns (included in every latency, not subtracted)" in lines
     at = next(i for i, x in enumerate(lines) if x.startswith(RING))

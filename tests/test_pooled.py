@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from pytest_hostperf import cli
 from pytest_hostperf.measure.sampling import Samples
-from pytest_hostperf.reports import compare, plots
+from pytest_hostperf.reports import compare, model, plots
 from pytest_hostperf.reports import terminal as report
 from pytest_hostperf.stats import percentiles as stats
 from pytest_hostperf.stats.result import summarize
@@ -386,7 +386,7 @@ def test_write_plots_draws_the_curve_whose_p99_is_the_tables(committed: Path, tm
     drawn: dict[str, float] = {}
     real = plots.curve
 
-    def spy(m: compare.Measurement) -> Any:
+    def spy(m: model.Measurement) -> Any:
         x, y = real(m)
         drawn[m.id] = float(y[np.isclose(x, plots.nines(99))][0])
         return x, y

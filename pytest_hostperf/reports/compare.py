@@ -6,223 +6,67 @@ runs, and per measurement the p50 / p99 / p99.9 and the per-block p99 of every r
 a baseline of K runs and a report of one run compare alike. :func:`compare_sources` decides
 each step with :func:`verdict.compare` (the gate's own rule); :func:`from_run` wraps a
 finished ``--hostperf`` run and the gate's verdicts. Sources are built from the typed
-records (:class:`records.Report`, :class:`records.StoredRun`); rendering lives in
-:mod:`compare_render` (re-exported here), so ``hostperf compare --format markdown`` and the
-job summary of a run are the same text.
+records (:class:`records.Report`, :class:`records.StoredRun`) into the types of
+:mod:`model`. This module decides and renders nothing: :mod:`compare_render` draws the
+comparison, so ``hostperf compare --format markdown`` and the job summary of a run are the
+same text.
 
 Only :func:`open_input` touches files, through ``store`` (one read per file).
 """
 from __future__ import annotations
 
 import os
-import string
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
-import numpy.typing as npt
 
 from pytest_hostperf.errors import BaselineError, ReportError
-from pytest_hostperf.reports.compare_hosts import host_differences, host_fields
+from pytest_hostperf.reports.compare_hosts import host_differences
+
+# Until cli.py and run/outputs.py import the renderers from compare_render, where they live.
 from pytest_hostperf.reports.compare_render import (
     COMPARE_SCHEMA,
     describe,
     headline,
-    percentile_label,
     render_history,
     render_markdown,
     render_percentiles,
     render_table,
     to_json_doc,
 )
-from pytest_hostperf.store.records import (
-    BudgetRecord,
-    Commit,
-    HostState,
-    Report,
-    ResultRecord,
-    StoredMeasurement,
-    StoredRun,
-    VerdictRecord,
+from pytest_hostperf.reports.model import (
+    SEVERITY,
+    Comparison,
+    Measurement,
+    Row,
+    RunInfo,
+    Source,
+    Step,
+    block_p99s,
+    label,
 )
-
-if TYPE_CHECKING:
-    from pytest_hostperf.store.disk import Baseline
+from pytest_hostperf.stats import counter_changes, verdict
+from pytest_hostperf.store import disk as store
+from pytest_hostperf.store import pbench
+from pytest_hostperf.store.disk import Baseline
+from pytest_hostperf.store.histogram import histogram_percentiles, merge_histograms
+from pytest_hostperf.store.hostid import host_id as host_id_of
+from pytest_hostperf.store.records import Report
 
 __all__ = [
-    "COMPARE_SCHEMA", "Comparison", "Measurement", "Row", "RunInfo", "Source", "Step", "compare_sources", "describe",
-    "from_run", "headline", "host_differences", "host_fields", "load_input", "open_input", "percentile_label",
+    "COMPARE_SCHEMA", "compare_sources", "describe", "from_run", "headline", "load_input", "open_input",
     "read_report", "render_history", "render_markdown", "render_percentiles", "render_table", "source_from_baseline",
     "source_from_report", "source_of", "to_json_doc",
 ]
 
-Json = dict[str, Any]
-Array = npt.NDArray[np.float64]
-
-#: Row order: what needs attention first.
-SEVERITY = ("regressed", "over-budget", "inconclusive", "improved", "unchanged", "not gated", "new", "removed", "-")
-
-
-# --------------------------------------------------------------------------- records
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Measurement:
-    """One measurement of one input. Times in ns; for a baseline of K runs p50 / p99 / p99.9
-    are over all the calls of its runs (its merged histogram) and ``runs_p99`` holds K arrays
-    of block p99s (what the gate compares)."""
-
-    id: str
-    group: str | None
-    mode: str
-    batch: int
-    p50_ns: float
-    p90_ns: float
-    p99_ns: float
-    p999_ns: float
-    runs_p99: tuple[Array, ...]  # per run: the p99 of each block
-    histogram: Json | None = None  # log2-32 (merged over a baseline's runs)
-    host: HostState | None = None  # host state read back during the (newest) measurement
-    budgets: tuple[BudgetRecord, ...] = ()  # budget checks (reports only)
-    verdict: VerdictRecord | None = None  # the gate's verdict (reports only)
-    counters: tuple[Json, ...] = ()  # per run: {counter: {"per_call", "blocks"}} (counters.py)
-    n: int = 0  # samples of the (newest) run: for pytest-benchmark, its rounds
-    not_gated: str | None = None  # why its tail is not compared (pytest-benchmark's batched rounds)
-    rounds: bool = False  # timed by pytest-benchmark: its values are rounds, split into blocks by count
-
-    @property
-    def over_budget(self) -> bool:
-        return any(b.status == "over-budget" for b in self.budgets)
-
-    @property
-    def nodeid(self) -> str:
-        """The test's node id: the id without its trailing ``[name]``."""
-        if self.id.endswith("]") and "[" in self.id:
-            return self.id[:self.id.rindex("[")]
-        return self.id
-
-    @property
-    def name(self) -> str:
-        """The measurement's name within its test."""
-        return self.id[len(self.nodeid) + 1:-1] if self.nodeid != self.id else self.id
-
-
-@dataclass(frozen=True, slots=True)
-class RunInfo:
-    """One stored run: when, at which commit, and the p99 of each measurement."""
-
-    created_utc: str | None
-    commit: Commit
-    p99_ns: dict[str, float]
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Source:
-    """One input, normalized: a baseline (K runs), a report (one run), or ``none`` (no baseline)."""
-
-    name: str
-    kind: str  # "baseline" | "report" | "none"
-    host_id: str | None
-    fingerprint: Json  # host/fingerprint.py's fingerprint
-    audit: dict[str, Any]  # audit readings by check name
-    runs: tuple[RunInfo, ...]
-    measurements: dict[str, Measurement]
-    concurrency: int | None = None
-    audit_warnings: tuple[str, ...] = ()  # audit checks that warned: ``swappiness 60``
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    """One measurement from one input to the next (or to the first): verdict and p99 ratio.
-
-    ``verdict`` is the comparison's own (regressed, improved, unchanged, inconclusive, new,
-    removed); ``status`` is what a reader sees: ``over-budget`` wins when the later input
-    broke a latency budget, as in the run's own reports."""
-
-    verdict: str
-    ratio: float | None = None
-    interval: tuple[float, float] | None = None
-    reason: str = ""
-    over_budget: bool = False
-    stat: str = "p99"  # the statistic of ``ratio``: a run's gate may compare others (--hostperf-gate)
-
-    @property
-    def status(self) -> str:
-        return "over-budget" if self.over_budget else self.verdict
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One measurement across all inputs."""
-
-    id: str
-    group: str | None
-    values: tuple[Measurement | None, ...]  # per input
-    steps: tuple[Step, ...]  # input i against input i-1, for i >= 1
-    cumulative: tuple[Step, ...]  # input i against the first, for i >= 1
-    notes: tuple[str, ...] = ()
-
-    @property
-    def status(self) -> str:
-        """The verdict of the last input against the one before."""
-        return self.steps[-1].status if self.steps else "-"
-
-
-@dataclass(frozen=True, slots=True)
-class Comparison:
-    """Inputs, one row per measurement (what needs attention first), host differences."""
-
-    sources: tuple[Source, ...]
-    rows: tuple[Row, ...]
-    differences: tuple[tuple[str, tuple[str, ...]], ...]
-    tolerance_pct: float
-    notes: tuple[str, ...] = field(default=())
-
-    @property
-    def labels(self) -> tuple[str, ...]:
-        return tuple(_label(i) for i in range(len(self.sources)))
-
-    def counts(self) -> dict[str, int]:
-        """Rows per verdict of the last step, in :data:`SEVERITY` order."""
-        found = [r.status for r in self.rows]
-        return {s: found.count(s) for s in SEVERITY if s in found}
-
-    @property
-    def regressed(self) -> bool:
-        """Whether any measurement of the last input regressed against the one before (also
-        one shown as over-budget)."""
-        return any(r.steps and r.steps[-1].verdict == "regressed" for r in self.rows)
-
-
-def _label(i: int) -> str:
-    letters = string.ascii_uppercase
-    return letters[i] if i < len(letters) else f"#{i + 1}"
-
-
 # --------------------------------------------------------------------------- building sources
-
-
-def block_p99s(r: ResultRecord | StoredMeasurement) -> Array:
-    """A run's block p99s (ns), what its p99* is the median of."""
-    return np.array([float(b.p99_ns) for b in r.blocks], dtype=np.float64)
-
-
-def _stored_runs(b: Baseline) -> tuple[StoredRun, ...]:
-    # A Baseline holds its runs as validated dicts until the store gives it typed ones.
-    runs: Iterable[Any] = b.runs
-    return tuple(r if isinstance(r, StoredRun) else StoredRun.from_json(r) for r in runs)
 
 
 def source_from_baseline(b: Baseline, *, name: str | None = None) -> Source:
     """A loaded :class:`store.Baseline` as a source: per measurement the percentiles of all its
     runs' calls (from the histogram merged over the runs, to its bucket width), one array of
     block p99s per run (what the gate compares) and the merged histogram."""
-    from pytest_hostperf.store.histogram import histogram_percentiles
-    from pytest_hostperf.store.report_schema import merge_histograms
-
-    runs = _stored_runs(b)
+    runs = b.runs
     measurements = {}
     for mid in sorted({mid for run in runs for mid in run.measurements}):
         recs = [run.measurements[mid] for run in runs if mid in run.measurements]
@@ -252,8 +96,6 @@ def source_from_baseline(b: Baseline, *, name: str | None = None) -> Source:
 def source_from_report(report: Report, *, name: str = "report") -> Source:
     """A :class:`records.Report` (a run, or a ``--hostperf-json`` file read by
     ``store.read_report``) as a one-run source."""
-    from pytest_hostperf.store.hostid import host_id as host_id_of
-
     fingerprint = dict(report.host.fingerprint) if report.host else {}
     host_id = report.baseline.host_id if report.baseline else None
     if host_id is None and fingerprint:
@@ -281,15 +123,11 @@ def source_of(doc: Baseline | Report, *, name: str) -> Source:
 
 def read_report(path: Path) -> Report:
     """Read and check a JSON report (``--hostperf-json``): ``store.read_report``."""
-    from pytest_hostperf.store import disk as store
-
     return store.read_report(Path(path))
 
 
 def open_input(arg: str, baselines_dir: Path = Path("baselines")) -> Baseline | Report:
     """A compare input, read once: a baseline file, a report file, or a host id in ``baselines_dir``."""
-    from pytest_hostperf.store import disk as store
-
     path = Path(arg)
     if os.path.lexists(path):  # the reader refuses links, folders and FIFOs with their own message
         return store.load_document(path)
@@ -317,8 +155,6 @@ def load_input(arg: str, baselines_dir: Path = Path("baselines")) -> Source:
 
 
 def _step(base: Measurement | None, cur: Measurement | None, tolerance_pct: float) -> Step:
-    from pytest_hostperf.stats import verdict
-
     if cur is None:
         return Step("-") if base is None else Step("removed", reason="not measured in this input")
     if base is None:
@@ -337,8 +173,6 @@ def _unlike(base: Measurement, cur: Measurement) -> str | None:
     """Why two measurements' tails do not compare (None when they do), as the run's gate
     decides it: a side not gated (pytest-benchmark's batched rounds), differing batch sizes,
     or pytest-benchmark rounds of differing counts (``pbench.like_for_like``)."""
-    from pytest_hostperf.store import pbench
-
     why = cur.not_gated or base.not_gated
     if why:
         return f"not gated: {why}"
@@ -358,8 +192,6 @@ def _ordered(rows: list[Row]) -> tuple[Row, ...]:
 
 
 def _row_notes(values: Sequence[Measurement | None], labels: Sequence[str]) -> tuple[str, ...]:
-    from pytest_hostperf.stats import counter_changes as counters
-
     notes: list[str] = []
     modes = {(labels[i], m.mode) for i, m in enumerate(values) if m is not None}
     if len({mode for _, mode in modes}) > 1:
@@ -369,9 +201,9 @@ def _row_notes(values: Sequence[Measurement | None], labels: Sequence[str]) -> t
     for i in range(1, len(values)):
         a, b = values[i - 1], values[i]
         if a is not None and b is not None and a.counters and b.counters:
-            changes = counters.changed(b.counters[-1], list(a.counters))
+            changes = counter_changes.changed(b.counters[-1], list(a.counters))
             if changes:
-                notes.append(f"counters {labels[i - 1]} -> {labels[i]}: {counters.describe_changes(changes)}")
+                notes.append(f"counters {labels[i - 1]} -> {labels[i]}: {counter_changes.describe_changes(changes)}")
     return tuple(notes)
 
 
@@ -380,7 +212,7 @@ def compare_sources(sources: Sequence[Source], *, tolerance_pct: float = 10.0) -
     with :func:`verdict.compare` on the per-block p99s of every run."""
     if len(sources) < 2:
         raise ValueError("compare_sources needs at least two inputs")
-    labels = [_label(i) for i in range(len(sources))]
+    labels = [label(i) for i in range(len(sources))]
     ids: dict[str, None] = {}
     for s in sources:
         ids.update(dict.fromkeys(s.measurements))
@@ -405,7 +237,7 @@ def from_run(report: Report, base: Baseline | None, *, base_name: str,
                        audit={}, runs=(), measurements={})
     else:
         prior = source_from_baseline(base, name=base_name)
-    labels = [_label(0), _label(1)]
+    labels = [label(0), label(1)]
     rows = []
     for mid, m in run.measurements.items():
         v = m.verdict

@@ -3,14 +3,11 @@ concurrency and audit readings, as the comparison's host-differences table shows
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
 
 from pytest_hostperf.host.sched import short_policy
-from pytest_hostperf.reports.compare_render import cell
-
-if TYPE_CHECKING:
-    from pytest_hostperf.reports.compare import Source
-    from pytest_hostperf.store.records import HostState
+from pytest_hostperf.reports.model import Source
+from pytest_hostperf.reports.tables import cell
+from pytest_hostperf.store.records import HostState
 
 #: Audit readings that change from minute to minute on one host: never a host difference.
 MOMENTARY_AUDIT = frozenset({"load", "cpu_freq"})
@@ -28,7 +25,7 @@ def _policy_text(host: HostState) -> str:
 def host_fields(src: Source) -> dict[str, str | None]:
     """What a reader needs to know about an input's host: id, fingerprint, the scheduling and
     memory locking its measurements ran under, concurrency, and the audit readings."""
-    out: dict[str, Any] = {"host id": src.host_id}
+    out: dict[str, object] = {"host id": src.host_id}
     fp = src.fingerprint
     for key in [*(k for k in _FINGERPRINT_ORDER if k in fp), *sorted(k for k in fp if k not in _FINGERPRINT_ORDER)]:
         out[key] = fp[key]

@@ -1,8 +1,9 @@
-"""Rendering of comparisons: terminal table, markdown, the ``--format json`` document, and one
-baseline's run history. Pure functions of :mod:`compare`'s records; no decisions, no I/O.
+"""Rendering of comparisons: terminal table, markdown, the ``--format json`` document; and of
+one input for ``hostperf show``: a baseline's run history, any percentiles of its stored
+histograms. Pure functions of :mod:`model`'s types; no decisions, no I/O.
 
 ``hostperf compare --format markdown`` and the ``--hostperf-markdown`` job summary are both
-:func:`render_markdown`. :mod:`compare` re-exports every public name here.
+:func:`render_markdown`.
 """
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pytest_hostperf.reports.terminal import table
-from pytest_hostperf.units import format_factor as _num
+from pytest_hostperf.reports.model import Comparison, Measurement, Source, Step
+from pytest_hostperf.reports.tables import cell, md_code, md_escape, md_table, percentile_label, stat_label, table
+from pytest_hostperf.reports.tables import ratio_text as _ratio_text
+from pytest_hostperf.stats.percentiles import QUANTILES
+from pytest_hostperf.store.histogram import decode_histogram, histogram_percentiles
 from pytest_hostperf.units import format_ns
 
 if TYPE_CHECKING:
-    from pytest_hostperf.reports.compare import Comparison, Measurement, Source, Step
     from pytest_hostperf.store.records import Commit
 
 #: ``hostperf compare --format json`` format history:
@@ -34,25 +37,13 @@ def headline(counts: dict[str, int]) -> str:
     return ", ".join(parts) if parts else "no measurements"
 
 
-def cell(v: Any) -> str | None:
-    """A host field as text: None stays None (unknown), booleans are yes / no."""
-    if v is None:
-        return None
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    return str(v)
-
-
 def ratio_text(step: Step | None) -> str:
     """``1.38x [1.30, 1.46]``: the p99* ratio (this input / the other; of the medians of the block
     p99s, what the gate compares) and its 95% interval."""
     if step is None or step.ratio is None:
         return "-"
-    of = "" if step.stat == "p99" else f" ({'p99.9' if step.stat == 'p999' else step.stat}*)"  # --hostperf-gate
-    if step.interval is None:
-        return f"{_num(step.ratio)}x{of}"
-    lo, hi = step.interval
-    return f"{_num(step.ratio)}x [{_num(lo)}, {_num(hi)}]{of}"
+    of = "" if step.stat == "p99" else f" ({stat_label(step.stat)}*)"  # --hostperf-gate
+    return _ratio_text(step.ratio, step.interval) + of
 
 
 def _when(text: str | None) -> str:
@@ -142,7 +133,7 @@ def _pair_rows(cmp: Comparison, *, markdown: bool) -> tuple[list[str], list[list
     header = ["measurement", f"{a} p50", f"{a} p99", f"{a} p99.9", f"{b} p50", f"{b} p99", f"{b} p99.9",
               f"p99* {b}/{a} [95% CI]", "verdict"]
     bold = _bold(markdown)
-    rows = [[_md_code(r.id) if markdown else r.id, *_values(r.values[0]), *_values(r.values[1]),
+    rows = [[md_code(r.id) if markdown else r.id, *_values(r.values[0]), *_values(r.values[1]),
              ratio_text(r.steps[0]), bold(r.status)] for r in cmp.rows]
     return header, rows
 
@@ -155,7 +146,7 @@ def _step_rows(cmp: Comparison, *, markdown: bool) -> tuple[list[str], list[list
     rows = []
     for r in cmp.rows:
         for i, m in enumerate(r.values):
-            name = (_md_code(r.id) if markdown else r.id) if i == 0 else ""
+            name = (md_code(r.id) if markdown else r.id) if i == 0 else ""
             if i == 0:
                 rows.append([name, cmp.labels[i], *_values(m), "", "", "", ""])
                 continue
@@ -195,23 +186,6 @@ def render_table(cmp: Comparison) -> list[str]:
     return lines
 
 
-def _md_escape(text: str) -> str:
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-
-
-def _md_code(text: str) -> str:
-    # A pipe must be escaped even inside a code span, or GitHub splits the table cell.
-    return "`" + str(text).replace("`", "'").replace("|", "\\|") + "`"
-
-
-def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str) -> list[str]:
-    def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(cells) + " |"
-
-    sep = ["---:" if a == "r" else ":---" for a in align]
-    return [line(header), line(sep), *(line(r) for r in rows)]
-
-
 def render_markdown(cmp: Comparison, *, title: str = "hostperf") -> str:
     """The comparison as GitHub-flavoured markdown: a verdict headline, the inputs, the table
     (regressions first), host differences and notes. Also the ``--hostperf-markdown`` report."""
@@ -220,7 +194,7 @@ def render_markdown(cmp: Comparison, *, title: str = "hostperf") -> str:
     lines.append("")
     if cmp.rows:
         header, rows = (_pair_rows if len(cmp.sources) == 2 else _step_rows)(cmp, markdown=True)
-        lines += _md_table(header, [[_md_escape(c) if i else c for i, c in enumerate(r)] for r in rows],
+        lines += md_table(header, [[md_escape(c) if i else c for i, c in enumerate(r)] for r in rows],
                            "lrrrrrrrl" if len(cmp.sources) == 2 else "llrrrrlrl")
         lines += ["", _explanation(cmp) + "."]
     else:
@@ -228,12 +202,12 @@ def render_markdown(cmp: Comparison, *, title: str = "hostperf") -> str:
     if cmp.differences:
         present = _present(cmp)
         lines += ["", "#### Host differences", ""]
-        lines += _md_table(["field", *present],
-                           [[_md_escape(name), *(_md_escape(v) for v in vals)] for name, vals in cmp.differences],
+        lines += md_table(["field", *present],
+                           [[md_escape(name), *(md_escape(v) for v in vals)] for name, vals in cmp.differences],
                            "l" * (len(present) + 1))
     footer = _footer(cmp)
     if footer:
-        lines += ["", *(f"- {_md_escape(n)}" for n in footer)]
+        lines += ["", *(f"- {md_escape(n)}" for n in footer)]
     return "\n".join(lines) + "\n"
 
 
@@ -252,7 +226,7 @@ def to_json_doc(cmp: Comparison) -> dict[str, Any]:
         if m is None:
             return None
         return {"input": label, "mode": m.mode, "batch": m.batch, "runs": len(m.runs_p99),
-                **{k: round(float(getattr(m, k))) for k in ("p50_ns", "p90_ns", "p99_ns", "p999_ns")}}
+                **{f"{k}_ns": round(float(getattr(m, f"{k}_ns"))) for k, _ in QUANTILES}}
 
     return {
         "schema": COMPARE_SCHEMA, "schema_version": COMPARE_SCHEMA_VERSION,
@@ -301,16 +275,9 @@ def render_history(src: Source) -> list[str]:
     return lines
 
 
-def percentile_label(q: float) -> str:
-    """A percentile's column name: ``99.9`` -> ``p99.9``, ``50.0`` -> ``p50``."""
-    return f"p{q:g}"
-
-
 def render_percentiles(src: Source, qs: Sequence[float]) -> list[str]:
     """Any percentiles (0..100) of each measurement, recomputed from its stored ``log2-32``
     histogram (a baseline's runs merged): ``hostperf show FILE --percentiles 50,99,99.99``."""
-    from pytest_hostperf.store.histogram import decode_histogram, histogram_percentiles
-
     header = ["measurement", "mode", "samples", *(percentile_label(q) for q in qs)]
     rows = []
     for mid, m in src.measurements.items():

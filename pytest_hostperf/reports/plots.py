@@ -14,13 +14,16 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from pytest_hostperf.errors import PlotUnavailable
-from pytest_hostperf.reports.compare import Measurement, Source
+from pytest_hostperf.reports.model import Measurement, Source
+from pytest_hostperf.stats.percentiles import QUANTILES
+from pytest_hostperf.store import histogram
 from pytest_hostperf.units import format_ns
 
 __all__ = ["INSTALL_HINT", "NINES", "curve", "groups", "nines", "require_matplotlib", "write_plots"]
@@ -35,9 +38,9 @@ _STYLES: tuple[dict[str, Any], ...] = (
     {"linestyle": "-", "linewidth": 2.2, "alpha": 1.0, "marker": "o"})
 
 
-def require_matplotlib() -> Any:
+def require_matplotlib() -> ModuleType:
     """Import matplotlib (the ``plot`` extra) or raise :class:`PlotUnavailable` saying how to install it."""
-    try:
+    try:  # here, not at the top: matplotlib is an optional extra, slow to import, needed only to plot
         import matplotlib
         from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
         from matplotlib.figure import Figure  # noqa: F401
@@ -56,8 +59,6 @@ def curve(m: Measurement) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float
     p99.99): the stored histogram read at many percentiles, or, without one, the four stored
     percentiles (p50, p90, p99, p99.9)."""
     if m.histogram:
-        from pytest_hostperf.store import histogram
-
         total = int(histogram.decode_histogram(m.histogram)[1].sum())
         # Beyond 1 - 1/n a percentile is the maximum: no further nine can be told apart.
         top = min(float(nines(NINES[-1])), float(np.log10(max(total, 2))))
@@ -65,8 +66,8 @@ def curve(m: Measurement) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float
         x = np.union1d(np.linspace(float(ticks[0]), max(top, float(ticks[0])), POINTS), ticks[ticks <= top])
         q = 100.0 * (1.0 - 10.0 ** -x)
         return x, histogram.histogram_percentiles(m.histogram, np.minimum(q, 100.0).tolist())
-    q = np.array([50.0, 90.0, 99.0, 99.9])
-    return nines(q), np.array([m.p50_ns, m.p90_ns, m.p99_ns, m.p999_ns], dtype=np.float64)
+    q = np.array([q for _, q in QUANTILES])
+    return nines(q), np.array([getattr(m, f"{name}_ns") for name, _ in QUANTILES], dtype=np.float64)
 
 
 def groups(sources: Sequence[Source]) -> dict[str, list[str]]:
@@ -113,6 +114,7 @@ def write_plots(inputs: Sequence[tuple[str, Source]], out_dir: Path) -> list[Pat
     first is drawn dashed with hollow markers, the last solid. Returns the files written.
     """
     matplotlib = require_matplotlib()
+    # the optional plot extra, checked just above
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter

@@ -9,7 +9,7 @@ and against the first, as ``compare``'s multi-step table shows them (``0.48x [0.
 this step / the other, of the medians of the block p99s), and a line with the cumulative
 speed-up. The steps are measurements of one run, so each ratio's interval comes from the
 blocks of the two measurements (``verdict.ratio_interval``, as ``expect_faster``), not from
-run-to-run spread. Pure functions of :mod:`records`; no decisions, no I/O.
+run-to-run spread. Pure functions of the run's result records; no decisions, no I/O.
 """
 from __future__ import annotations
 
@@ -18,6 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pytest_hostperf.reports.model import block_p99s
+from pytest_hostperf.reports.tables import md_escape, md_table, ratio_text
+from pytest_hostperf.reports.tables import table as draw
+from pytest_hostperf.stats import verdict
 from pytest_hostperf.store.records import ResultRecord
 from pytest_hostperf.units import format_factor as _num
 from pytest_hostperf.units import format_ns
@@ -34,8 +38,7 @@ class Ratio:
     def text(self) -> str:
         if self.ratio is None or self.interval is None:
             return self.unlike or "-"
-        lo, hi = self.interval
-        return f"{_num(self.ratio)}x [{_num(lo)}, {_num(hi)}]"
+        return ratio_text(self.ratio, self.interval)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,28 +48,18 @@ class Step:
     cumulative: Ratio | None  # against the first step (None for the first)
 
 
-def _blocks(r: ResultRecord) -> np.ndarray:
-    from pytest_hostperf.reports.compare import (
-        block_p99s,  # not at import: compare's renderer imports report, which imports this
-    )
-
-    return block_p99s(r)
-
-
 def gate_p99(r: ResultRecord) -> float:
     """The step's p99*: the median of its block p99s."""
-    return float(np.median(_blocks(r)))
+    return float(np.median(block_p99s(r)))
 
 
 def ratio(cur: ResultRecord, other: ResultRecord) -> Ratio:
     """p99* of ``cur`` / p99* of ``other``, measured in one run (blocks resampled on each side)."""
-    from pytest_hostperf.stats import verdict
-
     if cur.batch != other.batch:
         return Ratio(None, None, f"not like for like ({other.mode} -> {cur.mode})")
     if not cur.blocks or not other.blocks:
         return Ratio(None, None, "no blocks")
-    value, interval = verdict.ratio_interval(_blocks(cur), [_blocks(other)])
+    value, interval = verdict.ratio_interval(block_p99s(cur), [block_p99s(other)])
     return Ratio(value, interval)
 
 
@@ -121,19 +114,15 @@ NOTE = ("steps: each step's p99* (the median of its block p99s) / the previous s
 
 def render(title: str, table: Sequence[Step]) -> list[str]:
     """One series as terminal lines: a heading, the table, the cumulative line."""
-    from pytest_hostperf.reports.terminal import table as draw
-
     return [f"{title} (steps in the order measured):", *draw(rows(table), list(HEADER), ALIGN),
             verdict_line(title, table)]
 
 
 def render_markdown(title: str, table: Sequence[Step]) -> list[str]:
     """One series as a GitHub-flavoured markdown section."""
-    from pytest_hostperf.reports.compare_render import _md_escape, _md_table
-
-    body = [[_md_escape(c) for c in r] for r in rows(table)]
-    return [f"#### {_md_escape(title)}", "", *_md_table(list(HEADER), body, ALIGN), "",
-            _md_escape(verdict_line(title, table)) + ".", ""]
+    body = [[md_escape(c) for c in r] for r in rows(table)]
+    return [f"#### {md_escape(title)}", "", *md_table(list(HEADER), body, ALIGN), "",
+            md_escape(verdict_line(title, table)) + ".", ""]
 
 
 def summary_lines(results: Sequence[ResultRecord]) -> list[str]:

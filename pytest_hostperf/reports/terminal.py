@@ -1,62 +1,37 @@
-"""Rendering only: the terminal table and the JSON report text, from a :class:`records.Report`.
-No decisions, no file I/O.
+"""The terminal summary of a ``--hostperf`` run (also ``hostperf show REPORT``), from a
+:class:`records.Report`: the results table with the gate's verdicts, what each verdict means,
+and the lines about the timer, counters, host noise, budgets and step series. No decisions,
+no file I/O.
 
-Comparisons and the markdown report are rendered by :mod:`compare`, plots by :mod:`plots`.
+Comparisons and the markdown report are rendered by :mod:`compare_render`, plots by :mod:`plots`.
 """
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
 
+from pytest_hostperf.host.cpus import format_cpu_list
 from pytest_hostperf.host.sched import short_policy
 from pytest_hostperf.reports import steps
-from pytest_hostperf.store.records import (
-    REPORT_SCHEMA,
-    REPORT_SCHEMA_VERSION,
-    HostState,
-    Report,
-    ResultRecord,
-    Timer,
-    VerdictRecord,
-)
+from pytest_hostperf.reports.tables import stat_label, table
+from pytest_hostperf.store.records import HostState, Report, ResultRecord, Timer, VerdictRecord
 from pytest_hostperf.units import format_ns
 
-__all__ = ["REPORT_SCHEMA", "REPORT_SCHEMA_VERSION", "delta_cell", "host_cell", "result_rows", "status_of", "table",
-           "terminal_summary", "timer_line", "to_json"]
+__all__ = ["delta_cell", "host_cell", "result_rows", "terminal_summary", "timer_line", "to_json", "verdict_label"]
 
 #: The verdict label of a result that was not compared (pytest-benchmark's batched rounds).
 NOT_GATED = "not gated"
 _COLUMNS = ("measurement", "n", "p50", "p99", "p99.9", "max", "mode", "host")
 
 
-def table(rows: Sequence[Sequence[str]], header: Sequence[str], align: str | None = None) -> list[str]:
-    """Align ``rows`` under ``header``; by default the first column left-aligned, the others
-    right-aligned; ``align`` gives one letter per column instead (``l`` or ``r``)."""
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
-    align = align or "l" + "r" * (len(header) - 1)
-
-    def line(cells: Sequence[str]) -> str:
-        parts = [str(c).ljust(w) if a == "l" else str(c).rjust(w) for c, w, a in zip(cells, widths, align)]
-        return "  ".join(parts).rstrip()
-
-    return [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
-
-
 def host_cell(host: HostState | None) -> str:
     """Compact host state of one result, as read back during it: ``cpu1 fifo49 mlock``."""
     if host is None:
         return "-"
-    from pytest_hostperf.host.control import format_cpu_list
-
     policy = short_policy(host.policy)
     if policy in ("fifo", "rr"):
         policy += str(host.priority)
     return f"cpu{format_cpu_list(host.cpus)} {policy}" + (" mlock" if host.memory_locked else "")
-
-
-def status_of(r: ResultRecord) -> str:
-    """The row's verdict: over-budget wins over the baseline comparison."""
-    return r.status
 
 
 def delta_cell(v: VerdictRecord | None) -> str:
@@ -79,7 +54,7 @@ def result_rows(results: Iterable[ResultRecord], *, compare: bool = False) -> li
         if compare:
             v = r.verdict
             # --hostperf-gate: the verdict shown is the worst gated statistic's; name it unless p99*
-            stat = f" ({'p99.9' if v.stat == 'p999' else v.stat}*)" if v and v.stat != "p99" and v.ratio else ""
+            stat = f" ({stat_label(v.stat)}*)" if v and v.stat != "p99" and v.ratio else ""
             row += [format_ns(v.baseline_ns if v else None) + stat, delta_cell(v) + stat, verdict_label(r),
                     (r.why or "") if r.status not in ("unchanged", "-", "new") else ""]
         rows.append(row)
