@@ -124,7 +124,7 @@ def test_fail_on_regression_exit_codes(two_hosts: tuple[Path, str, str], capsys:
     assert code == 0 and "regressed" not in out.split("verdicts")[1].splitlines()[0]
     # a regression that also broke a budget shows as over-budget, and still fails the comparison
     pr = folder.parent / "pr.json"
-    pr.write_text(terminal.to_json(report_record(FP_INTEL, SCALES_INTEL, budgets={MALLOC: "over-budget"})))
+    pr.write_text(disk.to_json(report_record(FP_INTEL, SCALES_INTEL, budgets={MALLOC: "over-budget"}).to_json()))
     code, out, _ = run_cli(capsys, "compare", "--baselines", str(folder), amd, str(pr), "--fail-on-regression")
     assert code == 1 and next(x for x in out.splitlines() if x.startswith(MALLOC)).endswith(" over-budget")
     # only the last step counts: a regression earlier in the chain does not fail
@@ -177,7 +177,7 @@ def test_steps_show_incremental_and_cumulative_change(tmp_path: Path, capsys: py
     paths[0].write_text(disk.to_json(base))
     paths[1].write_text(disk.to_json(step1))
     # the last step is a JSON report: inputs of both kinds mix
-    paths[2].write_text(terminal.to_json(report_record(FP_AMD, {ARENA: 1.0, RING: 1.0})))
+    paths[2].write_text(disk.to_json(report_record(FP_AMD, {ARENA: 1.0, RING: 1.0}).to_json()))
     code, out, _ = run_cli(capsys, "compare", *map(str, paths), "--format", "json")
     assert code == 0
     doc = json.loads(out)
@@ -314,7 +314,7 @@ def test_show_baseline_lists_host_and_run_history(two_hosts: tuple[Path, str, st
 
 def test_show_report_is_the_run_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "r.json"
-    path.write_text(terminal.to_json(report_record(FP_AMD, {RING: 1.0})))
+    path.write_text(disk.to_json(report_record(FP_AMD, {RING: 1.0}).to_json()))
     code, out, _ = run_cli(capsys, "show", str(path))
     assert code == 0
     assert out.splitlines()[0].startswith("measurement") and RING in out
@@ -400,7 +400,7 @@ def test_inputs_are_read_once(two_hosts: tuple[Path, str, str], tmp_path: Path,
 
     folder, amd, _ = two_hosts
     rpath = tmp_path / "r.json"
-    rpath.write_text(terminal.to_json(report_record(FP_AMD, {RING: 1.0})))
+    rpath.write_text(disk.to_json(report_record(FP_AMD, {RING: 1.0}).to_json()))
     reads: list[Path] = []
     real = jsonfile.read_json
 
@@ -423,8 +423,8 @@ def test_inputs_are_read_once(two_hosts: tuple[Path, str, str], tmp_path: Path,
 def test_renderers_read_every_part_of_the_record(tmp_path: Path) -> None:
     doc = _rich_report_doc()
     rec = Report.from_json(doc)
-    assert terminal.to_json(rec) == json.dumps(rec.to_json(), sort_keys=True, indent=1, allow_nan=False) + "\n"
-    assert Report.from_json(json.loads(terminal.to_json(rec))) == rec
+    assert disk.to_json(rec.to_json()) == json.dumps(rec.to_json(), sort_keys=True, indent=1, allow_nan=False) + "\n"
+    assert Report.from_json(json.loads(disk.to_json(rec.to_json()))) == rec
     base = disk.load(_write(tmp_path / "b.json", baseline_doc(FP_AMD, AUDIT_AMD, {RING: 1.0}, FIFO)))
     assert compare_render.render_markdown(compare.from_run(rec, base, base_name="b")).startswith("#")
     lines = terminal.terminal_summary(rec)

@@ -7,13 +7,13 @@ Comparisons and the markdown report are rendered by :mod:`compare_render`, plots
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 
 from pytest_hostperf.host.cpus import format_cpu_list
 from pytest_hostperf.host.sched import short_policy
 from pytest_hostperf.reports import steps
 from pytest_hostperf.reports.tables import stat_label, table
+from pytest_hostperf.store import disk
 from pytest_hostperf.store.records import HostState, Report, ResultRecord, Timer, VerdictRecord
 from pytest_hostperf.units import format_ns
 
@@ -212,5 +212,6 @@ def terminal_summary(report: Report, width: int = 120) -> list[str]:
 
 
 def to_json(report: Report) -> str:
-    """The report file's text: sorted keys, stable indentation, trailing newline."""
-    return json.dumps(report.to_json(), sort_keys=True, indent=1, allow_nan=False) + "\n"
+    """The report file's text, by the storage layer's one serializer. Only until cli.py and
+    run/outputs.py write reports with ``store.disk.write_report``."""
+    return disk.to_json(report.to_json())
