@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pytest_hostperf.reports.model import Comparison, Measurement, Source, Step
 from pytest_hostperf.reports.tables import cell, md_code, md_escape, md_table, percentile_label, stat_label, table
 from pytest_hostperf.reports.tables import ratio_text as _ratio_text
 from pytest_hostperf.stats.percentiles import QUANTILES
 from pytest_hostperf.store.histogram import decode_histogram, histogram_percentiles
+from pytest_hostperf.store.records import Commit
 from pytest_hostperf.units import format_ns
-
-if TYPE_CHECKING:
-    from pytest_hostperf.store.records import Commit
 
 #: ``hostperf compare --format json`` format history:
 #: 1 - first version

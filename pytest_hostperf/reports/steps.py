@@ -135,6 +135,7 @@ def summary_lines(results: Sequence[ResultRecord]) -> list[str]:
 
 
 def markdown_lines(results: Sequence[ResultRecord]) -> list[str]:
+    """Every series of a run, for the markdown report (nothing when there is none)."""
     found = series(results)
     lines: list[str] = []
     for title, records in found.items():
