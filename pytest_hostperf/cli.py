@@ -8,18 +8,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from pytest_hostperf import __version__
 from pytest_hostperf.errors import HostperfError
+from pytest_hostperf.host import audit as host_audit
+from pytest_hostperf.host.fingerprint import fingerprint
+from pytest_hostperf.reports import compare, plots, terminal
+from pytest_hostperf.reports import export as hdr
+from pytest_hostperf.run import options
+from pytest_hostperf.store import disk, pbench
+from pytest_hostperf.store.atomic import atomic_write_text
+from pytest_hostperf.store.records import Report
+from pytest_hostperf.units import parse_size
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from pytest_hostperf.reports import compare, terminal
-    from pytest_hostperf.store.records import Report
-
     doc = compare.open_input(args.file, Path(args.baselines))
     if isinstance(doc, Report):
         print("\n".join(terminal.terminal_summary(doc)))
@@ -36,8 +43,6 @@ PERCENTILES_EXAMPLE = "--percentiles 50,99,99.99"
 
 def _percentiles(value: str) -> list[float]:
     """``50,99,99.99`` -> ``[50.0, 99.0, 99.99]`` (duplicates dropped), each in 0..100."""
-    import math
-
     out: list[float] = []
     for part in value.split(","):
         try:
@@ -55,10 +60,6 @@ def _percentiles(value: str) -> list[float]:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from pytest_hostperf.reports import compare
-    from pytest_hostperf.reports import export as hdr
-    from pytest_hostperf.store.atomic import atomic_write_text
-
     hdr_class = hdr.require_hdrhistogram()  # before reading anything: the install hint is the answer
     doc = compare.open_input(args.file, Path(args.baselines))
     exported = hdr.interval_log(doc, hdr_class, name=args.file, version=__version__)
@@ -77,8 +78,6 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from pytest_hostperf.reports import compare
-
     if len(args.inputs) < 2:
         raise HostperfError("compare needs at least two inputs (baseline files, host ids or JSON reports), "
                             "e.g. hostperf compare baselines/old-host.json baselines/new-host.json")
@@ -94,8 +93,6 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from pytest_hostperf.reports import compare, plots
-
     plots.require_matplotlib()  # before reading anything: the install hint is the answer
     if len(args.inputs) > 2:
         raise HostperfError("plot takes one or two inputs: hostperf plot BASELINE [CURRENT]")
@@ -111,29 +108,22 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from pytest_hostperf.host import audit
-    from pytest_hostperf.host.fingerprint import fingerprint
-
-    checks = audit.audit()
+    checks = host_audit.audit()
     if args.json:
-        print(json.dumps({"fingerprint": fingerprint(), "audit": audit.audit_to_json(checks)},
+        print(json.dumps({"fingerprint": fingerprint(), "audit": host_audit.audit_to_json(checks)},
                          indent=1, sort_keys=True))
     else:
-        print(audit.render_audit(checks))
+        print(host_audit.render_audit(checks))
         print()
-        print(audit.audit_summary(checks))
+        print(host_audit.audit_summary(checks))
     return 0
 
 
 def _tolerance(value: str) -> float:
-    from pytest_hostperf.run import options
-
     return options.parse_tolerance(value)
 
 
 def _size(value: str) -> int:
-    from pytest_hostperf.units import parse_size
-
     try:
         return parse_size(value, what="--max-size")
     except HostperfError as exc:
@@ -141,26 +131,19 @@ def _size(value: str) -> int:
 
 
 def _cmd_import_benchmark(args: argparse.Namespace) -> int:
-    from pytest_hostperf.reports import terminal
-    from pytest_hostperf.store import pbench
-    from pytest_hostperf.store.atomic import atomic_write_text
-
     imported = pbench.import_benchmark(Path(args.file), max_bytes=args.max_size or pbench.MAX_FILE_BYTES)
-    text = terminal.to_json(imported)
     if args.output:
         try:
-            atomic_write_text(Path(args.output), text)
+            disk.write_report(Path(args.output), imported)
         except OSError as exc:
             raise HostperfError(f"{args.output}: cannot write the report: {exc.strerror or exc}") from None
         print(f"{args.output}: {len(imported.results)} measurement(s) imported from {args.file}")
     else:
-        print(text)
+        print(disk.to_json(imported.to_json()))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pytest_hostperf.run import options
-
     # argparse %-formats help= strings (a percent sign is written %% there) but prints a
     # description as written unless it holds %(prog): a percent sign is written % there.
     parser = argparse.ArgumentParser(prog="hostperf", description="pytest-hostperf command line")

@@ -8,8 +8,18 @@ import numpy as np
 
 from pytest_hostperf.measure.sampling import Samples
 from pytest_hostperf.stats.result import summarize
-from pytest_hostperf.store import baseline_schema, hostid, run_record
-from pytest_hostperf.store.records import REPORT_SCHEMA, REPORT_SCHEMA_VERSION, Report, ResultRecord
+from pytest_hostperf.store import baseline_schema, hostid
+from pytest_hostperf.store.histogram import encode_histogram
+from pytest_hostperf.store.records import (
+    REPORT_SCHEMA,
+    REPORT_SCHEMA_VERSION,
+    Commit,
+    HostState,
+    Report,
+    ResultRecord,
+    StoredMeasurement,
+    StoredRun,
+)
 
 FP_AMD: dict[str, Any] = {
     "cpu_model": "AMD EPYC 7B13 64-Core Processor", "logical_cpus": 2, "physical_cores": 1, "smt": True,
@@ -40,7 +50,8 @@ def samples(scale: float, seed: int = 0, n: int = 2000) -> np.ndarray:
 
 def record(mid: str, scale: float, seed: int = 0, *, host: dict | None = None, batch: int = 1,
            group: str | None = None) -> dict:
-    """A baseline record made the way the plugin makes one (summarize -> ResultRecord -> measurement_record)."""
+    """A baseline record made the way the plugin makes one (summarize -> ResultRecord, its histogram encoded
+    once -> StoredMeasurement), as JSON."""
     v = samples(scale, seed)
     if batch > 1:
         v = v / batch
@@ -48,10 +59,8 @@ def record(mid: str, scale: float, seed: int = 0, *, host: dict | None = None, b
                   seconds=0.01, truncated=False)
     nodeid, name = mid[:mid.rindex("[")], mid[mid.rindex("[") + 1:-1]
     res = summarize(raw, nodeid=nodeid, name=name, group=group)
-    doc = ResultRecord.of(res).to_json()
-    if host is not None:
-        doc["host"] = host
-    return run_record.measurement_record(doc, res.samples)
+    rec = ResultRecord.of(res, histogram=encode_histogram(res.samples), host=HostState.from_json(host))
+    return StoredMeasurement.of(rec).to_json()
 
 
 def baseline_doc(fp: dict, audit: list, scales: dict[str, float], host: dict, *, runs: int = 3,
@@ -59,12 +68,13 @@ def baseline_doc(fp: dict, audit: list, scales: dict[str, float], host: dict, *,
     """A baseline of ``runs`` runs; run k is 1% slower than run k-1 (a little run-to-run drift)."""
     out = []
     for k in range(runs):
-        ms = {mid: record(mid, s * (1 + 0.01 * k), seed=k, host=host, batch=(batch or {}).get(mid, 1))
+        ms = {mid: StoredMeasurement.from_json(record(mid, s * (1 + 0.01 * k), seed=k, host=host,
+                                                      batch=(batch or {}).get(mid, 1)))
               for mid, s in scales.items()}
-        out.append(run_record.new_run(measurements=ms, fingerprint=fp, audit=audit, timer=None,
-                                    tools={"pytest-hostperf": "0.1.0"},
-                                    commit={"sha": f"{k + 1:x}" * 40, "branch": "main", "dirty": False},
-                                    created_utc=f"2024-05-0{k + 1}T12:00:00Z"))
+        out.append(StoredRun(created_utc=f"2024-05-0{k + 1}T12:00:00Z",
+                             commit=Commit(f"{k + 1:x}" * 40, "main", False), tools={"pytest-hostperf": "0.1.0"},
+                             fingerprint=dict(fp), audit=tuple(dict(a) for a in audit), timer=None, concurrency=1,
+                             measurements=ms).to_json())
     return {"schema": baseline_schema.SCHEMA, "schema_version": 1, "host_id": hostid.host_id(fp), "runs": out}
 
 

@@ -17,7 +17,7 @@ from compare_data import ARENA, AUDIT_AMD, FIFO, FP_AMD, MALLOC, RING, baseline_
 
 from pytest_hostperf import cli
 from pytest_hostperf.errors import HdrUnavailable
-from pytest_hostperf.reports import compare, terminal
+from pytest_hostperf.reports import compare
 from pytest_hostperf.reports import export as hdr
 from pytest_hostperf.store import disk
 from pytest_hostperf.store import disk as store
@@ -47,7 +47,7 @@ def base_file(tmp_path: Path) -> Path:
 
 
 def _write_report(path: Path, doc: dict[str, Any]) -> Path:
-    path.write_text(terminal.to_json(Report.from_json(doc)))  # the plugin's own writer
+    disk.write_report(path, Report.from_json(doc))  # the plugin's own writer
     return path
 
 
@@ -108,11 +108,11 @@ def test_export_of_a_baseline_decodes_back_run_by_run(base_file: Path, tmp_path:
     runs = disk.load(base_file).runs
     found = _intervals(text)
     assert [(mid, start) for mid, start, *_ in found] == [
-        (mid, _epoch(run["created_utc"])) for run in runs for mid in sorted(run["measurements"])]
+        (mid, _epoch(run.created_utc)) for run in runs for mid in sorted(run.measurements)]
     assert ODD in {mid for mid, *_ in found}
     for (mid, _, length, max_ms, payload), run in zip(found, [r for r in runs for _ in range(3)]):
         assert payload.startswith("HISTFAAA") and length == 0.0
-        h = run["measurements"][mid]["histogram"]
+        h = run.measurements[mid].histogram
         hist = HdrHistogram.decode(payload)
         _check_same(hist, h)
         assert max_ms == pytest.approx(h["max_ns"] / 1e6, abs=1e-3)
@@ -141,8 +141,8 @@ def test_hdrhistograms_own_log_reader_reads_the_export(base_file: Path, tmp_path
         read.append((unquote(hist.get_tag()), hist.get_start_time_stamp() / 1000.0, hist.get_total_count()))
     reader.close()
     runs = disk.load(base_file).runs
-    assert read == [(mid, pytest.approx(_epoch(run["created_utc"])), 2000)
-                    for run in runs for mid in sorted(run["measurements"])]
+    assert read == [(mid, pytest.approx(_epoch(run.created_utc)), 2000)
+                    for run in runs for mid in sorted(run.measurements)]
 
 
 def test_export_of_a_report_to_stdout(report_file: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -26,17 +26,16 @@ only here, and only when an export runs (:func:`require_hdrhistogram`).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Protocol
 
 from pytest_hostperf.errors import HdrUnavailable, HostperfError
+from pytest_hostperf.store.disk import Baseline
 from pytest_hostperf.store.histogram import histogram_samples
-from pytest_hostperf.store.records import Report, StoredRun
-
-if TYPE_CHECKING:
-    from pytest_hostperf.store.disk import Baseline
+from pytest_hostperf.store.jsonfile import Json
+from pytest_hostperf.store.records import Report
 
 __all__ = ["INSTALL_HINT", "LOG_FORMAT_VERSION", "SIGNIFICANT_DIGITS", "Export", "Interval", "encode", "interval_log",
            "intervals", "require_hdrhistogram", "tag_of", "to_hdr"]
@@ -50,19 +49,31 @@ LOWEST_NS = 1
 MAX_VALUE_UNIT_RATIO = 1e6
 LEGEND = '"StartTimestamp","Interval_Length","Interval_Max","Interval_Compressed_Histogram"'
 
-Json = dict[str, Any]
 _UNSAFE = re.compile(r"[%,\s\x00-\x1f\x7f]")
 
 
-def require_hdrhistogram() -> Any:
+class Hdr(Protocol):
+    """What hostperf uses of an ``hdrh.histogram.HdrHistogram`` (the package has no type hints)."""
+
+    def record_value(self, value: int, count: int) -> bool: ...
+    def encode(self) -> bytes: ...
+    def get_max_value(self) -> int: ...
+
+
+#: ``HdrHistogram(lowest, highest, significant_digits)``
+HdrClass = Callable[[int, int, int], Hdr]
+
+
+def require_hdrhistogram() -> HdrClass:
     """The ``HdrHistogram`` class of the hdrhistogram package (the ``hdr`` extra), or
     :class:`HdrUnavailable` saying how to install it."""
-    try:
+    try:  # imported where used: hdrhistogram is an optional extra
         from hdrh.histogram import HdrHistogram
     except ImportError:
         raise HdrUnavailable("hostperf export --format hdr needs the hdrhistogram package, which is not "
                              f"installed; {INSTALL_HINT}") from None
-    return HdrHistogram
+    hdr_class: HdrClass = HdrHistogram
+    return hdr_class
 
 
 def tag_of(mid: str) -> str:
@@ -74,11 +85,11 @@ def tag_of(mid: str) -> str:
     return _UNSAFE.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode("utf-8")), mid)
 
 
-def to_hdr(h: Mapping[str, Any], hdr_class: Any) -> Any:
+def to_hdr(h: Json, hdr_class: HdrClass) -> Hdr:
     """A ``log2-32`` histogram as an HdrHistogram (``hdr_class``, from :func:`require_hdrhistogram`):
     1 ns .. its max, 3 significant digits, each value of :func:`histogram.histogram_samples`
     recorded with its count."""
-    values, counts = histogram_samples(dict(h))
+    values, counts = histogram_samples(h)
     hist = hdr_class(LOWEST_NS, max(2 * LOWEST_NS, int(values[-1])), SIGNIFICANT_DIGITS)
     for value, count in zip(values.tolist(), counts.tolist()):
         if not hist.record_value(value, count):
@@ -86,10 +97,9 @@ def to_hdr(h: Mapping[str, Any], hdr_class: Any) -> Any:
     return hist
 
 
-def encode(h: Mapping[str, Any], hdr_class: Any) -> str:
+def encode(h: Json, hdr_class: HdrClass) -> str:
     """A ``log2-32`` histogram in HdrHistogram's compressed encoding (``HISTFAAA...``)."""
-    out: bytes = to_hdr(h, hdr_class).encode()
-    return out.decode("ascii")
+    return to_hdr(h, hdr_class).encode().decode("ascii")
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,9 +148,7 @@ def intervals(doc: Baseline | Report) -> tuple[list[Interval], list[str]]:
             else:
                 found.append(Interval(r.id, start, max(0.0, float(r.seconds)), dict(r.histogram)))
         return found, skipped
-    runs: Iterable[Any] = doc.runs
-    for raw in runs:
-        run = raw if isinstance(raw, StoredRun) else StoredRun.from_json(raw)
+    for run in doc.runs:
         start = _epoch(run.created_utc)
         for mid in sorted(run.measurements):
             found.append(Interval(mid, start, 0.0, dict(run.measurements[mid].histogram)))
@@ -151,7 +159,7 @@ def _clean(text: str) -> str:
     return re.sub(r"[\r\n]", "?", text)
 
 
-def interval_log(doc: Baseline | Report, hdr_class: Any, *, name: str, version: str = "") -> Export:
+def interval_log(doc: Baseline | Report, hdr_class: HdrClass, *, name: str, version: str = "") -> Export:
     """The HdrHistogram interval log (format version 1.3, tagged) of a report or a baseline."""
     found, skipped = intervals(doc)
     starts = [i.start_s for i in found if i.start_s > 0]
@@ -166,7 +174,7 @@ def interval_log(doc: Baseline | Report, hdr_class: Any, *, name: str, version: 
     lines += ["#[BaseTime: 0.000 (seconds since epoch)]", LEGEND]
     for i in found:
         hist = to_hdr(i.histogram, hdr_class)
-        payload: bytes = hist.encode()
+        payload = hist.encode()
         max_value = float(hist.get_max_value()) / MAX_VALUE_UNIT_RATIO
         lines.append(f"Tag={tag_of(i.id)},{i.start_s:.3f},{i.length_s:.3f},{max_value:.3f},"
                      f"{payload.decode('ascii')}")

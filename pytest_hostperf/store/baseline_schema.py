@@ -1,18 +1,19 @@
 """The baseline format: its name and version, and the validation of a parsed document.
 
 :func:`_validate` checks a whole document (as ``json`` parsed it), :func:`_check_run` and
-:func:`_check_record` one run and one measurement record. Every problem raises
-:class:`_Invalid` with the JSON path of the first one (``runs[0].measurements["id"].p99_ns``)
-and what is wrong; ``store.py`` adds the file's name. Pure: no I/O (reading is ``store.py``,
-through ``jsonfile.read_json``).
+:func:`_check_record` one run and one measurement record: everything
+``records.StoredRun.from_json`` converts, so a checked run always becomes a typed one. Every
+problem raises :class:`_Invalid` with the JSON path of the first one
+(``runs[0].measurements["id"].p99_ns``) and what is wrong; ``disk`` adds the file's name.
+Pure: no I/O (reading is ``disk``, through ``jsonfile.read_json``).
 """
 from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
 
 from pytest_hostperf.errors import BaselineError
+from pytest_hostperf.stats.percentiles import STATS
 from pytest_hostperf.store.histogram import _check_histogram
 from pytest_hostperf.store.hostid import sanitize_host_id
 from pytest_hostperf.store.jsoncheck import (
@@ -31,8 +32,9 @@ from pytest_hostperf.store.jsoncheck import (
     _show_key,
     _str,
 )
+from pytest_hostperf.store.jsonfile import Json
 
-# MAX_NS and MAX_DEPTH (defined with the checks in _jsoncheck.py) are the format's limits.
+# MAX_NS and MAX_DEPTH (defined with the checks in jsoncheck.py) are the format's limits.
 __all__ = ["MAX_DEPTH", "MAX_NS", "SCHEMA", "SCHEMA_VERSION"]
 
 SCHEMA = "pytest-hostperf-baseline"
@@ -40,10 +42,9 @@ SCHEMA = "pytest-hostperf-baseline"
 # 1 - first version
 SCHEMA_VERSION = 1
 
-_STATS = ("p50", "p90", "p99", "p999", "max")
-_BLOCK_KEYS = frozenset({"n", *(f"{s}_ns" for s in _STATS)})
-_RECORD_KEYS = frozenset({"mode", "batch", "n", "min_ns", "p50_ns", "p90_ns", "p99_ns", "p999_ns",
-                          "max_ns", "mean_ns", "blocks", "group", "histogram"})
+_BLOCK_NAMES = tuple(f"{s}_ns" for s in STATS)
+_BLOCK_KEYS = frozenset({"n", *_BLOCK_NAMES})
+_RECORD_KEYS = frozenset({"mode", "batch", "n", "min_ns", *_BLOCK_NAMES, "mean_ns", "blocks", "group", "histogram"})
 _RECORD_OPTIONAL = frozenset({"host", "counters"})  # counters: per-call values, see counters.py
 _RUN_KEYS = frozenset({"created_utc", "commit", "tools", "fingerprint", "audit", "timer", "concurrency",
                        "measurements"})
@@ -55,7 +56,24 @@ _UTC_RE = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d{1,6})?Z")
 _SHA_RE = re.compile(r"[0-9a-f]{4,64}")
 
 
-def _check_record(r: Any, where: str) -> None:
+def _check_host(h: object, where: str) -> None:
+    """What ``records.HostState.from_json`` converts: the CPUs and the controls applied."""
+    h = _obj(h, where)
+    cpus = h.get("cpus")
+    if cpus is not None:
+        if type(cpus) is not list:
+            raise _Invalid(_at(where, "cpus"), f"expected an array, got {_kind(cpus)}")
+        for i, cpu in enumerate(cpus):
+            _int(cpu, f"{_at(where, 'cpus')}[{i}]", 0, 1 << 20, "a CPU number")
+    controls = h.get("controls")
+    if controls is not None:
+        if type(controls) is not list:
+            raise _Invalid(_at(where, "controls"), f"expected an array, got {_kind(controls)}")
+        for i, control in enumerate(controls):
+            _obj(control, f"{_at(where, 'controls')}[{i}]")
+
+
+def _check_record(r: object, where: str) -> None:
     r = _obj(r, where)
     _keys(r, where, _RECORD_KEYS, _RECORD_OPTIONAL)
     batch = _int(r["batch"], _at(where, "batch"), 1, MAX_NS)
@@ -64,7 +82,7 @@ def _check_record(r: Any, where: str) -> None:
     if mode != expected_mode:
         raise _Invalid(_at(where, "mode"), f"{_show(mode)} does not match batch {batch} (expected {expected_mode!r})")
     n = _int(r["n"], _at(where, "n"), 1, MAX_NS)
-    names = ("min_ns", "p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns")
+    names = ("min_ns", *_BLOCK_NAMES)
     for k in (*names, "mean_ns"):
         _ns(r[k], _at(where, k))
     _ordered(r, where, names)
@@ -73,7 +91,7 @@ def _check_record(r: Any, where: str) -> None:
                                               f"({r['min_ns']}..{r['max_ns']})")
     _str(r["group"], _at(where, "group"), nullable=True)
     if "host" in r:
-        _obj(r["host"], _at(where, "host"))
+        _check_host(r["host"], _at(where, "host"))
     if "counters" in r:
         cw = _at(where, "counters")
         for name, c in _obj(r["counters"], cw).items():
@@ -88,15 +106,14 @@ def _check_record(r: Any, where: str) -> None:
         raise _Invalid(_at(where, "blocks"), f"expected an array, got {_kind(blocks)}")
     if not blocks:
         raise _Invalid(_at(where, "blocks"), "no blocks")
-    block_names = tuple(f"{s}_ns" for s in _STATS)
     for i, b in enumerate(blocks):
         w = f"{where}.blocks[{i}]"
         b = _obj(b, w)
         _keys(b, w, _BLOCK_KEYS)
         _int(b["n"], _at(w, "n"), 1, MAX_NS, "a sample count")
-        for k in block_names:
+        for k in _BLOCK_NAMES:
             _ns(b[k], _at(w, k))
-        _ordered(b, w, block_names)
+        _ordered(b, w, _BLOCK_NAMES)
         if b["max_ns"] > r["max_ns"]:
             raise _Invalid(_at(w, "max_ns"), f"{b['max_ns']} > the measurement's max_ns {r['max_ns']}")
     in_blocks = sum(b["n"] for b in blocks)
@@ -112,7 +129,7 @@ def _check_record(r: Any, where: str) -> None:
                            f"{r['min_ns']}/{r['max_ns']}")
 
 
-def _check_run(run: Any, where: str) -> None:
+def _check_run(run: object, where: str) -> None:
     run = _obj(run, where)
     _keys(run, where, _RUN_KEYS, extra_ok=True)
     w = _at(where, "created_utc")
@@ -165,7 +182,7 @@ def _check_run(run: Any, where: str) -> None:
         _check_record(record, f"{w}[{_show_key(mid)}]")
 
 
-def _validate(doc: Any) -> dict[str, Any]:
+def _validate(doc: object) -> Json:
     """Check a parsed document and return it; raises _Invalid with the JSON path of the first problem."""
     if not isinstance(doc, dict):
         raise _Invalid("", f"not a pytest-hostperf baseline (the top level is {_kind(doc)}, not an object)")

@@ -1,15 +1,14 @@
-"""The latency histogram codec (``log2-32``): encode samples, decode, recompute percentiles.
+"""The latency histogram codec (``log2-32``): encode samples, decode, merge, recompute percentiles.
 
 A baseline keeps each measurement's distribution as a compact log-bucket histogram so any
 percentile can be recomputed and plotted without re-running (see :func:`encode_histogram`
-for the format). :func:`_check_histogram` is the format's shape check, used by
-``schema.py`` for the histograms inside a baseline and here for histograms handed in.
-Pure: no I/O.
+for the format). :func:`_check_histogram` is the format's shape check, used by both schemas
+for the histograms inside a baseline or a report and here for histograms handed in. The
+bucket scheme itself is the statistics layer's (``stats.percentiles.bucket_of``). Pure: no I/O.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -28,9 +27,10 @@ from pytest_hostperf.store.jsoncheck import (
     _obj,
     _show,
 )
+from pytest_hostperf.store.jsonfile import Json
 
 __all__ = ["ENCODING", "MAX_INDEX", "SUB_BUCKETS", "decode_histogram", "encode_histogram",
-           "histogram_percentiles", "histogram_samples"]
+           "histogram_percentiles", "histogram_samples", "merge_histograms"]
 
 ENCODING = "log2-32"
 
@@ -40,7 +40,7 @@ _HIST_KEYS = frozenset({"encoding", "sub_buckets", "index", "count", "min_ns", "
 MAX_INDEX = int(bucket_of(np.array([MAX_NS]))[0])
 
 
-def encode_histogram(samples_ns: npt.ArrayLike) -> dict[str, Any]:
+def encode_histogram(samples_ns: npt.ArrayLike) -> Json:
     """The latency distribution in a compact log-bucket histogram (``log2-32``).
 
     Samples are rounded to integer ns. Bucket ``i`` covers ``[2**(i/32), 2**((i+1)/32))``
@@ -76,7 +76,7 @@ def encode_histogram(samples_ns: npt.ArrayLike) -> dict[str, Any]:
     }
 
 
-def _checked_histogram(h: dict[str, Any]) -> dict[str, Any]:
+def _checked_histogram(h: Json) -> Json:
     """``h`` itself once its shape is checked; BaselineError ``malformed histogram: ...`` if not."""
     try:
         _check_json(h, "histogram")
@@ -86,14 +86,14 @@ def _checked_histogram(h: dict[str, Any]) -> dict[str, Any]:
     return h
 
 
-def decode_histogram(h: dict[str, Any]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+def decode_histogram(h: Json) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
     """(representative value in ns of each stored bucket — its geometric middle —, count)."""
     _checked_histogram(h)
     index = np.asarray(h["index"], dtype=np.float64)
     return np.exp2((index + 0.5) / SUB_BUCKETS), np.asarray(h["count"], dtype=np.int64)
 
 
-def histogram_percentiles(h: dict[str, Any], qs: Sequence[float]) -> npt.NDArray[np.float64]:
+def histogram_percentiles(h: Json, qs: Sequence[float]) -> npt.NDArray[np.float64]:
     """Percentiles (0..100) recomputed from a histogram, numpy's linear method.
 
     Each order statistic is taken as its bucket's representative value (the exact min
@@ -123,7 +123,7 @@ def histogram_percentiles(h: dict[str, Any], qs: Sequence[float]) -> npt.NDArray
     return np.clip(v_lo + frac * (v_hi - v_lo), lo_ns, hi_ns)
 
 
-def histogram_samples(h: dict[str, Any]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+def histogram_samples(h: Json) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """The histogram as whole-ns values with counts, ascending, for another histogram to record.
 
     One count each at the exact ``min_ns`` and ``max_ns`` (the first and last sample, which
@@ -151,9 +151,26 @@ def histogram_samples(h: dict[str, Any]) -> tuple[npt.NDArray[np.int64], npt.NDA
     return out.astype(np.int64), summed
 
 
+def merge_histograms(histograms: Sequence[Json | None]) -> Json | None:
+    """One ``log2-32`` histogram of several (a baseline's runs), each checked when it was read:
+    counts added per bucket."""
+    hs = [dict(h) for h in histograms if h]
+    if not hs:
+        return None
+    if len(hs) == 1:
+        return hs[0]
+    counts: dict[int, int] = {}
+    for h in hs:
+        for i, n in zip(h["index"], h["count"]):
+            counts[i] = counts.get(i, 0) + n
+    index = sorted(counts)
+    return {"encoding": hs[0]["encoding"], "sub_buckets": hs[0]["sub_buckets"], "index": index,
+            "count": [counts[i] for i in index], "min_ns": min(h["min_ns"] for h in hs),
+            "max_ns": max(h["max_ns"] for h in hs), "total": sum(h["total"] for h in hs)}
 
 
-def _locate_bucket_problem(index: list[Any], count: list[Any], where: str) -> None:
+def _locate_bucket_problem(index: list[int], count: list[int], where: str) -> None:
+    # The lists are unchecked JSON: the int annotation is what the fast path found untrue.
     """The slow path of histogram checking: find and name the first bad entry."""
     prev = -1
     for i, b in enumerate(index):
@@ -165,7 +182,7 @@ def _locate_bucket_problem(index: list[Any], count: list[Any], where: str) -> No
         _int(c, f"{where}.count[{i}]", 1, MAX_NS, "a count")
 
 
-def _check_histogram(h: Any, where: str) -> None:
+def _check_histogram(h: object, where: str) -> None:
     h = _obj(h, where)
     _keys(h, where, _HIST_KEYS)
     if h["encoding"] != ENCODING:

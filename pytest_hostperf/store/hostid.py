@@ -2,7 +2,7 @@
 
 :func:`host_id` makes one from a host fingerprint (a readable slug plus a short hash of
 the fields that change latency), :func:`sanitize_host_id` makes any text safe as a file
-name. Pure: no I/O (the file's path in a folder is ``store.baseline_path``).
+name. Pure: no I/O (the file's path in a folder is ``disk.baseline_path``).
 """
 from __future__ import annotations
 
@@ -70,7 +70,8 @@ def host_id(fingerprint: dict[str, Any], override: str | None = None) -> str:
     ``override`` (``--hostperf-host`` / ``HOSTPERF_HOST``) wins, sanitized. Otherwise a
     readable slug (short CPU model, logical CPUs, arch) plus 8 hex digits of a SHA-256 over
     the fields every source reports, hostperf's own fingerprint and pytest-benchmark's
-    ``machine_info`` alike, so that one machine has one id whatever measured it (issue 16):
+    ``machine_info`` alike, so that one machine has one id whatever measured it (a baseline
+    saved from pytest-benchmark's file and one saved by hostperf itself must be the same file):
     CPU model, logical CPUs, arch, kernel major.minor, Python major.minor and implementation.
     The kernel patch level is left out so that CI runners of one SKU share a baseline; the
     fields only hostperf reads (physical cores, SMT, NUMA nodes, governor, RT throttling) are

@@ -1,9 +1,10 @@
-"""Checks of parsed JSON that name the JSON path of the first problem.
+"""The one validation framework: checks of parsed JSON that name the JSON path of the first problem.
 
-The building blocks of :mod:`pytest_hostperf.store.baseline_schema` (baseline documents) and of the
-histogram shape check in :mod:`pytest_hostperf.store.histogram`; kept apart so that neither
-imports the other's internals. A failed check raises :class:`_Invalid` (where, problem);
-the caller turns it into its own error with the file's name. Pure: no I/O.
+Every schema of the store is written with it: baseline documents (``baseline_schema``),
+reports (``report_schema``) and the histogram's shape (``histogram``). A failed check raises
+:class:`_Invalid` (where, problem); the reader that called it turns that into its own error
+(``BaselineError``, ``ReportError``) with the file's name. Values arrive as ``object`` (what
+the bounded reader parsed) and leave narrowed. Pure: no I/O.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TypeAlias, overload
 
 from pytest_hostperf.store import jsonfile
+from pytest_hostperf.store.jsonfile import Json
 
 #: Largest time accepted, in ns (about 11.6 days): anything above is corruption, not latency.
 MAX_NS = 10**15
@@ -36,7 +38,7 @@ class _Invalid(Exception):
         return f"{self.where}: {self.problem}" if self.where else self.problem
 
 
-def _kind(v: Any) -> str:
+def _kind(v: object) -> str:
     if v is None:
         return "null"
     if isinstance(v, bool):
@@ -48,7 +50,7 @@ def _kind(v: Any) -> str:
 _show_key = jsonfile.show
 
 
-def _show(v: Any) -> str:
+def _show(v: object) -> str:
     text = json.dumps(v, default=repr) if isinstance(v, (str, int, float, bool, type(None))) else _kind(v)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -74,11 +76,12 @@ def _path_of(node: _Node, root: str) -> str:
 _SCALARS = frozenset({str, bool, type(None)})
 
 
-def _check_json(value: Any, where: str) -> None:
+def _check_json(value: object, where: str) -> None:
     """JSON types only, string keys, finite floats, 64-bit ints, at most MAX_DEPTH deep.
 
     Iterative, so a deep document cannot exhaust the stack; paths are rendered only for
     the error, which keeps a multi-megabyte file fast to check."""
+    # Any, not object: the loop narrows with exact type() tests, which a checker does not follow.
     stack: list[tuple[Any, _Node, int]] = [(value, None, 1)]
     while stack:
         v, node, depth = stack.pop()
@@ -106,13 +109,13 @@ def _check_json(value: Any, where: str) -> None:
             raise _Invalid(_path_of(node, where), f"{t.__name__} is not a JSON value")
 
 
-def _obj(v: Any, where: str) -> dict[str, Any]:
+def _obj(v: object, where: str) -> Json:
     if type(v) is not dict:
         raise _Invalid(where, f"expected an object, got {_kind(v)}")
     return v
 
 
-def _keys(d: Mapping[str, Any], where: str, required: frozenset[str], optional: frozenset[str] = frozenset(),
+def _keys(d: Mapping[str, object], where: str, required: frozenset[str], optional: frozenset[str] = frozenset(),
           *, extra_ok: bool = False) -> None:
     missing = sorted(required - d.keys())
     if missing:
@@ -124,7 +127,7 @@ def _keys(d: Mapping[str, Any], where: str, required: frozenset[str], optional: 
                                   f"{', '.join(_show_key(k) for k in unknown[:5])}")
 
 
-def _int(v: Any, where: str, lo: int = 0, hi: int = MAX_NS, what: str = "an integer") -> int:
+def _int(v: object, where: str, lo: int = 0, hi: int = MAX_NS, what: str = "an integer") -> int:
     if type(v) is not int:
         raise _Invalid(where, f"expected {what}, got {_kind(v)} {_show(v)}")
     if v < lo:
@@ -134,23 +137,23 @@ def _int(v: Any, where: str, lo: int = 0, hi: int = MAX_NS, what: str = "an inte
     return v
 
 
-def _ns(v: Any, where: str) -> int:
+def _ns(v: object, where: str) -> int:
     return _int(v, where, 0, MAX_NS, "an integer number of nanoseconds")
 
 
 @overload
-def _str(v: Any, where: str, *, nullable: Literal[False] = False) -> str: ...
+def _str(v: object, where: str, *, nullable: Literal[False] = False) -> str: ...
 @overload
-def _str(v: Any, where: str, *, nullable: bool) -> str | None: ...
+def _str(v: object, where: str, *, nullable: bool) -> str | None: ...
 
 
-def _str(v: Any, where: str, *, nullable: bool = False) -> str | None:
+def _str(v: object, where: str, *, nullable: bool = False) -> str | None:
     if (v is None and nullable) or type(v) is str:
         return v
     raise _Invalid(where, f"expected a string{' or null' if nullable else ''}, got {_kind(v)}")
 
 
-def _ordered(d: Mapping[str, Any], where: str, names: Sequence[str]) -> None:
+def _ordered(d: Mapping[str, int], where: str, names: Sequence[str]) -> None:
     for a, b in zip(names, names[1:]):
         if d[a] > d[b]:
             raise _Invalid(where, f"{a} {d[a]} > {b} {d[b]}: must be "

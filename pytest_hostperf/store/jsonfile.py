@@ -29,9 +29,12 @@ import math
 import os
 import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, TypeAlias
 
 from pytest_hostperf.errors import HostperfError
+
+#: A JSON object once checked: its values are known only to the schema that checked them.
+Json: TypeAlias = dict[str, Any]
 
 #: Default cap on a file's size (baselines and reports); refused before reading.
 MAX_BYTES = 64 * 1024 * 1024
@@ -54,7 +57,7 @@ def show(text: str) -> str:
     return json.dumps(text if len(text) <= SHOW else text[:SHOW - 3] + "...")
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
     out = dict(pairs)
     if len(out) != len(pairs):
         seen: set[str] = set()
@@ -63,7 +66,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _reject_constant(name: str) -> Any:
+def _reject_constant(name: str) -> NoReturn:
     raise _Reject(f"{name} is not a number a JSON file may hold here (NaN/Infinity are not JSON)")
 
 
@@ -140,7 +143,7 @@ def read_bytes(path: Path, *, what: str, error: type[HostperfError] = HostperfEr
 
 
 def parse(path: Path, data: bytes, *, what: str, error: type[HostperfError] = HostperfError,
-          fix: str = "", max_values: int = MAX_VALUES) -> Any:
+          fix: str = "", max_values: int = MAX_VALUES) -> object:
     """``data`` (the bytes of ``path``) as JSON, refusing what the module docstring lists.
 
     ``fix`` (e.g. "restore it from version control") ends every message about the content.
@@ -172,8 +175,9 @@ def parse(path: Path, data: bytes, *, what: str, error: type[HostperfError] = Ho
 
 
 def read_json(path: Path, *, what: str, error: type[HostperfError] = HostperfError, fix: str = "",
-              max_bytes: int = MAX_BYTES, max_values: int = MAX_VALUES) -> Any:
+              max_bytes: int = MAX_BYTES, max_values: int = MAX_VALUES) -> object:
     """Read and parse the JSON file ``path`` within the bounds above; ``error`` on any problem.
+    What it holds is unchecked: the caller's schema narrows it.
 
     >>> read_json(Path("baselines/h.json"), what="baseline", error=BaselineError)  # doctest: +SKIP
     """

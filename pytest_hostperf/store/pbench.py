@@ -10,6 +10,7 @@ the result says so instead of pretending (``mode`` ``batched(k)``, not gated).
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,11 @@ import numpy as np
 
 from pytest_hostperf.errors import HostperfError
 from pytest_hostperf.measure.sampling import Samples
+from pytest_hostperf.stats.result import summarize
+from pytest_hostperf.store import jsonfile
+from pytest_hostperf.store.histogram import encode_histogram
 from pytest_hostperf.store.records import Commit, HostInfo, Report, ResultRecord, Settings
+from pytest_hostperf.units import format_bytes
 
 #: Blocks a pytest-benchmark run is split into, as hostperf splits its own samples.
 BLOCKS = 20
@@ -55,7 +60,8 @@ class RoundsPlan:
 
 def fixed_plan(round_s: float, iterations: int, *, min_rounds: int, max_time_s: float,
                baseline: tuple[int, int] | None) -> RoundsPlan:
-    """The rounds of one pytest-benchmark test, the same every run (issue 16).
+    """The rounds of one pytest-benchmark test, the same every run, so that its block
+    percentiles compare with the stored ones like for like.
 
     ``round_s``: one round's time at ``iterations`` (pytest-benchmark's calibration);
     ``baseline``: the latest stored run's (rounds, iterations) of this test, or None. With a
@@ -83,7 +89,7 @@ def like_for_like(rounds: int, iterations: int, stored: tuple[int, int]) -> str 
     return None
 
 
-def samples_from_data(data_s: Any, iterations: int, seconds: float = 0.0) -> Samples:
+def samples_from_data(data_s: object, iterations: int, seconds: float = 0.0) -> Samples:
     """hostperf ``Samples`` from pytest-benchmark's per-round values (seconds per iteration)."""
     values = np.asarray(data_s, dtype=np.float64) * 1e9
     if values.ndim != 1 or not len(values) or not np.all(np.isfinite(values)) or np.any(values < 0):
@@ -134,11 +140,6 @@ def load_benchmark_json(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> Bench
     is larger than ``max_bytes`` (the message says how to read it anyway).
 
     The one place that knows pytest-benchmark's own keys."""
-    import os
-
-    from pytest_hostperf.store import jsonfile
-    from pytest_hostperf.units import format_bytes
-
     try:
         size = os.stat(path).st_size
     except OSError:
@@ -184,9 +185,6 @@ def load_benchmark_json(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> Bench
 def import_benchmark(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> Report:
     """A hostperf report (``--hostperf-json`` schema) from a pytest-benchmark JSON file saved
     with ``--benchmark-save-data``; ``hostperf compare`` and ``hostperf plot`` accept it."""
-    from pytest_hostperf.stats.result import summarize
-    from pytest_hostperf.store.histogram import encode_histogram
-
     f = load_benchmark_json(Path(path), max_bytes=max_bytes)
     results = []
     for b in f.benchmarks:

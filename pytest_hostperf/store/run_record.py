@@ -1,7 +1,9 @@
-"""Building a baseline run for saving: :func:`measurement_record` per measurement, then
-:func:`new_run`, each validated at once (by ``schema.py``) so a bad input fails where it is
-made, not at the next load. Records are JSON-ready dicts, all times integer ns. Pure: no
-I/O (``store.save_run`` writes the run).
+"""The older way to build a baseline run for saving, as dicts: :func:`measurement_record`
+(which encodes the samples' histogram again) and :func:`new_run`, each validated at once.
+
+Superseded by the typed path -- ``records.StoredRun.of(report)`` (each result's histogram
+encoded once, by the report) handed to ``disk.save_run``, which validates once. Kept only
+while ``run/outputs.py`` and ``run/xdist.py`` still call it; it goes with them.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from pytest_hostperf.store.jsoncheck import _check_json, _Invalid
 __all__ = ["measurement_record", "new_run"]
 
 
-def _ns_int(value: Any) -> Any:
+def _ns_int(value: object) -> object:
     """An integer from ints, numpy scalars and finite floats (rounded); anything else unchanged
     so that validation reports it."""
     if isinstance(value, bool):

@@ -3,6 +3,7 @@ builders of records, runs and documents made the way the plugin makes them."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +11,9 @@ import numpy as np
 
 from pytest_hostperf.measure.sampling import Samples
 from pytest_hostperf.stats.result import summarize
-from pytest_hostperf.store import baseline_schema, run_record
-from pytest_hostperf.store.records import ResultRecord
+from pytest_hostperf.store import baseline_schema
+from pytest_hostperf.store.histogram import encode_histogram
+from pytest_hostperf.store.records import Commit, ResultRecord, StoredMeasurement, StoredRun, Timer
 
 MID = "t.py::test_a[x]"
 M = f'runs[0].measurements["{MID}"]'
@@ -34,7 +36,8 @@ COMMIT = {"sha": "0123456789abcdef0123456789abcdef01234567", "branch": "main", "
 
 def real_record(seed: int = 0, *, n: int = 2000, blocks: int = 20, batch: int = 1,
                 host: dict | None = None) -> dict:
-    """A record made the way the plugin makes it: Result.summarize -> ResultRecord -> measurement_record."""
+    """A record made the way the plugin makes it: Result.summarize -> ResultRecord (its histogram encoded
+    once) -> StoredMeasurement, as JSON."""
     rng = np.random.default_rng(seed)
     values = np.rint(rng.lognormal(np.log(2000), 0.4, n))
     if batch > 1:
@@ -42,23 +45,30 @@ def real_record(seed: int = 0, *, n: int = 2000, blocks: int = 20, batch: int = 
     raw = Samples(values=values, block_sizes=(n // blocks,) * blocks, batch=batch, warmup_calls=10,
                   calls=n * batch, seconds=0.01, truncated=False)
     res = summarize(raw, nodeid="t.py::test_a", name="x")
-    doc = ResultRecord.of(res).to_json()
+    doc = StoredMeasurement.of(ResultRecord.of(res, histogram=encode_histogram(res.samples))).to_json()
     if host is not None:
         doc["host"] = host
-    return run_record.measurement_record(doc, res.samples)
+    return doc
 
 
-def make_run(seq: int = 0, *, measurements: dict | None = None, **extra: Any) -> dict:
-    return run_record.new_run(
-        measurements={MID: real_record(seq)} if measurements is None else measurements,
-        fingerprint=FP, audit=AUDIT, timer=TIMER, tools=TOOLS, commit=COMMIT,
-        created_utc=f"2024-05-01T12:00:{seq % 60:02d}Z", extra={"seq": seq, **extra})
+def make_run(seq: int = 0, *, measurements: dict | None = None, **extra: Any) -> StoredRun:
+    """A typed run of ``measurements`` (records as JSON), ``extra`` keys and ``seq`` among them."""
+    ms = {MID: real_record(seq)} if measurements is None else measurements
+    return StoredRun(created_utc=f"2024-05-01T12:00:{seq % 60:02d}Z", commit=Commit(**COMMIT), tools=dict(TOOLS),
+                     fingerprint=dict(FP), audit=tuple(dict(a) for a in AUDIT), timer=Timer(**TIMER), concurrency=1,
+                     measurements={k: StoredMeasurement.from_json(m) for k, m in ms.items()},
+                     extra={"seq": seq, **extra})
+
+
+def with_extra(run: StoredRun, **extra: Any) -> StoredRun:
+    """``run`` with more extra keys (what a dict run once got from ``dict(run, key=value)``)."""
+    return replace(run, extra={**run.extra, **extra})
 
 
 def valid_doc() -> dict:
     host = {"cpus": [1], "policy": "SCHED_FIFO", "priority": 49, "memory_locked": True, "controls": []}
-    runs = [make_run(0, measurements={MID: real_record(0), "t.py::test_b[y]": real_record(1, batch=4, host=host)}),
-            make_run(1)]
+    runs = [make_run(0, measurements={MID: real_record(0), "t.py::test_b[y]": real_record(1, batch=4, host=host)}
+                     ).to_json(), make_run(1).to_json()]
     return {"schema": baseline_schema.SCHEMA, "schema_version": 1, "host_id": "box-1", "runs": runs}
 
 

@@ -10,16 +10,32 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from baseline_data import AUDIT, COMMIT, FP, MID, TIMER, TOOLS, make_run, ns_values, real_record, valid_doc, write
+from baseline_data import (
+    AUDIT,
+    COMMIT,
+    FP,
+    MID,
+    TIMER,
+    TOOLS,
+    make_run,
+    ns_values,
+    real_record,
+    valid_doc,
+    with_extra,
+    write,
+)
 
 from pytest_hostperf.errors import BaselineError, InvalidArgument
-from pytest_hostperf.store import baseline_schema, hostid, run_record
+from pytest_hostperf.store import baseline_schema, hostid
 from pytest_hostperf.store import disk as store
+from pytest_hostperf.store.histogram import encode_histogram
+from pytest_hostperf.store.records import Commit, ResultRecord, StoredMeasurement, StoredRun, Timer
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "baseline_v1.json"
 
@@ -36,7 +52,7 @@ def test_round_trip(tmp_path: Path) -> None:
     assert b.runs == (run,)
     assert b.latest == run
     assert b.ids() == [MID]
-    assert b.runs_of(MID) == [run["measurements"][MID]]
+    assert b.runs_of(MID) == [run.measurements[MID]]
     assert store.load_if_exists(tmp_path / "baselines", "box-1") == b
 
 
@@ -46,18 +62,18 @@ def test_ids_and_runs_of_span_runs(tmp_path: Path) -> None:
     store.save_run(tmp_path, "h", r0)
     b = store.load(store.save_run(tmp_path, "h", r1))
     assert b.ids() == ["a", "b"]
-    assert b.runs_of("a") == [r0["measurements"]["a"], r1["measurements"]["a"]]
-    assert b.runs_of("b") == [r1["measurements"]["b"]]
+    assert b.runs_of("a") == [r0.measurements["a"], r1.measurements["a"]]
+    assert b.runs_of("b") == [r1.measurements["b"]]
     assert b.runs_of("missing") == []
-    assert b.latest["seq"] == 1
+    assert b.latest.extra["seq"] == 1
 
 
 def test_keep_last_k(tmp_path: Path) -> None:
     for seq in range(7):
         path = store.save_run(tmp_path, "h", make_run(seq, measurements={}), keep=3)
-    assert [r["seq"] for r in store.load(path).runs] == [4, 5, 6]
+    assert [r.extra["seq"] for r in store.load(path).runs] == [4, 5, 6]
     path = store.save_run(tmp_path, "h", make_run(7, measurements={}))  # default keep=5
-    assert [r["seq"] for r in store.load(path).runs] == [4, 5, 6, 7]
+    assert [r.extra["seq"] for r in store.load(path).runs] == [4, 5, 6, 7]
     with pytest.raises(InvalidArgument, match="keep"):
         store.save_run(tmp_path, "h", make_run(8), keep=0)
 
@@ -114,15 +130,14 @@ def golden_doc() -> dict:
     r_batched = _golden_result("bench.py::test_alloc", "malloc", batched, 2, 4)
     r_batched["host"] = {"cpus": [1], "policy": "SCHED_FIFO", "priority": 49, "memory_locked": True,
                          "controls": [{"control": "rt", "applied": True, "reason": None}]}
-    measurements = {r["id"]: run_record.measurement_record(r, s)
+    measurements = {r["id"]: StoredMeasurement.of(ResultRecord.from_json({**r, "histogram": encode_histogram(s)}))
                     for r, s in ((r_single, single), (r_batched, batched))}
     runs = [
-        run_record.new_run(measurements=measurements, fingerprint=FP, audit=AUDIT,
-                         timer=TIMER, tools=TOOLS, commit=COMMIT, created_utc="2024-05-01T12:00:00Z"),
-        run_record.new_run(measurements={k: v for k, v in measurements.items() if "arena" in k},
-                         fingerprint=FP, audit=[], timer=None, tools=TOOLS, concurrency=2,
-                         commit={"sha": None, "branch": None, "dirty": None},
-                         created_utc="2024-05-02T08:30:00.250Z", extra={"note": "xdist -n 2"}),
+        StoredRun(created_utc="2024-05-01T12:00:00Z", commit=Commit(**COMMIT), tools=TOOLS, fingerprint=FP,
+                  audit=tuple(AUDIT), timer=Timer(**TIMER), concurrency=1, measurements=measurements).to_json(),
+        StoredRun(created_utc="2024-05-02T08:30:00.250Z", commit=Commit(), tools=TOOLS, fingerprint=FP, audit=(),
+                  timer=None, concurrency=2, measurements={k: v for k, v in measurements.items() if "arena" in k},
+                  extra={"note": "xdist -n 2"}).to_json(),
     ]
     return {"schema": baseline_schema.SCHEMA, "schema_version": 1, "host_id": hostid.host_id(FP), "runs": runs}
 
@@ -139,7 +154,7 @@ def test_golden_file_loads_and_reserializes_byte_identically() -> None:
     b = store.load(GOLDEN)
     assert store.to_json(b.to_dict()) == GOLDEN.read_bytes().decode("utf-8")
     assert b.host_id == hostid.host_id(FP)
-    assert len(b.runs) == 2 and b.latest["note"] == "xdist -n 2"
+    assert len(b.runs) == 2 and b.latest.extra["note"] == "xdist -n 2"
     assert b.ids() == ["bench.py::test_alloc[arena]", "bench.py::test_alloc[malloc]"]
 
 
@@ -201,16 +216,19 @@ def test_not_a_regular_file(tmp_path: Path) -> None:
 WRITER = textwrap.dedent("""
     import json, sys
     from pathlib import Path
+    from dataclasses import replace
     from pytest_hostperf.store import disk as store
-    run = json.loads(sys.argv[3])
+    from pytest_hostperf.store.records import StoredRun
+    run = StoredRun.from_json(json.loads(sys.argv[3]))
     for i in range(10):
-        store.save_run(Path(sys.argv[1]), "race-host", dict(run, writer=sys.argv[2], seq=i), keep=100)
+        extra = {**run.extra, "writer": sys.argv[2], "seq": i}
+        store.save_run(Path(sys.argv[1]), "race-host", replace(run, extra=extra), keep=100)
 """)
 
 
 def test_concurrent_saves_from_processes_all_land(tmp_path: Path) -> None:
     folder = tmp_path / "baselines"
-    run = json.dumps(make_run(0))
+    run = json.dumps(make_run(0).to_json())
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(folder), str(w), run],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for w in range(3)]
     reads = 0
@@ -221,7 +239,8 @@ def test_concurrent_saves_from_processes_all_land(tmp_path: Path) -> None:
     outputs = [p.communicate(timeout=60) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], outputs
     b = store.load(folder / "race-host.json")
-    assert sorted((r["writer"], r["seq"]) for r in b.runs) == [(str(w), i) for w in range(3) for i in range(10)]
+    assert (sorted((r.extra["writer"], r.extra["seq"]) for r in b.runs)
+            == [(str(w), i) for w in range(3) for i in range(10)])
     assert os.listdir(folder) == ["race-host.json"]
 
 
@@ -316,12 +335,11 @@ def test_file_of_another_host_is_not_mixed_in(tmp_path: Path) -> None:
 
 def test_save_validates_the_run_first(tmp_path: Path) -> None:
     run = make_run(0)
-    run["measurements"][MID]["p99_ns"] = 1.5
+    run.measurements[MID] = replace(run.measurements[MID], p99_ns=1.5)
     where = re.escape(f'run.measurements["{MID}"].p99_ns')
     with pytest.raises(BaselineError, match=f"save_run: not a valid run: {where}"):
         store.save_run(tmp_path, "h", run)
-    run = make_run(0)
-    run["concurrency"] = np.int64(2)
+    run = replace(make_run(0), concurrency=np.int64(2))
     with pytest.raises(BaselineError, match="not a JSON value"):
         store.save_run(tmp_path, "h", run)
     assert os.listdir(tmp_path) == []
@@ -446,7 +464,7 @@ def test_where_a_folder_cannot_be_locked_a_lock_file_stands_in_for_the_save_only
     def saver(w: int) -> None:
         try:
             for i in range(5):
-                store.save_run(folder, "h", dict(make_run(0), writer=w, seq=i), keep=100)
+                store.save_run(folder, "h", with_extra(make_run(0), writer=w, seq=i), keep=100)
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -457,7 +475,7 @@ def test_where_a_folder_cannot_be_locked_a_lock_file_stands_in_for_the_save_only
         t.join(60)
     assert errors == []
     runs = store.load(folder / "h.json").runs
-    assert sorted((r["writer"], r["seq"]) for r in runs) == [(w, i) for w in range(3) for i in range(5)]
+    assert sorted((r.extra["writer"], r.extra["seq"]) for r in runs) == [(w, i) for w in range(3) for i in range(5)]
     assert all(".h.lock" in names for names in seen) and os.listdir(folder) == ["h.json"]
     (folder / "h.json").unlink()
     (folder / ".h.lock").symlink_to(tmp_path / "victim.txt")  # the lock file path is never followed

@@ -38,7 +38,7 @@ def test_two_saves_at_once_both_land(tmp_path: Path, driver: Driver) -> None:
         assert "baseline saved: " in res["stdout"]
     now = disk.load(folder / f"{HOST}.json").runs
     assert now[:len(old)] == old and len(now) == len(old) + 2, "a concurrent save was lost"
-    assert all(set(run["measurements"]) == IDS for run in now[len(old):])
+    assert all(set(run.measurements) == IDS for run in now[len(old):])
     assert os.listdir(folder) == [f"{HOST}.json"]  # no temp file, and the lock leaves no file
 
 
@@ -52,7 +52,7 @@ def test_xdist_save_loses_no_measurement(tmp_path: Path, driver: Driver) -> None
     assert res["rc"] == 0 and res["stuck"] == [], res["stdout"] + res["stderr"]
     now = disk.load(folder / f"{HOST}.json").runs
     assert now[:len(old)] == old and len(now) > len(old)
-    assert set().union(*(run["measurements"] for run in now[len(old):])) == IDS
+    assert set().union(*(run.measurements for run in now[len(old):])) == IDS
     assert temp_files(folder) == []
 
 
@@ -65,7 +65,7 @@ def test_xdist_save_lands_as_one_run_with_every_measurement(tmp_path: Path, driv
     assert res["rc"] == 0, res["stdout"] + res["stderr"]
     now = disk.load(folder / f"{HOST}.json").runs
     # DESIGN section 9: the controller writes the baseline once, with both workers' results.
-    assert now[:len(old)] == old and len(now) == len(old) + 1, [sorted(r["measurements"]) for r in now[len(old):]]
+    assert now[:len(old)] == old and len(now) == len(old) + 1, [sorted(r.measurements) for r in now[len(old):]]
     measuring = 2 if len(os.sched_getaffinity(0)) >= 2 else 1  # fewer CPUs: gathered onto one worker
-    assert set(now[-1]["measurements"]) == IDS and now[-1]["concurrency"] == measuring
+    assert set(now[-1].measurements) == IDS and now[-1].concurrency == measuring
     assert temp_files(folder) == []

@@ -46,7 +46,7 @@ def test_full_disk_keeps_the_old_baseline_and_says_so(tmp_path: Path, driver: Dr
         res = driver.run(inner_pytest(*save_args(folder), "-p", "no:benchmark"), proj)
         assert res["rc"] == 0, res["stdout"] + res["stderr"]
         runs = disk.load(path).runs
-        assert runs[:-1] == old_runs and list(runs[-1]["measurements"]) == ["test_suite.py::test_work[work]"]
+        assert runs[:-1] == old_runs and list(runs[-1].measurements) == ["test_suite.py::test_work[work]"]
 
 
 @needs_mount

@@ -94,7 +94,7 @@ def test_signal_at_any_point_leaves_old_or_new_baseline(tmp_path: Path, driver: 
             assert path.read_bytes() == old_bytes, where
         else:
             assert now.runs[:-1] == runs, f"the file is neither the old one nor the old one plus a run; {where}"
-            assert set(now.runs[-1]["measurements"]) <= SUITE_IDS, where
+            assert set(now.runs[-1].measurements) <= SUITE_IDS, where
             runs = now.runs
         others = set(os.listdir(folder)) - {path.name}  # the lock leaves no file
         if sig == signal.SIGINT:
@@ -109,7 +109,7 @@ def test_signal_at_any_point_leaves_old_or_new_baseline(tmp_path: Path, driver: 
     res = driver.run(inner_pytest(*save_args(folder)), proj)
     assert res["rc"] == 0 and res["stuck"] == [], res["stdout"] + res["stderr"]
     now = disk.load(path)
-    assert now.runs[:-1] == runs and set(now.runs[-1]["measurements"]) == SUITE_IDS
+    assert now.runs[:-1] == runs and set(now.runs[-1].measurements) == SUITE_IDS
     assert os.listdir(folder) == [path.name]
     assert shm_of(driver.pids()) == [], "a later run must sweep what killed runs left in /dev/shm"
 
@@ -118,11 +118,13 @@ def test_signal_at_any_point_leaves_old_or_new_baseline(tmp_path: Path, driver: 
 # its temp file appears lands mid-write, without any hook in the code under test.
 BIG_WRITER = textwrap.dedent("""
     import sys
+    from dataclasses import replace
     from pathlib import Path
     from pytest_hostperf.store import disk
     folder = Path(sys.argv[1])
     old = disk.load(folder / (sys.argv[2] + ".json"))
-    disk.save_run(folder, sys.argv[2], dict(old.latest, pad="x" * 20_000_000), keep=100)
+    big = replace(old.latest, extra={**old.latest.extra, "pad": "x" * 20_000_000})
+    disk.save_run(folder, sys.argv[2], big, keep=100)
 """)
 
 

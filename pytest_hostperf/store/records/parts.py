@@ -7,16 +7,16 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from pytest_hostperf.host.control import Applied
-
-STATS = ("p50", "p90", "p99", "p999", "max")
+from pytest_hostperf.measure.sampling import TimerInfo
+from pytest_hostperf.stats.percentiles import STATS, BlockStats
+from pytest_hostperf.stats.verdict import BudgetCheck, SpeedupCheck, Verdict
+from pytest_hostperf.store.jsonfile import Json
 
 #: JSON report format history:
 #: 1 - first version: timer, settings, results with per-block statistics and budgets; before any
 #:     release, readers made to accept their absence: ``commit`` and each result's ``histogram``
 REPORT_SCHEMA = "pytest-hostperf-report"
 REPORT_SCHEMA_VERSION = 1
-
-Json = dict[str, Any]
 
 
 def _ns(x: float) -> int:
@@ -28,7 +28,7 @@ def _times(value: Callable[[str], int]) -> dict[str, Any]:
     return {f"{s}_ns": value(s) for s in (*STATS, "min", "mean")}
 
 
-def _opt(d: Json, **kv: Any) -> Json:
+def _opt(d: Json, **kv: object) -> Json:
     """``d`` plus the keys whose value is not None (optional keys are absent, not null)."""
     return {**d, **{k: v for k, v in kv.items() if v is not None}}
 
@@ -69,7 +69,7 @@ class Timer:
         return cls(str(d["clock"]), int(d["overhead_ns"]), int(d["resolution_ns"]), int(d["pairs"]))
 
     @classmethod
-    def of(cls, info: Any) -> Timer:
+    def of(cls, info: TimerInfo) -> Timer:
         """From a ``measure.TimerInfo`` (float ns rounded)."""
         return cls(info.clock, _ns(info.overhead_ns), _ns(info.resolution_ns), int(info.pairs))
 
@@ -97,7 +97,7 @@ class Block:
         return cls(int(d["n"]), *(int(d[f"{s}_ns"]) for s in STATS))
 
     @classmethod
-    def of(cls, b: Any) -> Block:
+    def of(cls, b: BlockStats) -> Block:
         """From a ``stats.BlockStats``."""
         return cls(int(b.n), *(_ns(b.get(s)) for s in STATS))
 
@@ -158,7 +158,7 @@ class BudgetRecord:
                    (int(lo), int(hi)), str(d.get("status")), str(d.get("message", "")))
 
     @classmethod
-    def of(cls, c: Any) -> BudgetRecord:
+    def of(cls, c: BudgetCheck) -> BudgetRecord:
         """From a ``verdict.BudgetCheck``."""
         lo, hi = c.interval_ns
         return cls(c.stat, int(c.budget_ns), _ns(c.estimate_ns), (_ns(lo), _ns(hi)), c.status, c.message)
@@ -204,15 +204,14 @@ class VerdictRecord:
                    tuple((int(h), int(b)) for h, b in d.get("pairs") or ()))
 
     @classmethod
-    def of(cls, v: Any, extra_rounds: int) -> VerdictRecord:
+    def of(cls, v: Verdict, extra_rounds: int) -> VerdictRecord:
         """From a ``verdict.Verdict`` reached after ``extra_rounds`` re-measured rounds; with
         several gated statistics (``--hostperf-gate``), the worst one's, the others named in its
         reason (``Verdict.detail``)."""
         return cls(v.status, v.stat, None if v.ratio is None else round(v.ratio, 4),
                    None if v.interval is None else (round(v.interval[0], 4), round(v.interval[1], 4)),
                    None if v.baseline_ns is None else _ns(v.baseline_ns), _ns(v.current_ns), v.tolerance_pct,
-                   v.baseline_runs, extra_rounds, getattr(v, "detail", v.reason),
-                   tuple((_ns(h), _ns(b)) for h, b in getattr(v, "pairs", ())))
+                   v.baseline_runs, extra_rounds, v.detail, tuple((_ns(h), _ns(b)) for h, b in v.pairs))
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,7 +240,7 @@ class SpeedupRecord:
                    str(d.get("message", "")))
 
     @classmethod
-    def of(cls, c: Any) -> SpeedupRecord:
+    def of(cls, c: SpeedupCheck) -> SpeedupRecord:
         """From a ``verdict.SpeedupCheck``."""
         return cls(c.fast_id, c.slow_id, c.stat, c.factor, round(c.speedup, 4),
                    (round(c.interval[0], 4), round(c.interval[1], 4)), c.status, c.message)

@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from pytest_hostperf.host.control import Applied
+from pytest_hostperf.stats.result import Result
+from pytest_hostperf.store.jsonfile import Json
 from pytest_hostperf.store.records.parts import (
     REPORT_SCHEMA,
     REPORT_SCHEMA_VERSION,
@@ -13,7 +15,6 @@ from pytest_hostperf.store.records.parts import (
     BudgetRecord,
     Commit,
     HostState,
-    Json,
     SpeedupRecord,
     Timer,
     VerdictRecord,
@@ -86,7 +87,7 @@ class ResultRecord:
                     series=self.series)
 
     @classmethod
-    def of(cls, r: Any, *, budgets: Sequence[BudgetRecord] = (), histogram: Json | None = None,
+    def of(cls, r: Result, *, budgets: Sequence[BudgetRecord] = (), histogram: Json | None = None,
            host: HostState | None = None, verdict: VerdictRecord | None = None, why: str | None = None,
            not_gated: str | None = None, counters: Json | None = None) -> ResultRecord:
         """From a ``result.Result`` (the fixture's return value) and what the gate decided."""
@@ -96,7 +97,7 @@ class ResultRecord:
                    intervals_ns={s: (_ns(lo), _ns(hi)) for s, (lo, hi) in r.intervals.items()},
                    blocks=tuple(Block.of(b) for b in r.blocks), budgets=tuple(budgets), histogram=histogram,
                    host=host, verdict=verdict, why=why, not_gated=not_gated, counters=counters,
-                   series=getattr(r, "series", None))
+                   series=r.series)
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> ResultRecord:

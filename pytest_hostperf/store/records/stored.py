@@ -1,20 +1,32 @@
-"""What a baseline stores of a run and of each measurement (see ``records/__init__.py``)."""
+"""What a baseline stores of a run and of each measurement (see ``records/__init__.py``).
+
+Built from a run's typed report (:meth:`StoredRun.of`, :meth:`StoredMeasurement.of`), whose
+histograms are already encoded: nothing is encoded twice, and nothing is validated here --
+``disk.save_run`` checks the run once, on its way to disk.
+"""
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from datetime import datetime, timezone
 from typing import Any
 
+from pytest_hostperf.errors import BaselineError
+from pytest_hostperf.store.jsonfile import Json
 from pytest_hostperf.store.records.parts import (
     Block,
     Commit,
     HostState,
-    Json,
     Timer,
     _opt,
     _times,
 )
-from pytest_hostperf.store.records.report import ResultRecord, audit_warnings
+from pytest_hostperf.store.records.report import Report, ResultRecord, audit_warnings
+
+
+def utc_now() -> str:
+    """Now, as a baseline run's ``created_utc`` (``2024-05-01T12:00:00Z``)."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +68,14 @@ class StoredMeasurement:
                    counters=d.get("counters"))
 
     @classmethod
-    def of(cls, r: ResultRecord, histogram: Json) -> StoredMeasurement:
-        """The stored summary of a run's result, with the histogram of its samples."""
-        return cls(mode=r.mode, batch=r.batch, n=r.n, **_times(r.get),
-                   blocks=r.blocks, group=r.group, histogram=histogram, host=r.host, counters=r.counters)
+    def of(cls, r: ResultRecord) -> StoredMeasurement:
+        """The stored summary of a run's result, with the histogram the report encoded;
+        BaselineError when it has none (its samples could not be encoded)."""
+        if r.histogram is None:
+            raise BaselineError(f"{r.id}: no histogram of its samples (they could not be encoded); "
+                                "a baseline keeps one for every measurement")
+        return cls(mode=r.mode, batch=r.batch, n=r.n, **_times(r.get), blocks=r.blocks, group=r.group,
+                   histogram=r.histogram, host=r.host, counters=r.counters or None)
 
 
 _RUN_KEYS = frozenset({"created_utc", "commit", "tools", "fingerprint", "audit", "timer", "concurrency",
@@ -72,7 +88,7 @@ class StoredRun:
 
     created_utc: str
     commit: Commit
-    tools: dict[str, str]
+    tools: dict[str, str | None]
     fingerprint: Json
     audit: tuple[Json, ...]
     timer: Timer | None
@@ -92,6 +108,20 @@ class StoredRun:
                      "timer": None if self.timer is None else self.timer.to_json(),
                      "concurrency": self.concurrency,
                      "measurements": {k: m.to_json() for k, m in self.measurements.items()}, **self.extra})
+
+    @classmethod
+    def of(cls, report: Report, measurements: Mapping[str, StoredMeasurement] | None = None, *,
+           created_utc: str | None = None) -> StoredRun:
+        """What a baseline keeps of a run: the report's host, timer, tools, commit and noise, and
+        ``measurements`` (default: :meth:`StoredMeasurement.of` each result); created now."""
+        if measurements is None:
+            measurements = {r.id: StoredMeasurement.of(r) for r in report.results}
+        host = report.host
+        return cls(created_utc=utc_now() if created_utc is None else created_utc, commit=report.commit,
+                   tools=dict(report.tools), fingerprint={} if host is None else dict(host.fingerprint),
+                   audit=() if host is None else host.audit, timer=report.timer, concurrency=report.concurrency,
+                   measurements=dict(measurements),
+                   extra={} if report.noise is None else {"noise": report.noise.stored()})
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> StoredRun:
