@@ -5,11 +5,11 @@ import os
 
 import pytest
 
-from pytest_hostperf.plugin import session_key
+from pytest_hostperf.run.context import RunContext
 
 
 @pytest.fixture
-def cpu_pair(request: pytest.FixtureRequest) -> tuple[int, int]:
+def cpu_pair(hostperf_context: RunContext) -> tuple[int, int]:
     """(measuring CPU, peer CPU) for the cross-process round trips.
 
     hostperf pins the measuring thread to the last of its CPUs (``--hostperf-cpus``, else the
@@ -18,7 +18,7 @@ def cpu_pair(request: pytest.FixtureRequest) -> tuple[int, int]:
     on the same CPU when the share is one CPU (the round trip then measures a same-core hand-off,
     and the baseline's concurrency says so), never on a CPU another worker is measuring on.
     """
-    session = request.config.stash[session_key]
+    session = hostperf_context
     allowed = sorted(os.sched_getaffinity(0))
     own = sorted(session.cpus) if session.cpus else allowed
     mine = own[-1]

@@ -46,6 +46,7 @@ from benchmarks.workloads.synthetic import BASE_ITERATIONS, TailWork, work
 from pytest_hostperf.gate import stored as gate
 from pytest_hostperf.host import control
 from pytest_hostperf.measure import sampling as measure
+from pytest_hostperf.measure.turns import BatonTurns, schedule, socketpair
 from pytest_hostperf.stats import paired, percentiles, verdict
 from pytest_hostperf.stats.result import summarize
 
@@ -98,7 +99,7 @@ def _paired_base(sock_fd: int, cmd: Any, out: Any, cpu: int, timer: measure.Time
             if not k:
                 break
             raw = measure.sample(work, (BASE_ITERATIONS,), plan=_plan(k, first), timer=timer,
-                                 turns=paired.BatonTurns("base", sock, paired.schedule(k)))
+                                 turns=BatonTurns("base", sock, schedule(k)))
             first = False
             out.send(percentiles.block_values(summarize(raw, nodeid="q", name="base").blocks, "p99").tolist())
         sock.close()
@@ -109,7 +110,7 @@ def compare_paired(case: Case, timer: measure.TimerInfo, cpu: int) -> paired.Pai
     import multiprocessing as mp
 
     fn, args = case.make()
-    a, b = paired.socketpair()
+    a, b = socketpair()
     ctx = mp.get_context("fork")
     cmd_r, cmd_w = ctx.Pipe(duplex=False)
     res_r, res_w = ctx.Pipe(duplex=False)
@@ -121,7 +122,7 @@ def compare_paired(case: Case, timer: measure.TimerInfo, cpu: int) -> paired.Pai
         nonlocal rounds
         cmd_w.send(k)
         raw = measure.sample(fn, args, plan=_plan(k, rounds == 0), timer=timer,
-                             turns=paired.BatonTurns("head", a, paired.schedule(k)))
+                             turns=BatonTurns("head", a, schedule(k)))
         rounds += 1
         if not res_r.poll(60):
             raise RuntimeError("the paired base side sent no result within 60 s")

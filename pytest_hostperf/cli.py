@@ -17,7 +17,7 @@ from pytest_hostperf import __version__
 from pytest_hostperf.errors import HostperfError
 from pytest_hostperf.host import audit as host_audit
 from pytest_hostperf.host.fingerprint import fingerprint
-from pytest_hostperf.reports import compare, plots, terminal
+from pytest_hostperf.reports import compare, compare_render, plots, terminal
 from pytest_hostperf.reports import export as hdr
 from pytest_hostperf.run import options
 from pytest_hostperf.store import disk, pbench
@@ -31,10 +31,10 @@ def _cmd_show(args: argparse.Namespace) -> int:
     if isinstance(doc, Report):
         print("\n".join(terminal.terminal_summary(doc)))
     else:
-        print("\n".join(compare.render_history(compare.source_from_baseline(doc, name=args.file))))
+        print("\n".join(compare_render.render_history(compare.source_from_baseline(doc, name=args.file))))
     if args.percentiles:
         print()
-        print("\n".join(compare.render_percentiles(compare.source_of(doc, name=args.file), args.percentiles)))
+        print("\n".join(compare_render.render_percentiles(compare.source_of(doc, name=args.file), args.percentiles)))
     return 0
 
 
@@ -84,11 +84,11 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     sources = [compare.load_input(arg, Path(args.baselines)) for arg in args.inputs]
     cmp = compare.compare_sources(sources, tolerance_pct=args.tolerance)
     if args.format == "json":
-        print(json.dumps(compare.to_json_doc(cmp), indent=1, sort_keys=True, allow_nan=False))
+        print(json.dumps(compare_render.to_json_doc(cmp), indent=1, sort_keys=True, allow_nan=False))
     elif args.format == "markdown":
-        print(compare.render_markdown(cmp), end="")
+        print(compare_render.render_markdown(cmp), end="")
     else:
-        print("\n".join(compare.render_table(cmp)))
+        print("\n".join(compare_render.render_table(cmp)))
     return 1 if args.fail_on_regression and cmp.regressed else 0
 
 

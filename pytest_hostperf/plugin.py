@@ -1,9 +1,10 @@
-"""pytest entry point: hooks and fixtures only, delegating to ``session.py``.
+"""pytest entry point: hooks and fixtures only, delegating to ``run/session.py``.
 
 Kept thin and cheap to import (no numpy, no torch): pytest loads it for every run,
 including ``pytest --help``. The run's plugin objects are registered here, each only when
 it has work: the session always; xdist's controller or worker side when xdist distributes a
-``--hostperf`` run; the pytest-benchmark bridge under ``--hostperf`` with pytest-benchmark.
+``--hostperf`` run; the pairing's head or base side under ``--hostperf-against``; the
+pytest-benchmark bridge under ``--hostperf`` with pytest-benchmark.
 """
 from __future__ import annotations
 
@@ -12,16 +13,19 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_hostperf.run import options
+from pytest_hostperf.pairing import channel
+from pytest_hostperf.run import options, placement
+from pytest_hostperf.run.context import RunContext
 from pytest_hostperf.run.fixture import Recorder
-from pytest_hostperf.run.session import HostperfSession, recorder_key
+from pytest_hostperf.run.session import HostperfSession
 
 if TYPE_CHECKING:
     from pytest_hostperf.host.control import Applied
     from pytest_hostperf.run.settings import Controls
 
 session_key = pytest.StashKey[HostperfSession]()
-_ROLES = ("hostperf-xdist-worker", "hostperf-xdist-controller", "hostperf-benchmark", "hostperf-against")
+_ROLES = ("hostperf-xdist-worker", "hostperf-xdist-controller", "hostperf-benchmark", "hostperf-against",
+          "hostperf-against-base")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -34,34 +38,44 @@ def pytest_configure(config: pytest.Config) -> None:
         "hostperf(p99=, p999=, max=, samples=, group=, series=, tolerance=, rt=, cpus=, mlock=): "
         "latency budgets and per-test settings of a pytest-hostperf measurement",
     )
-    from pytest_hostperf.run import placement as workers
-
     full = bool(options.get(config, "hostperf"))
     against = full and bool(options.get(config, "hostperf_against"))
     # the paired gate gathers its tests onto one xdist worker (docs/paired.md: measured both ways)
-    placement = workers.placement(config, options.get(config, "hostperf_cpus"), full, gather=against)
-    config.stash[session_key] = session = HostperfSession(config, placement)
+    where = placement.placement(config, options.get(config, "hostperf_cpus"), full, gather=against)
+    config.stash[session_key] = session = HostperfSession(config, where)
     config.pluginmanager.register(session, "hostperf-session")
-    if placement is not None:
+    ctx, log = session.ctx, session.log
+    if where is not None:
         from pytest_hostperf.run.xdist import ControllerRole, WorkerRole
 
-        if placement.worker is not None:
-            config.pluginmanager.register(WorkerRole(session), "hostperf-xdist-worker")
+        if where.worker is not None:
+            config.pluginmanager.register(WorkerRole(config, ctx, log), "hostperf-xdist-worker")
         else:
-            config.pluginmanager.register(ControllerRole(session), "hostperf-xdist-controller")
-    ref = session.settings.against
+            config.pluginmanager.register(ControllerRole(ctx, log), "hostperf-xdist-controller")
+    ref = ctx.settings.against
     if against and ref:
-        from pytest_hostperf.pairing.head import AgainstHead, PairingError, check_ref
+        # pairing loads only when a run pairs (numpy), never with pytest --help
+        from pytest_hostperf.pairing import worktree
+        from pytest_hostperf.pairing.channel import PairingError
+        from pytest_hostperf.pairing.head import AgainstHead
+        from pytest_hostperf.run.against import HeadRole, base_args
 
-        if placement is None or placement.worker is not None:  # the process that runs the tests leads
-            session.pairing = AgainstHead(session, ref, session.settings.against_python,
-                                          lazy=placement is not None)
-            config.pluginmanager.register(session.pairing, "hostperf-against")
+        if where is None or where.worker is not None:  # the process that runs the tests leads
+            session.pairing = AgainstHead(ref, rootdir=ctx.rootdir, base_args=base_args(ctx.settings),
+                                          python=ctx.settings.against_python, tolerance=ctx.settings.tolerance,
+                                          progress=session.progress, note=log.note)
+            config.pluginmanager.register(HeadRole(session.pairing, lazy=where is not None), "hostperf-against")
         else:  # the xdist controller runs no test: it only checks REF, once, before workers start
             try:
-                check_ref(ref, config.rootpath)
+                worktree.check_ref(ref, ctx.rootdir)
             except PairingError as exc:
                 raise pytest.UsageError(str(exc)) from None
+    if full and channel.started_by_head():  # this is the base session a head started
+        from pytest_hostperf.pairing.base import BaseSide
+        from pytest_hostperf.run.against import BaseRole
+
+        session.base_side = side = BaseSide()
+        config.pluginmanager.register(BaseRole(side), "hostperf-against-base")
     if full and config.pluginmanager.has_plugin("benchmark"):
         from pytest_hostperf.bench.bridge import BenchBridge
 
@@ -82,7 +96,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def _controls(request: pytest.FixtureRequest) -> Controls:
     from pytest_hostperf.run.settings import parse_marker, resolve_controls
 
-    return resolve_controls(request.config.stash[session_key].settings, parse_marker(request.node))
+    return resolve_controls(request.config.stash[session_key].ctx.settings, parse_marker(request.node))
 
 
 @pytest.fixture
@@ -92,9 +106,7 @@ def hostperf(request: pytest.FixtureRequest) -> Recorder:
     ``r`` has ``p50, p90, p99, p999, max, mean, n, batched, mode`` (nanoseconds) and the
     per-block statistics. Without ``--hostperf`` it makes a few calls only (smoke mode).
     """
-    rec = Recorder(request.config.stash[session_key], request.node)
-    request.node.stash[recorder_key] = rec
-    return rec
+    return request.config.stash[session_key].recorder(request.node)
 
 
 @pytest.fixture
@@ -147,3 +159,11 @@ def warm_cache() -> Callable[..., object]:
     from pytest_hostperf.host import control
 
     return control.warm
+
+
+@pytest.fixture
+def hostperf_context(request: pytest.FixtureRequest) -> RunContext:
+    """The run's context, read only: its settings (``.settings``), the CPUs it measures on
+    (``.cpus``), whether this is an xdist worker (``.is_worker``) and whether the hostperf
+    tests were gathered onto one worker (``.gathered``), the stored baseline."""
+    return request.config.stash[session_key].ctx

@@ -39,8 +39,9 @@ def test_parse_gate_refuses_unknown_statistics(text: str) -> None:
 
 
 def _v(stat: str, status: str, ratio: float = 1.0) -> verdict.Verdict:
-    return verdict.Verdict(status, stat, ratio, (ratio * 0.9, ratio * 1.1), 1000.0, 1000.0 * ratio, 10.0, 3,
-                           f"{verdict.GATED[stat]} {status}")
+    return verdict.Verdict(status=status, stat=stat, ratio=ratio, interval=(ratio * 0.9, ratio * 1.1),
+                           baseline_ns=1000.0, current_ns=1000.0 * ratio, tolerance_pct=10.0, baseline_runs=3,
+                           reason=f"{verdict.GATED[stat]} {status}")
 
 
 def test_worst_gated_statistic_is_the_verdict_and_carries_the_others() -> None:

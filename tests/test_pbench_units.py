@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pytest_hostperf.errors import HostperfError
-from pytest_hostperf.store import pbench
+from pytest_hostperf.store import disk, pbench
 
 
 def test_per_call_rounds_become_blocks_of_samples() -> None:
@@ -49,7 +49,6 @@ def test_load_refuses_what_is_not_a_saved_benchmark_file(tmp_path: Path) -> None
 
 
 def test_import_gives_a_report_record_that_reads_back(tmp_path: Path) -> None:
-    from pytest_hostperf.reports import terminal
     from pytest_hostperf.store.records import Report
     from pytest_hostperf.store.report_schema import check_report
 
@@ -68,6 +67,6 @@ def test_import_gives_a_report_record_that_reads_back(tmp_path: Path) -> None:
     assert (b.group, b.mode, b.batch) == ("g", "batched(5)", 5) and "5 iterations per round" in (b.not_gated or "")
     assert a.histogram is not None and a.histogram["total"] == 200
     assert rec.host is not None and rec.host.fingerprint["cpu_model"] == "Some CPU"
-    doc = json.loads(terminal.to_json(rec))
+    doc = json.loads(disk.to_json(rec.to_json()))
     assert doc["schema"] == "pytest-hostperf-report" and doc["created_utc"] == "2024-06-01T09:30:00+00:00"
     assert Report.from_json(check_report(doc, p)) == rec

@@ -24,9 +24,8 @@ from pytest_hostperf.reports import compare, model, plots
 from pytest_hostperf.reports import terminal as report
 from pytest_hostperf.stats import percentiles as stats
 from pytest_hostperf.stats.result import summarize
-from pytest_hostperf.store.histogram import SUB_BUCKETS, histogram_percentiles
+from pytest_hostperf.store.histogram import SUB_BUCKETS, histogram_percentiles, merge_histograms
 from pytest_hostperf.store.records import ResultRecord
-from pytest_hostperf.store.report_schema import merge_histograms
 from pytest_hostperf.units import format_ns, parse_duration
 
 REPO = Path(__file__).resolve().parent.parent

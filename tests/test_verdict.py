@@ -139,7 +139,9 @@ def test_speedup_holds_fails_and_inconclusive() -> None:
 
 def test_undecidable_only_when_more_rounds_could_not_decide() -> None:
     def v(ratio: float, lo: float, hi: float, rounds: int = 1, runs: int = 3) -> verdict.Verdict:
-        return verdict.Verdict("inconclusive", "p99", ratio, (lo, hi), 100.0, 100.0 * ratio, 10.0, runs, "", rounds)
+        return verdict.Verdict(status="inconclusive", stat="p99", ratio=ratio, interval=(lo, hi), baseline_ns=100.0,
+                               current_ns=100.0 * ratio, tolerance_pct=10.0, baseline_runs=runs, reason="",
+                               rounds=rounds)
 
     # centred near 1 with a wide interval (3 baseline runs): no number of rounds, nor a shift of the
     # estimate by one standard error, could put it inside the ±10% band or clear it
@@ -151,13 +153,15 @@ def test_undecidable_only_when_more_rounds_could_not_decide() -> None:
     # well above the tolerance, interval reaching 1: more rounds could clear it
     assert not verdict.undecidable(v(1.40, 0.98, 2.00), max_rounds=3)
     # only inconclusive verdicts are ever undecidable
-    done = verdict.Verdict("regressed", "p99", 2.0, (1.8, 2.2), 100.0, 200.0, 10.0, 3, "", 1)
+    done = verdict.Verdict(status="regressed", stat="p99", ratio=2.0, interval=(1.8, 2.2), baseline_ns=100.0,
+                           current_ns=200.0, tolerance_pct=10.0, baseline_runs=3, reason="", rounds=1)
     assert not verdict.undecidable(done, max_rounds=3)
 
 
 def test_cannot_fail_only_when_even_a_higher_estimate_stays_within_the_tolerance() -> None:
     def v(ratio: float, lo: float, hi: float, status: str = "inconclusive") -> verdict.Verdict:
-        return verdict.Verdict(status, "p99", ratio, (lo, hi), 100.0, 100.0 * ratio, 10.0, 3, "", 1)
+        return verdict.Verdict(status=status, stat="p99", ratio=ratio, interval=(lo, hi), baseline_ns=100.0,
+                               current_ns=100.0 * ratio, tolerance_pct=10.0, baseline_runs=3, reason="", rounds=1)
 
     # faster than the baseline, interval reaching below -10%: improved or unchanged, never a failure
     assert verdict.cannot_fail(v(0.94, 0.876, 0.9998))
@@ -167,7 +171,8 @@ def test_cannot_fail_only_when_even_a_higher_estimate_stays_within_the_tolerance
     assert not verdict.cannot_fail(v(1.08, 1.02, 1.14))
     # only inconclusive verdicts, and only when every gated statistic is unable to fail
     assert not verdict.cannot_fail(v(0.9, 0.85, 0.95, status="improved"))
-    p999 = verdict.Verdict("inconclusive", "p999", 1.3, (0.9, 1.9), 100.0, 130.0, 10.0, 3, "", 1)
+    p999 = verdict.Verdict(status="inconclusive", stat="p999", ratio=1.3, interval=(0.9, 1.9), baseline_ns=100.0,
+                           current_ns=130.0, tolerance_pct=10.0, baseline_runs=3, reason="", rounds=1)
     both = replace(v(0.94, 0.876, 0.9998), others=(p999,))
     assert not verdict.cannot_fail(both)
 
@@ -184,7 +189,7 @@ def test_settle_stops_an_inconclusive_verdict_that_cannot_fail_unless_strict() -
         return sampling.Samples(values=values, block_sizes=(200,) * 20, batch=1, warmup_calls=0, calls=4000,
                                seconds=0.1, truncated=False)
 
-    base = [StoredMeasurement.of(ResultRecord.of(summarize(samples(s), nodeid="t", name="f")), histogram={})
+    base = [StoredMeasurement.of(ResultRecord.of(summarize(samples(s), nodeid="t", name="f"), histogram={}))
             for s in (1.0, 1.04, 0.97)]
     asked: list[int] = []
 

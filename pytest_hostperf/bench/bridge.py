@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_hostperf.run.fixture import Recorder, controlled
+from pytest_hostperf.run.session import HostperfSession
 
 if TYPE_CHECKING:
-    from pytest_hostperf.run.session import HostperfSession
     from pytest_hostperf.store.pbench import RoundsPlan
 
 #: Longest stretch of back-to-back rounds at SCHED_FIFO before a pause.
@@ -83,15 +83,11 @@ class BenchBridge:
             self._note(DISABLED_NOTE)
             return (yield)
         from pytest_hostperf.measure import sampling
-        from pytest_hostperf.run.session import recorder_key
         from pytest_hostperf.store import pbench
 
-        rec = item.stash.get(recorder_key, None)
-        if rec is None:
-            rec = Recorder(self.run, item)
-            item.stash[recorder_key] = rec
+        rec = self.run.recorder(item)
         mid = f"{rec.nodeid}[benchmark]"
-        base = self.run.baseline_of(mid)
+        base = self.run.ctx.baseline_of(mid)
         chosen: list[RoundsPlan] = []
         budget = 0.0
         missing = [a for a in _PRIVATE if not hasattr(bench, a)]
@@ -109,7 +105,7 @@ class BenchBridge:
                 plan = sampling.Plan()
                 pacer = Pacer(fraction=plan.pause_fraction, min_pause_s=plan.min_pause_seconds)
             _wrap_runners(bench, pacer, runners)
-        with controlled(self.run, rec.controls) as host:
+        with controlled(self.run.log, rec.controls) as host:
             outcome = yield
         meta = getattr(bench, "stats", None)
         data = getattr(getattr(meta, "stats", None), "data", None)
@@ -123,7 +119,7 @@ class BenchBridge:
                 self._note(f"{mid}: rounds cut from the baseline's {base[-1].n} to {len(data)}, to stay within "
                            f"{pbench.ROUNDS_TIME_CAP:g}x --benchmark-max-time (the code is slower than then)")
         if pacer is not None and pacer.pauses:
-            self.run.notes.append(f"{mid}: paced at SCHED_FIFO: {pacer.pauses} pause(s), {pacer.paused_s:.3f} s "
+            self.run.log.note(f"{mid}: paced at SCHED_FIFO: {pacer.pauses} pause(s), {pacer.paused_s:.3f} s "
                                   f"outside its rounds, which ran {sum(data) * iterations:.3f} s")
         again = None
         if chosen and len(runners) == 1:  # benchmark(fn): one runner, its rounds can be run again
@@ -143,7 +139,7 @@ class BenchBridge:
         def again() -> Any:
             values: list[float] = []
             loops = range(plan.iterations)
-            with controlled(self.run, rec.controls):
+            with controlled(self.run.log, rec.controls):
                 deadline = time.monotonic() + pbench.ROUNDS_TIME_CAP * max(budget_s, 0.1)
                 for _ in range(plan.rounds):
                     values.append(float(runner(loops)) / plan.iterations)
@@ -154,8 +150,7 @@ class BenchBridge:
         return again
 
     def _note(self, text: str) -> None:
-        if text not in self.run.notes:  # once per run (and the same line from every xdist worker)
-            self.run.notes.append(text)
+        self.run.log.note_once(text)  # once per run (and the same line from every xdist worker)
 
 
 def _fix_rounds(bench: Any, stored: Any, budget: float, chosen: list[RoundsPlan]) -> None:

@@ -1,24 +1,28 @@
-"""The gate: when a measurement is re-measured, and when a test fails because of one.
+"""The stored-baseline gate: how many blocks a round takes, how many rounds a verdict rests on,
+and the gate that measures a test against the stored runs of its baseline.
 
-Pure rules over typed values (``verdict.py`` decides one comparison; this module decides
-how many rounds a verdict rests on and what a test's outcome is). No pytest hooks here:
-``session.py`` calls :func:`outcome` from its ``pytest_runtest_call``.
+The rules (:func:`plan_by_noise`, :func:`settle`) are pure over typed values: ``verdict``
+decides one comparison, this module how often to take one. :class:`StoredGate` applies them
+to one measurement and, where a regression holds, has it confirmed paired
+(``gate/confirm.py``) before it fails a test.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from pytest_hostperf.measure import sampling as measure
+from pytest_hostperf.gate.seam import Asked, Judged
+from pytest_hostperf.measure import sampling
 from pytest_hostperf.stats import percentiles, verdict
 
 if TYPE_CHECKING:
+    from pytest_hostperf.gate.confirm import Confirmation
     from pytest_hostperf.measure.sampling import Plan, Samples
-    from pytest_hostperf.run.fixture import Recorder
     from pytest_hostperf.stats.result import Result
     from pytest_hostperf.store.records import StoredMeasurement
 
@@ -66,8 +70,8 @@ def plan_by_noise(plan: Plan, base: Sequence[StoredMeasurement], gated: Sequence
 
     For each gated statistic, :func:`noise_blocks` from the baseline's runs; the round takes
     the most any of them needs, at most ``plan.blocks``. Samples and time budget shrink in
-    proportion, so every block is as large as before and its statistics compare like for like
-    (issue 15: spend time only where it can change a verdict)."""
+    proportion, so every block is as large as before and its statistics compare like for like:
+    time is spent only where it can change a verdict."""
     if not base or plan.blocks <= MIN_NOISE_BLOCKS:
         return plan
     rng = np.random.default_rng(0)
@@ -83,11 +87,6 @@ class Settled:
     result: Result
     verdict: verdict.Verdict
     extra_rounds: int
-
-
-def baseline_p99(base: Sequence[StoredMeasurement]) -> list[np.ndarray]:
-    """Per baseline run: the p99 of each block."""
-    return [np.array([b.p99_ns for b in m.blocks], dtype=float) for m in base]
 
 
 def gated_verdict(rounds: Sequence[Sequence[percentiles.BlockStats]], base: Sequence[StoredMeasurement],
@@ -130,7 +129,7 @@ def settle(first: Samples, again: Callable[[], Samples], summarize: Callable[[Sa
             and not verdict.undecidable(v, max_rounds + 1) and not passes_anyway(v):
         more = again()
         rounds.append(summarize(more).blocks)
-        raw = measure.merge(raw, more)
+        raw = sampling.merge(raw, more)
         res = summarize(raw)
         v = gated_verdict(rounds, base, gated, tolerance=tolerance, extra_spread=widen)
     if v.status in retry and len(rounds) <= max_rounds and passes_anyway(v):
@@ -144,38 +143,61 @@ def compare_once(res: Result, base: Sequence[StoredMeasurement], *, tolerance: f
     return gated_verdict([res.blocks], base, gated, tolerance=tolerance)
 
 
-def outcome(rec: Recorder, *, strict: bool) -> list[str]:
-    """A test's failures (over budget, regressed; inconclusive ones too under ``strict``), each
-    message one line or more. An inconclusive verdict is not a Python warning: the summary
-    lists it with its reason and what would decide it (``report.py``), so a suite run under
-    ``filterwarnings = error`` is not failed by hostperf for a verdict it passes (issue 16)."""
-    def why(mid: str) -> str:
-        return f" — {rec.why[mid]}" if mid in rec.why else ""
-
-    failures = [c.message + why(c.result_id) for c in rec.checks if c.failed]
-    failures += [verdict.regression_message(mid, v) + why(mid) for mid, v in rec.verdicts.items() if v.failed]
-    if not strict:
-        return failures
-    unsure = [c.message for c in rec.checks if c.status == "inconclusive"]
-    unsure += [f"{mid}: {verdict.GATED[v.stat]} inconclusive: {v.detail}" for mid, v in rec.verdicts.items()
-               if v.status == "inconclusive"]
-    unsure += [c.message for c in rec.speedups if c.status == "inconclusive"]
-    return failures + [f"{u} (failing: --hostperf-strict)" for u in unsure]
+#: The run's note when a measurement took fewer blocks than asked for (:func:`plan_by_noise`).
+NOISE_NOTE = ("sampled by noise: a measurement compared with a baseline takes only the blocks its verdict can use "
+              "(until its own error is a third of the baseline's run-to-run spread, at least 5 blocks; n shows what "
+              "was taken); --hostperf-save, and a measurement with a budget, take every sample")
 
 
-def missing_baselines(rec: Recorder, *, fix: str) -> list[str]:
-    """``--hostperf-require-baseline``: a failure for each of the test's measurements that had no
-    stored baseline to be compared with (verdict ``new``), ending with ``fix`` (where none was
-    found, the command that records one)."""
-    return [f"{mid}: no baseline to compare with, and --hostperf-require-baseline is set: {fix}"
-            for mid, v in rec.verdicts.items() if v.status == "new"]
+class Progress(Protocol):
+    """The run's status line, as the gate drives it."""
+
+    def begin(self, mid: str, budget_s: float = 0.0) -> None: ...
+
+    def step(self, what: str, budget_s: float | None = None) -> None: ...
 
 
-def junit_properties(rec: Recorder) -> list[tuple[str, Any]]:
-    """``record_property`` entries of a test's measurements, so ``--junitxml`` shows them:
-    ``hostperf[<name>].p99_ns`` and ``hostperf[<name>].verdict`` (over-budget wins, as in reports)."""
-    props: list[tuple[str, Any]] = []
-    for e in rec.entries:
-        props += [(f"hostperf[{e.result.name}].p99_ns", e.record.p99_ns),
-                  (f"hostperf[{e.result.name}].verdict", e.record.status)]
-    return props
+class StoredGate:
+    """Measure against the stored runs of the baseline: rounds while regressed or inconclusive
+    (at most ``max_rounds`` more), and each regressed statistic confirmed paired."""
+
+    def __init__(self, *, baseline_of: Callable[[str], list[StoredMeasurement]], gated: Sequence[str],
+                 strict: bool, by_noise: bool, noisy: Callable[[], bool], progress: Progress,
+                 note_once: Callable[[str], None], confirmation: Confirmation | None, max_rounds: int = 2) -> None:
+        self.baseline_of = baseline_of
+        self.gated = tuple(gated)
+        self.strict = strict
+        self.by_noise = by_noise  # False under --hostperf-save: a saved run takes every sample
+        self.noisy = noisy
+        self.progress = progress
+        self.note_once = note_once
+        self.confirmation = confirmation
+        self.max_rounds = max_rounds
+
+    def judge(self, asked: Asked) -> Judged:
+        base = self.baseline_of(asked.mid)
+        plan = asked.plan
+        if base and not asked.budgeted and self.by_noise:  # a budget checks the calls asked for
+            plan = plan_by_noise(plan, base, self.gated)
+            if plan.blocks < asked.plan.blocks:
+                self.note_once(NOISE_NOTE)
+        rounds = 1 + self.max_rounds
+        self.progress.begin(asked.mid, rounds * plan.max_seconds + plan.warmup_seconds)
+        self.progress.step(f"round 1/{rounds}")
+        with asked.sampler.controlled() as host:
+            raw = asked.sampler.sample(plan, None)
+        later = itertools.count(2)
+
+        def again() -> Samples:
+            self.progress.step(f"round {next(later)}/{rounds}")
+            with asked.sampler.controlled():
+                return asked.sampler.sample(replace(plan, batch=raw.batch, warmup_calls=10), None)
+
+        settled = settle(raw, again, asked.summarize, base, tolerance=asked.tolerance, noisy=self.noisy(),
+                         max_rounds=self.max_rounds, gated=self.gated, strict=self.strict)
+        v = settled.verdict
+        if v.status == "regressed" and self.confirmation is not None:
+            # each gated statistic that regressed is confirmed on its own (paired: p99 only)
+            v = verdict.worst([self.confirmation.confirm(part, asked) if part.status == "regressed" else part
+                               for part in verdict.gated_parts(v)])
+        return Judged(settled.result, host, v, tuple(base), settled.extra_rounds)

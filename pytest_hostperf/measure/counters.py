@@ -1,4 +1,4 @@
-"""Per-block counters read around each block of calls, outside the timed region (issue 9).
+"""Per-block counters read around each block of calls, outside the timed region.
 
 What the hot path did, next to how long it took: page faults, context switches, Python
 allocations, CPU migrations and, where ``perf_event_open`` gives hardware counters, cycles,

@@ -189,7 +189,7 @@ class Turns(Protocol):
 class PauseBetweenBlocks:
     """The default turns: blocks run back to back, each followed by a sleep of a share of its
     own time, so a SCHED_FIFO measurement keeps its core busy at most ~89% of the time (RT
-    throttling would otherwise stop it for ~50 ms once a second: DESIGN.md section 11)."""
+    throttling would otherwise stop it for ~50 ms once a second, measured on a shared VM)."""
 
     pause_fraction: float
     min_pause_seconds: float

@@ -22,18 +22,6 @@ from pathlib import Path
 
 from pytest_hostperf.errors import BaselineError, ReportError
 from pytest_hostperf.reports.compare_hosts import host_differences
-
-# Until cli.py and run/outputs.py import the renderers from compare_render, where they live.
-from pytest_hostperf.reports.compare_render import (
-    COMPARE_SCHEMA,
-    describe,
-    headline,
-    render_history,
-    render_markdown,
-    render_percentiles,
-    render_table,
-    to_json_doc,
-)
 from pytest_hostperf.reports.model import (
     SEVERITY,
     Comparison,
@@ -53,11 +41,8 @@ from pytest_hostperf.store.histogram import histogram_percentiles, merge_histogr
 from pytest_hostperf.store.hostid import host_id as host_id_of
 from pytest_hostperf.store.records import Report
 
-__all__ = [
-    "COMPARE_SCHEMA", "compare_sources", "describe", "from_run", "headline", "load_input", "open_input",
-    "read_report", "render_history", "render_markdown", "render_percentiles", "render_table", "source_from_baseline",
-    "source_from_report", "source_of", "to_json_doc",
-]
+__all__ = ["compare_sources", "from_run", "load_input", "open_input", "read_report", "source_from_baseline",
+           "source_from_report", "source_of"]
 
 # --------------------------------------------------------------------------- building sources
 

@@ -13,11 +13,10 @@ from pytest_hostperf.host.cpus import format_cpu_list
 from pytest_hostperf.host.sched import short_policy
 from pytest_hostperf.reports import steps
 from pytest_hostperf.reports.tables import stat_label, table
-from pytest_hostperf.store import disk
 from pytest_hostperf.store.records import HostState, Report, ResultRecord, Timer, VerdictRecord
 from pytest_hostperf.units import format_ns
 
-__all__ = ["delta_cell", "host_cell", "result_rows", "terminal_summary", "timer_line", "to_json", "verdict_label"]
+__all__ = ["delta_cell", "host_cell", "result_rows", "terminal_summary", "timer_line", "verdict_label"]
 
 #: The verdict label of a result that was not compared (pytest-benchmark's batched rounds).
 NOT_GATED = "not gated"
@@ -209,9 +208,3 @@ def terminal_summary(report: Report, width: int = 120) -> list[str]:
         lines.append(f"{a.control}: not applied ({a.reason}); fix: {a.fix}")
     lines += [f"{b.status}: {b.message}" for r in results for b in r.budgets if b.status != "within"]
     return lines
-
-
-def to_json(report: Report) -> str:
-    """The report file's text, by the storage layer's one serializer. Only until cli.py and
-    run/outputs.py write reports with ``store.disk.write_report``."""
-    return disk.to_json(report.to_json())

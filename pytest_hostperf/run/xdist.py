@@ -8,25 +8,25 @@ Placement rules (which CPUs, when to gather) are pure functions in ``workers.py`
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
 from pytest_hostperf.run import placement as workers
-
-if TYPE_CHECKING:
-    from pytest_hostperf.run.session import HostperfSession
+from pytest_hostperf.run.context import RunContext, RunLog
 
 
 class WorkerRole:
     """Inside an xdist worker: confine the worker to its CPUs, group the hostperf tests when
     gathering, and send the measurements home at the end."""
 
-    def __init__(self, run: HostperfSession) -> None:
-        self.run = run
+    def __init__(self, config: pytest.Config, ctx: RunContext, log: RunLog) -> None:
+        self.config = config
+        self.ctx = ctx
+        self.log = log
         self._affinity: set[int] | None = None
-        if run.cpus and not run.gathered:
-            self._confine(run.cpus)
+        if ctx.cpus and not ctx.gathered:
+            self._confine(ctx.cpus)
 
     def _confine(self, cpus: tuple[int, ...]) -> None:
         """Keep the whole worker on its share of CPUs, so the threads and child processes its
@@ -38,7 +38,7 @@ class WorkerRole:
             before = os.sched_getaffinity(0)
             os.sched_setaffinity(0, cpus)
         except OSError as exc:
-            self.run.warnings.append(f"xdist worker not confined to cpus {','.join(map(str, cpus))}: "
+            self.log.warnings.append(f"xdist worker not confined to cpus {','.join(map(str, cpus))}: "
                                      f"{exc.strerror or exc}")
             return
         self._affinity = before
@@ -48,7 +48,7 @@ class WorkerRole:
         """With more workers than CPUs, give hostperf tests the ``@hostperf`` node id suffix that
         xdist's loadgroup scheduler sends to one worker. Runs after xdist's own hook: that one
         cannot set the suffix on pytest >= 9.2 (see ``workers.tag_group``)."""
-        if not self.run.gathered:
+        if not self.ctx.gathered:
             return
         for item in items:
             names = getattr(item, "fixturenames", ())
@@ -65,36 +65,29 @@ class WorkerRole:
                 self._affinity = None
 
     def _send_home(self) -> None:
-        """Put this worker's results (and their baseline records, built here where the samples
-        are) into ``workeroutput``; the controller reports and saves."""
+        """Put this worker's results (each with the histogram of its samples, encoded here where
+        the samples are) into ``workeroutput``; the controller reports and saves."""
         from dataclasses import replace
 
-        from pytest_hostperf.errors import BaselineError
         from pytest_hostperf.run import outputs
-        from pytest_hostperf.store import run_record
 
-        me = str(self.run.config.workerinput["workerid"])  # type: ignore[attr-defined]
-        report = outputs.build_report(self.run)
+        me = str(self.config.workerinput["workerid"])  # type: ignore[attr-defined]
+        report = outputs.build_report(self.ctx, self.log)
         results = [replace(r, worker=me) for r in report.results]
-        stored: dict[str, Any] = {}
-        for e, r in zip(self.run.entries, results):
-            try:
-                stored[r.id] = run_record.measurement_record(r.to_json(), e.result.samples)
-            except BaselineError as exc:
-                self.run.notes.append(f"{r.id}: not saved: {exc}")
-        self.run.config.workeroutput[workers.OUTPUT_KEY] = {  # type: ignore[attr-defined]
-            "worker": me, "cpus": list(self.run.cpus or ()), "results": [r.to_json() for r in results],
-            "records": stored, "timer": None if report.timer is None else report.timer.to_json(),
-            "speedups": [s.to_json() for s in report.speedups], "notes": list(self.run.notes),
-            "warnings": list(self.run.warnings), "not_applied": [a.as_dict() for a in self.run.not_applied.values()]}
+        self.config.workeroutput[workers.OUTPUT_KEY] = {  # type: ignore[attr-defined]
+            "worker": me, "cpus": list(self.ctx.cpus or ()), "results": [r.to_json() for r in results],
+            "timer": None if report.timer is None else report.timer.to_json(),
+            "speedups": [s.to_json() for s in report.speedups], "notes": list(self.log.notes),
+            "warnings": list(self.log.warnings), "not_applied": [a.as_dict() for a in self.log.not_applied.values()]}
 
 
 class ControllerRole:
     """In the controller: collect what each worker sent and merge it into the run before the
     outputs are written (its ``pytest_sessionfinish`` runs first)."""
 
-    def __init__(self, run: HostperfSession) -> None:
-        self.run = run
+    def __init__(self, ctx: RunContext, log: RunLog) -> None:
+        self.ctx = ctx
+        self.log = log
         self.outs: list[dict[str, Any]] = []
 
     @pytest.hookimpl(optionalhook=True)
@@ -107,27 +100,26 @@ class ControllerRole:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         from pytest_hostperf.store import records
 
-        run = self.run
+        ctx, log = self.ctx, self.log
         for out in self.outs:  # in the order the workers ended
-            run.remote.extend(records.ResultRecord.from_json(r) for r in out.get("results", ()))
-            run.remote_records.update(out.get("records") or {})
-            run.remote_speedups.extend(records.SpeedupRecord.from_json(s) for s in out.get("speedups", ()))
-            if run.remote_timer is None:
-                run.remote_timer = records.Timer.from_json(out.get("timer"))
+            log.remote.results.extend(records.ResultRecord.from_json(r) for r in out.get("results", ()))
+            log.remote.speedups.extend(records.SpeedupRecord.from_json(s) for s in out.get("speedups", ()))
+            if log.remote.timer is None:
+                log.remote.timer = records.Timer.from_json(out.get("timer"))
             for line in out.get("notes", ()):
-                if line not in run.notes:
-                    run.notes.append(line)
+                if line not in log.notes:
+                    log.notes.append(line)
             for line in out.get("warnings", ()):
-                if line not in run.warnings:
-                    run.warnings.append(line)
-            run.note_controls([records.applied_from_json(a) for a in out.get("not_applied", ())])
-        measured_on = [r.worker or "?" for r in run.remote]
-        if not measured_on or run.placement is None:
+                if line not in log.warnings:
+                    log.warnings.append(line)
+            log.controls_not_applied([records.applied_from_json(a) for a in out.get("not_applied", ())])
+        measured_on = [r.worker or "?" for r in log.remote.results]
+        if not measured_on or ctx.placement is None:
             return
-        line, bad = workers.placement_note(run.placement.workers, run.placement.usable_cpus, measured_on,
-                                           run.placement.gathered, paired=bool(run.settings.against))
-        if not run.placement.gathered:
+        line, bad = workers.placement_note(ctx.placement.workers, ctx.placement.usable_cpus, measured_on,
+                                           ctx.placement.gathered, paired=bool(ctx.settings.against))
+        if not ctx.placement.gathered:
             line += " (" + ", ".join(f"{o.get('worker')} cpus {','.join(map(str, o.get('cpus') or ())) or '-'}"
                                      for o in sorted(self.outs, key=lambda o: str(o.get("worker")))
                                      if o.get("results")) + ")"
-        (run.warnings if bad else run.notes).append(line)
+        (log.warnings if bad else log.notes).append(line)

@@ -16,10 +16,9 @@ from pytest_hostperf.stats import percentiles as stats
 from pytest_hostperf.stats.result import Result
 from pytest_hostperf.units import format_ns
 
-BUDGET_STATS = ("p99", "p999", "max")
 _LABEL = {"p50": "p50", "p90": "p90", "p99": "p99", "p999": "p99.9", "max": "max"}
 #: How the gate's statistic is named wherever it is shown: the median of the block values, not
-#: the percentile over all calls that tables report (DESIGN.md section 5; docs/gate.md).
+#: the percentile over all calls that tables report (docs/gate.md).
 GATED = {k: f"block-median {v}" for k, v in _LABEL.items()}
 
 
@@ -85,9 +84,11 @@ def check_budget(result: Result, stat: str, budget_ns: int) -> BudgetCheck:
 STATUSES = ("regressed", "improved", "unchanged", "inconclusive", "over-budget", "new")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Verdict:
-    """Current run vs baseline runs for one measurement and one statistic (p99 by default)."""
+    """Current run vs baseline runs for one measurement and one statistic (p99 by default).
+
+    Made here only (:func:`compare`, :func:`from_pairs`, :func:`not_comparable`), by keyword."""
 
     status: str
     stat: str
@@ -232,7 +233,7 @@ def ratio_interval(current: np.ndarray, baseline_runs: Sequence[np.ndarray], *, 
 def compare(current: np.ndarray | Sequence[np.ndarray], baseline_runs: Sequence[np.ndarray], *,
             tolerance_pct: float, stat: str = "p99", extra_spread: float = 0.0,
             rng: np.random.Generator | None = None) -> Verdict:
-    """Decide ``regressed`` / ``improved`` / ``unchanged`` / ``inconclusive`` (DESIGN.md section 5).
+    """Decide ``regressed`` / ``improved`` / ``unchanged`` / ``inconclusive``.
 
     ``current`` is one round's block values, or a list of rounds (re-measurements) of them;
     ``baseline_runs`` one array of block values per stored run. ``extra_spread`` widens the
@@ -248,8 +249,9 @@ def compare(current: np.ndarray | Sequence[np.ndarray], baseline_runs: Sequence[
     rounds = [np.asarray(current)] if isinstance(current, np.ndarray) and np.ndim(current) == 1 else list(current)
     cur = float(np.median(np.concatenate(rounds))) if rounds else float("nan")
     if not baseline_runs:
-        return Verdict("new", stat, None, None, None, cur, tolerance_pct, 0, "no baseline for this measurement",
-                       len(rounds))
+        return Verdict(status="new", stat=stat, ratio=None, interval=None, baseline_ns=None, current_ns=cur,
+                       tolerance_pct=tolerance_pct, baseline_runs=0, reason="no baseline for this measurement",
+                       rounds=len(rounds))
     ratio, (lo, hi), sigma = baseline_ratio_interval(rounds, baseline_runs, extra_spread=extra_spread, rng=rng)
     up = 1 + tolerance_pct / 100
     down = 1 / up
@@ -266,7 +268,24 @@ def compare(current: np.ndarray | Sequence[np.ndarray], baseline_runs: Sequence[
         status, why = "inconclusive", (f"{label} interval [{lo - 1:+.0%}, {hi - 1:+.0%}] is too wide or too close "
                                        f"to the {tolerance_pct:g}% tolerance to decide (run-to-run spread "
                                        f"{sigma:.0%})")
-    return Verdict(status, stat, ratio, (lo, hi), base, cur, tolerance_pct, len(baseline_runs), why, len(rounds))
+    return Verdict(status=status, stat=stat, ratio=ratio, interval=(lo, hi), baseline_ns=base, current_ns=cur,
+                   tolerance_pct=tolerance_pct, baseline_runs=len(baseline_runs), reason=why, rounds=len(rounds))
+
+
+def from_pairs(*, status: str, ratio: float, interval: tuple[float, float], head: Sequence[float],
+               base: Sequence[float], tolerance_pct: float, reason: str) -> Verdict:
+    """The paired gate's verdict on block p99 from ``head``'s and ``base``'s block p99 of each pair:
+    both figures are the medians of the pairs' block p99s, the statistic the pairs compare."""
+    return Verdict(status=status, stat="p99", ratio=ratio, interval=interval, baseline_ns=float(np.median(base)),
+                   current_ns=float(np.median(head)), tolerance_pct=tolerance_pct, baseline_runs=0, reason=reason,
+                   pairs=tuple(zip(head, base)))
+
+
+def not_comparable(*, current_ns: float, tolerance_pct: float, baseline_runs: int, reason: str) -> Verdict:
+    """``inconclusive`` without a ratio: a baseline exists but cannot be compared with (its runs
+    were taken otherwise); ``reason`` says how and what to do."""
+    return Verdict(status="inconclusive", stat="p99", ratio=None, interval=None, baseline_ns=None,
+                   current_ns=current_ns, tolerance_pct=tolerance_pct, baseline_runs=baseline_runs, reason=reason)
 
 
 def could_decide(ratio: float, interval: tuple[float, float], keep: float, tolerance_pct: float, *,
@@ -309,7 +328,7 @@ def cannot_fail(v: Verdict) -> bool:
     were taken: even with its estimate one standard error higher, the ratio stays within the
     tolerance (``regressed`` needs it above 1 + tolerance). More rounds could only tell
     ``unchanged`` from ``improved``, which passes either way: re-measuring it would spend time
-    and change no outcome (issue 15). Not used under ``--hostperf-strict``, where an
+    and change no outcome. Not used under ``--hostperf-strict``, where an
     inconclusive verdict fails. With several gated statistics, every one must be unable to fail."""
     if v.status != "inconclusive":
         return False

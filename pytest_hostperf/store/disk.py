@@ -227,7 +227,7 @@ def _atomic_write(path: Path, text: str, mode: int) -> None:
     atomic_write_text(path, text, mode=mode, mkdir=False, sync_dir=True)
 
 
-def save_run(folder: Path, host: str, run: StoredRun | Json, *, keep: int = DEFAULT_KEEP,
+def save_run(folder: Path, host: str, run: StoredRun, *, keep: int = DEFAULT_KEEP,
              lock_timeout: float = LOCK_TIMEOUT_S) -> Path:
     """Append ``run`` to the baseline of ``host`` in ``folder``, keeping the last ``keep`` runs.
 
@@ -236,11 +236,11 @@ def save_run(folder: Path, host: str, run: StoredRun | Json, *, keep: int = DEFA
     is never overwritten), the run appended -- the runs already there kept as they are on
     disk --, and the result written to a temp file that is fsynced and renamed over the old
     one. Temp files that an earlier, killed writer left are removed first. Returns the file's
-    path. (A dict ``run`` is the older way in, ``run_record.new_run``'s.)
+    path.
     """
     if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
         raise InvalidArgument(f"save_run: keep must be a whole number >= 1, got {keep!r}")
-    doc = run.to_json() if isinstance(run, StoredRun) else run
+    doc = run.to_json()
     try:
         _check_json(doc, "run")
         _check_run(doc, "run")

@@ -19,13 +19,12 @@ from typing import TypeGuard
 
 from pytest_hostperf.errors import ReportError
 from pytest_hostperf.stats.percentiles import STATS
-from pytest_hostperf.store.histogram import _check_histogram, merge_histograms
+from pytest_hostperf.store.histogram import _check_histogram
 from pytest_hostperf.store.jsoncheck import _check_json, _Invalid
 from pytest_hostperf.store.jsonfile import Json
 from pytest_hostperf.store.records import REPORT_SCHEMA, REPORT_SCHEMA_VERSION
 
-# merge_histograms: moved to the codec (histogram.py); importable here until tests/test_pooled.py moves
-__all__ = ["MAX_REPORT_BYTES", "check_report", "merge_histograms", "schema_of"]
+__all__ = ["MAX_REPORT_BYTES", "check_report", "schema_of"]
 
 #: A report file is refused above this size, before it is read.
 MAX_REPORT_BYTES = 64 * 1024 * 1024

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from baseline_data import AUDIT, FP, TIMER, TOOLS, real_record
+from baseline_data import AUDIT, FP, TIMER, TOOLS
 
 from pytest_hostperf.errors import BaselineError
 from pytest_hostperf.measure.sampling import Samples
 from pytest_hostperf.stats.result import summarize
-from pytest_hostperf.store import disk, run_record
+from pytest_hostperf.store import disk
 from pytest_hostperf.store.histogram import encode_histogram
 from pytest_hostperf.store.records import (
     Commit,
@@ -40,23 +40,6 @@ def _report(results: tuple[ResultRecord, ...]) -> Report:
         2000, 3.0, 10.0, False), baseline=None, timer=Timer(**TIMER), concurrency=1, tools=dict(TOOLS),
         speedups=(), host=HostInfo(dict(FP), tuple(AUDIT)), counters=None,
         noise=NoiseInfo({"before": {"text": "quiet"}}, 0.01, None, False), notes=(), results=results)
-
-
-def test_a_stored_measurement_is_what_the_dict_builder_made() -> None:
-    rec, samples = _result()
-    assert StoredMeasurement.of(rec).to_json() == run_record.measurement_record(rec.to_json(), samples)
-    assert real_record(0)["histogram"] == encode_histogram(samples)  # the report's own, not encoded again
-
-
-def test_a_stored_run_of_a_report_is_what_the_dict_builder_made() -> None:
-    results = (_result(0)[0], _result(1)[0])
-    report = _report(results)
-    run = StoredRun.of(report, created_utc="2024-05-01T12:00:00Z")
-    old = run_record.new_run(measurements={r.id: StoredMeasurement.of(r).to_json() for r in results},
-                             fingerprint=FP, audit=AUDIT, timer=TIMER, tools=TOOLS, commit=Commit().to_json(),
-                             created_utc="2024-05-01T12:00:00Z", extra={"noise": report.noise.stored()})
-    assert run.to_json() == old
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", StoredRun.of(report).created_utc)
 
 
 def test_save_run_takes_the_typed_run_and_checks_it_once(tmp_path: Path) -> None:

@@ -91,6 +91,6 @@ def test_killed_children_fail_their_tests_by_pid_and_leave_nothing(tmp_path: Pat
     assert res["stuck"] == [], res["stuck"]
     # The test that measured something is saved; the file is valid and holds the new run.
     now = disk.load(folder / f"{HOST}.json")
-    assert now.runs[:-1] == old_runs and list(now.runs[-1]["measurements"]) == ["test_suite.py::test_work[work]"]
+    assert now.runs[:-1] == old_runs and list(now.runs[-1].measurements) == ["test_suite.py::test_work[work]"]
     states = json.loads((proj / "states.json").read_text())
     assert states["after"] == states["before"]

@@ -14,18 +14,19 @@ from hypothesis import strategies as st
 
 from pytest_hostperf.errors import MeasurementError
 from pytest_hostperf.measure import sampling
+from pytest_hostperf.measure.turns import BatonTurns, schedule, socketpair
 from pytest_hostperf.stats import paired
 
 
 def test_schedule_is_abba_and_fair() -> None:
-    order = paired.schedule(4)
+    order = schedule(4)
     assert order == ["head", "base", "base", "head", "head", "base", "base", "head"]
     assert order.count("head") == order.count("base") == 4
     firsts = [order[2 * i] for i in range(4)]
     assert firsts.count("head") == firsts.count("base") == 2  # neither side always goes first
 
 
-def _run_side(turns: paired.BatonTurns, blocks: int, log: list[tuple[str, int]], lock: threading.Lock) -> None:
+def _run_side(turns: BatonTurns, blocks: int, log: list[tuple[str, int]], lock: threading.Lock) -> None:
     for b in range(blocks):
         turns.before(b)
         with lock:
@@ -34,11 +35,11 @@ def _run_side(turns: paired.BatonTurns, blocks: int, log: list[tuple[str, int]],
 
 
 def test_two_sides_take_turns_in_schedule_order() -> None:
-    a, b = paired.socketpair()
-    order = paired.schedule(5)
+    a, b = socketpair()
+    order = schedule(5)
     log: list[tuple[str, int]] = []
     lock = threading.Lock()
-    sides = [paired.BatonTurns(s, sock, order, pause=lambda ns: 0.0) for s, sock in (("head", a), ("base", b))]
+    sides = [BatonTurns(s, sock, order, pause=lambda ns: 0.0) for s, sock in (("head", a), ("base", b))]
     threads = [threading.Thread(target=_run_side, args=(t, 5, log, lock)) for t in sides]
     for t in threads:
         t.start()
@@ -51,8 +52,8 @@ def test_two_sides_take_turns_in_schedule_order() -> None:
 
 
 def test_a_side_whose_peer_hangs_or_leaves_fails_in_bounded_time() -> None:
-    a, b = paired.socketpair()
-    base = paired.BatonTurns("base", b, paired.schedule(2), wait_s=0.2)  # head goes first and never hands over
+    a, b = socketpair()
+    base = BatonTurns("base", b, schedule(2), wait_s=0.2)  # head goes first and never hands over
     t0 = time.monotonic()
     with pytest.raises(MeasurementError, match="did not hand over its turn within 0.2 s"):
         base.before(0)
@@ -62,13 +63,13 @@ def test_a_side_whose_peer_hangs_or_leaves_fails_in_bounded_time() -> None:
         base.before(0)
     b.close()
     with pytest.raises(ValueError, match="no block in the schedule"):
-        paired.BatonTurns("base", b, ["head"])
+        BatonTurns("base", b, ["head"])
 
 
 class _Logged:
     """Wraps a side's turns and records when each of its blocks starts and ends."""
 
-    def __init__(self, inner: paired.BatonTurns) -> None:
+    def __init__(self, inner: BatonTurns) -> None:
         self.inner = inner
         self.spans: list[tuple[int, int]] = []
 
@@ -93,7 +94,7 @@ def _base_side(sock_fd: int, cpu: int, out: mp.connection.Connection) -> None:
 
     os.sched_setaffinity(0, {cpu})
     sock = socket.socket(fileno=sock_fd)
-    turns = _Logged(paired.BatonTurns("base", sock, paired.schedule(PLAN.blocks)))
+    turns = _Logged(BatonTurns("base", sock, schedule(PLAN.blocks)))
     timer = sampling.TimerInfo("perf_counter_ns", 50, 1, 100)
     raw = sampling.sample(_work, (200,), plan=PLAN, timer=timer, turns=turns)
     out.send(json.dumps({"spans": turns.spans, "blocks": list(raw.block_sizes)}))
@@ -103,7 +104,7 @@ def _base_side(sock_fd: int, cpu: int, out: mp.connection.Connection) -> None:
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs Linux CPU affinity")
 def test_two_processes_on_one_cpu_measure_block_by_block_never_at_once() -> None:
     cpu = sorted(os.sched_getaffinity(0))[-1]
-    a, b = paired.socketpair()
+    a, b = socketpair()
     ctx = mp.get_context("fork")
     recv, send = ctx.Pipe(duplex=False)
     child = ctx.Process(target=_base_side, args=(b.fileno(), cpu, send))
@@ -112,7 +113,7 @@ def test_two_processes_on_one_cpu_measure_block_by_block_never_at_once() -> None
     try:
         b.close()
         os.sched_setaffinity(0, {cpu})
-        turns = _Logged(paired.BatonTurns("head", a, paired.schedule(PLAN.blocks)))
+        turns = _Logged(BatonTurns("head", a, schedule(PLAN.blocks)))
         timer = sampling.TimerInfo("perf_counter_ns", 50, 1, 100)
         raw = sampling.sample(_work, (200,), plan=PLAN, timer=timer, turns=turns)
         assert recv.poll(30), "the base side sent nothing back"
@@ -128,7 +129,7 @@ def test_two_processes_on_one_cpu_measure_block_by_block_never_at_once() -> None
     assert len(raw.block_sizes) == len(base["blocks"]) == PLAN.blocks
     spans = sorted([("head", s, e) for s, e in turns.spans] + [("base", s, e) for s, e in base["spans"]],
                    key=lambda x: x[1])
-    assert [side for side, _, _ in spans] == paired.schedule(PLAN.blocks)
+    assert [side for side, _, _ in spans] == schedule(PLAN.blocks)
     assert all(prev[2] <= nxt[1] for prev, nxt in zip(spans, spans[1:])), "two blocks overlapped"
 
 

@@ -1,0 +1,125 @@
+"""The pytest hooks of ``--hostperf-against=REF``, each side its own plugin object, registered
+only when pairing (as pytest-xdist registers its ``DSession`` / ``WorkerInteractor``).
+
+:class:`HeadRole` starts the base session and asks it to run each hostperf test as the head
+runs it; :class:`BaseRole`, in the base session the head started, replaces pytest's test loop
+with "run the test the head names". The pairing itself is ``pairing/``'s; these hooks only
+drive it. pairing loads here when a run pairs, never with ``pytest --help`` (numpy).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from pytest_hostperf.run import placement
+
+if TYPE_CHECKING:
+    from pytest_hostperf.gate.seam import Asked, Judged
+    from pytest_hostperf.pairing.base import BaseSide
+    from pytest_hostperf.pairing.head import AgainstHead
+    from pytest_hostperf.run.settings import RunSettings
+
+
+def base_args(s: RunSettings) -> list[str]:
+    """The base session's options: the head's sampling and host controls, nothing it writes."""
+    args = [f"--hostperf-samples={s.samples}", f"--hostperf-max-time={s.max_time:g}",
+            "--hostperf-rt=" + ("off" if s.rt is None else str(s.rt)),
+            # auto (the default) is forwarded as nothing: an older base harness would refuse "auto"
+            *([] if s.mlock == "auto" else ["--hostperf-mlock" if s.mlock else "--hostperf-no-mlock"]),
+            "--hostperf-no-noise", "--hostperf-no-counters", "-p", "no:xdist"]
+    if s.cpus:
+        args.append("--hostperf-cpus=" + ",".join(map(str, s.cpus)))
+    return args
+
+
+class HeadRole:
+    """The head's hooks: start the base (at the session's start, or at the first hostperf test
+    of an xdist worker), lead it test by test, stop it at the end."""
+
+    def __init__(self, head: AgainstHead, *, lazy: bool) -> None:
+        self.head = head
+        self.lazy = lazy  # an xdist worker: start the base at its first hostperf test, if it gets one
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        from pytest_hostperf.pairing.channel import PairingError
+
+        if self.lazy:
+            return
+        try:
+            self.head.start()
+        except PairingError as exc:
+            raise pytest.UsageError(str(exc)) from None
+
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        from pytest_hostperf.pairing.channel import PairingError
+
+        head = self.head
+        if not head.lead or head.broken is not None or "hostperf" not in getattr(item, "fixturenames", ()):
+            return
+        if head.base is None and self.lazy:
+            try:
+                head.start()
+            except PairingError as exc:
+                head.broken = str(exc)
+                return
+        head.run_test(placement.ungrouped(item.nodeid))
+
+    def pytest_runtest_teardown(self, item: pytest.Item) -> None:
+        self.head.finish_test()
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        self.head.close()
+
+
+class BaseRole:
+    """Inside the base session: run the tests the head names, report each one's outcome."""
+
+    def __init__(self, side: BaseSide) -> None:
+        self.side = side
+        self.outcome = "passed"
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> bool:
+        from pytest_hostperf.pairing.base import IDLE_S
+
+        ctl = self.side.ctl
+        if session.testsfailed:
+            ctl.send(error=f"collection failed in the base tree ({session.testsfailed} error(s))")
+            return True
+        items = {placement.ungrouped(i.nodeid): i for i in session.items}
+        ctl.send(hello=True, tests=len(items))
+        while True:
+            msg = ctl.recv(timeout=IDLE_S)
+            if msg.get("quit"):
+                return True
+            item = items.get(str(msg.get("run")))
+            if item is None:
+                ctl.send(done="missing")
+                continue
+            self.outcome = "passed"
+            item.ihook.pytest_runtest_protocol(item=item, nextitem=None)
+            ctl.send(done=self.outcome)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.failed:
+            self.outcome = "failed" if report.when == "call" else "error"
+        elif report.skipped and self.outcome == "passed":
+            self.outcome = "skipped"
+
+
+class BaseGate:
+    """The base side's gate: measure in turns with the head, decide nothing (the head does);
+    a measurement the head does not have runs a few calls only."""
+
+    def __init__(self, side: BaseSide) -> None:
+        self.side = side
+
+    def judge(self, asked: Asked) -> Judged:
+        from pytest_hostperf.gate.seam import Judged
+        from pytest_hostperf.measure import sampling
+
+        res = self.side.measure(asked.name, asked.sampler, asked.summarize, warm=asked.plan.warm)
+        if res is None:
+            res = asked.summarize(asked.sampler.sample(sampling.SMOKE_PLAN, None))
+        return Judged(res, None, None)
