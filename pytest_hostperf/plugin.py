@@ -13,11 +13,17 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_hostperf.pairing import channel
+from pytest_hostperf.bench.bridge import BenchBridge
+from pytest_hostperf.host import control, warm
+from pytest_hostperf.pairing import channel, worktree
+from pytest_hostperf.pairing.channel import PairingError
 from pytest_hostperf.run import options, placement
+from pytest_hostperf.run.against import BaseRole, HeadRole, base_args
 from pytest_hostperf.run.context import RunContext
 from pytest_hostperf.run.fixture import Recorder
 from pytest_hostperf.run.session import HostperfSession
+from pytest_hostperf.run.settings import Controls, parse_marker, resolve_controls
+from pytest_hostperf.run.xdist import ControllerRole, WorkerRole
 
 if TYPE_CHECKING:
     from pytest_hostperf.host.control import Applied
@@ -46,8 +52,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(session, "hostperf-session")
     ctx, log = session.ctx, session.log
     if where is not None:
-        from pytest_hostperf.run.xdist import ControllerRole, WorkerRole
-
         if where.worker is not None:
             config.pluginmanager.register(WorkerRole(config, ctx, log), "hostperf-xdist-worker")
         else:
@@ -55,10 +59,7 @@ def pytest_configure(config: pytest.Config) -> None:
     ref = ctx.settings.against
     if against and ref:
         # pairing loads only when a run pairs (numpy), never with pytest --help
-        from pytest_hostperf.pairing import worktree
-        from pytest_hostperf.pairing.channel import PairingError
-        from pytest_hostperf.pairing.head import AgainstHead
-        from pytest_hostperf.run.against import HeadRole, base_args
+        from pytest_hostperf.pairing.head import AgainstHead  # numpy: loaded where first used
 
         if where is None or where.worker is not None:  # the process that runs the tests leads
             session.pairing = AgainstHead(ref, rootdir=ctx.rootdir, base_args=base_args(ctx.settings),
@@ -71,14 +72,11 @@ def pytest_configure(config: pytest.Config) -> None:
             except PairingError as exc:
                 raise pytest.UsageError(str(exc)) from None
     if full and channel.started_by_head():  # this is the base session a head started
-        from pytest_hostperf.pairing.base import BaseSide
-        from pytest_hostperf.run.against import BaseRole
+        from pytest_hostperf.pairing.base import BaseSide  # numpy: loaded where first used
 
         session.base_side = side = BaseSide()
         config.pluginmanager.register(BaseRole(side), "hostperf-against-base")
     if full and config.pluginmanager.has_plugin("benchmark"):
-        from pytest_hostperf.bench.bridge import BenchBridge
-
         config.pluginmanager.register(BenchBridge(session), "hostperf-benchmark")
 
 
@@ -94,8 +92,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def _controls(request: pytest.FixtureRequest) -> Controls:
-    from pytest_hostperf.run.settings import parse_marker, resolve_controls
-
     return resolve_controls(request.config.stash[session_key].ctx.settings, parse_marker(request.node))
 
 
@@ -113,8 +109,6 @@ def hostperf(request: pytest.FixtureRequest) -> Recorder:
 def pinned_cpu(request: pytest.FixtureRequest) -> Iterator[Applied]:
     """Pin the test's thread to ``--hostperf-cpus`` (or the marker's ``cpus``; default the last
     allowed CPU) for the whole test; restored after. Yields what was applied."""
-    from pytest_hostperf.host import control
-
     with control.pinned(_controls(request).cpus) as applied:
         yield applied
 
@@ -123,8 +117,6 @@ def pinned_cpu(request: pytest.FixtureRequest) -> Iterator[Applied]:
 def rt_priority(request: pytest.FixtureRequest) -> Iterator[Applied]:
     """Run the test at SCHED_FIFO (``--hostperf-rt``, default 49; the marker's ``rt`` wins);
     restored after. Not applied (with reason and fix) where not permitted, or when off."""
-    from pytest_hostperf.host import control
-
     controls = _controls(request)
     if controls.rt is None:
         why = ("@pytest.mark.hostperf(rt='off') on this test" if _marker_rt_off(request)
@@ -138,16 +130,12 @@ def rt_priority(request: pytest.FixtureRequest) -> Iterator[Applied]:
 
 def _marker_rt_off(request: pytest.FixtureRequest) -> bool:
     """Whether the test's marker says ``rt='off'`` (else the run's option turned RT off)."""
-    from pytest_hostperf.run.settings import parse_marker
-
     return parse_marker(request.node).rt == "off"
 
 
 @pytest.fixture
 def locked_memory() -> Iterator[Applied]:
     """mlockall(MCL_CURRENT | MCL_FUTURE) for the test; munlockall after (if it was not locked before)."""
-    from pytest_hostperf.host import control
-
     with control.locked_memory() as applied:
         yield applied
 
@@ -156,9 +144,7 @@ def locked_memory() -> Iterator[Applied]:
 def warm_cache() -> Callable[..., object]:
     """``warm_cache(fn, *args, calls=100, max_seconds=0.5, buffers=(...))``: bounded warm-up calls,
     then one read per 64-byte cache line of each buffer."""
-    from pytest_hostperf.host import control
-
-    return control.warm
+    return warm.warm
 
 
 @pytest.fixture

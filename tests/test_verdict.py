@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from pytest_hostperf.measure import sampling
-from pytest_hostperf.stats import verdict
+from pytest_hostperf.stats import checks, verdict
 from pytest_hostperf.stats.result import summarize
 
 RNG = np.random.default_rng(42)
@@ -116,25 +116,25 @@ def _result(values: np.ndarray, blocks: int = 10, name: str = "x"):
 
 def test_budget_over_within_inconclusive() -> None:
     r = _result(RNG.normal(100_000, 2_000, 10_000))
-    assert verdict.check_budget(r, "p99", 50_000).status == "over-budget"
-    assert verdict.check_budget(r, "p99", 1_000_000).status == "within"
+    assert checks.check_budget(r, "p99", 50_000).status == "over-budget"
+    assert checks.check_budget(r, "p99", 1_000_000).status == "within"
     lo, hi = r.interval("p99")
-    assert verdict.check_budget(r, "p99", int((r.p99 + lo) / 2)).status in ("inconclusive", "over-budget")
-    msg = verdict.check_budget(r, "max", 50_000).message
+    assert checks.check_budget(r, "p99", int((r.p99 + lo) / 2)).status in ("inconclusive", "over-budget")
+    msg = checks.check_budget(r, "max", 50_000).message
     assert "max" in msg and "is over its budget of 50.0 us" in msg
 
 
 def test_speedup_holds_fails_and_inconclusive() -> None:
     slow = _result(RNG.normal(100_000, 1_000, 10_000), name="slow")
     fast = _result(RNG.normal(20_000, 200, 10_000), name="fast")
-    assert verdict.check_speedup(fast, slow, factor=4).status == "holds"
-    failing = verdict.check_speedup(fast, slow, factor=10)
+    assert checks.check_speedup(fast, slow, factor=4).status == "holds"
+    failing = checks.check_speedup(fast, slow, factor=10)
     assert failing.status == "fails" and failing.failed
     assert failing.message.startswith("t.py::test[fast] is not 10x faster than t.py::test[slow] "
                                       "at block-median p99: speedup 5.0")
     noisy_fast = _result(RNG.lognormal(np.log(20_000), 0.8, 10_000), name="nf")
     noisy_slow = _result(RNG.lognormal(np.log(100_000), 0.8, 10_000), name="ns")
-    assert verdict.check_speedup(noisy_fast, noisy_slow, factor=5).status == "inconclusive"
+    assert checks.check_speedup(noisy_fast, noisy_slow, factor=5).status == "inconclusive"
 
 
 def test_undecidable_only_when_more_rounds_could_not_decide() -> None:

@@ -5,7 +5,7 @@ A plugin object of its own, registered by ``plugin.py`` only under ``--hostperf`
 pytest-benchmark is installed. The rounds' conversion and plan live in ``pbench.py``. Two
 things are changed on each test's ``benchmark`` fixture, both outside its timed rounds:
 
-- **Fixed rounds** (issue 16): after pytest-benchmark calibrates, the rounds and iterations are
+- **Fixed rounds**: after pytest-benchmark calibrates, the rounds and iterations are
   set to the baseline's (``pbench.fixed_plan``), so a run's percentiles compare like for like
   with the stored ones; calibration alone no longer moves them.
 - **Paced rounds**: at SCHED_FIFO, rounds that ran back to back for ``PACE_RUN_S`` are followed
@@ -82,8 +82,8 @@ class BenchBridge:
         if not getattr(bench, "enabled", False):
             self._note(DISABLED_NOTE)
             return (yield)
-        from pytest_hostperf.measure import sampling
-        from pytest_hostperf.store import pbench
+        from pytest_hostperf.measure import sampling  # numpy: loaded by the first benchmark
+        from pytest_hostperf.store import pbench  # numpy: loaded by the first benchmark
 
         rec = self.run.recorder(item)
         mid = f"{rec.nodeid}[benchmark]"
@@ -134,7 +134,7 @@ class BenchBridge:
         rounds and iterations, under the same host control, paced), bounded by
         ``ROUNDS_TIME_CAP`` x its time budget; for the gate only: pytest-benchmark's own
         statistics keep its rounds."""
-        from pytest_hostperf.store import pbench
+        from pytest_hostperf.store import pbench  # numpy: loaded by the first benchmark
 
         def again() -> Any:
             values: list[float] = []
@@ -157,7 +157,7 @@ def _fix_rounds(bench: Any, stored: Any, budget: float, chosen: list[RoundsPlan]
     """After pytest-benchmark's calibration, set the rounds and iterations of ``pbench.fixed_plan``
     for its time ``budget`` (appended to ``chosen``): ``rounds = max(ceil(max_time / duration), min_rounds)`` then
     gives exactly them, and its precision stop (5.3) is off so that none is dropped."""
-    from pytest_hostperf.store import pbench
+    from pytest_hostperf.store import pbench  # numpy: loaded by the first benchmark
 
     calibrate = bench._calibrate_timer
 

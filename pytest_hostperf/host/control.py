@@ -54,37 +54,13 @@ from pytest_hostperf.host.sched import (
 )
 from pytest_hostperf.host.warm import WarmRecord, warm
 
-# Besides its own names, the CPU-list, SCHED_FIFO and warm-up names that lived here
-# before the split (from .cpus, .sched, .warm): import those from there in new code.
+# With its own names, those of .cpus, .sched and .warm it uses (the package imports them from there).
 __all__ = [
-    "DEFAULT_RT_PRIORITY",
-    "FIX_MLOCK",
-    "FIX_PIN",
-    "FIX_RT",
-    "FIX_RT_CGROUP",
-    "FIX_RT_THROTTLE",
-    "MLOCK_GUARDED",
-    "RT_RUNTIME_PATH",
-    "Applied",
-    "HostState",
-    "MlockMode",
-    "RtAvailability",
-    "WarmRecord",
-    "allowed_cpus",
-    "check_cpus",
-    "controlled",
-    "current_state",
-    "default_cpus",
-    "format_cpu_list",
-    "locked_memory",
-    "note_key",
-    "parse_cpu_list",
-    "pinned",
-    "realtime",
-    "rt_available",
-    "snapshot",
-    "state_of",
-    "warm",
+    "DEFAULT_RT_PRIORITY", "FIX_MLOCK", "FIX_PIN", "FIX_RT", "FIX_RT_CGROUP", "FIX_RT_THROTTLE",
+    "MLOCK_GUARDED", "RT_RUNTIME_PATH", "Applied", "HostState", "MlockMode", "RtAvailability", "WarmRecord",
+    "allowed_cpus", "check_cpus", "controlled", "current_state", "default_cpus", "format_cpu_list",
+    "locked_memory", "note_key", "parse_cpu_list", "pinned", "realtime", "rt_available", "snapshot",
+    "state_of", "warm",
 ]
 
 FIX_MLOCK = mlock_guard.FIX_MLOCK
@@ -101,7 +77,6 @@ FIX_PIN = (
 @dataclass(frozen=True, slots=True)
 class Applied:
     """What one control did: applied or not, and if not, why and how to fix it."""
-
     control: str  # "pin" | "rt" | "mlock"
     applied: bool
     detail: str  # e.g. "cpus 1", "SCHED_FIFO 49", "mlockall"
@@ -116,7 +91,6 @@ class Applied:
 @dataclass(frozen=True, slots=True)
 class HostState:
     """Scheduling state read back from the OS (not copied from the options)."""
-
     pid: int
     affinity: tuple[int, ...]
     policy: str  # "SCHED_OTHER", "SCHED_FIFO", ... or "unknown"

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from pytest_hostperf.errors import InvalidArgument
+from pytest_hostperf.host.warm import flat_bytes  # the warm_cache fixture's view of a buffer
 
 Clock = Callable[[], int]
 
@@ -32,7 +33,6 @@ Clock = Callable[[], int]
 @dataclass(frozen=True, slots=True)
 class TimerInfo:
     """What the clock costs and how fine it is, measured back to back."""
-
     clock: str
     overhead_ns: float  # median of back-to-back read pairs, as seen by the sampling loop
     resolution_ns: float  # finest step observed (gcd of the deltas)
@@ -67,7 +67,6 @@ def calibrate(clock: Clock = time.perf_counter_ns, *, pairs: int = 20_000, name:
 @dataclass(frozen=True, slots=True)
 class Plan:
     """How to sample one measurement: counts and time bounds."""
-
     samples: int = 20_000
     blocks: int = 20
     max_seconds: float = 3.0
@@ -97,7 +96,6 @@ SMOKE_PLAN = Plan(samples=6, blocks=2, max_seconds=1.0, warmup_calls=1, warmup_s
 @dataclass(frozen=True, slots=True, eq=False)
 class Samples:
     """Raw result of sampling: per-call latencies (ns) in blocks."""
-
     values: np.ndarray  # float64, per call; for batch > 1 each value is the mean of `batch` calls
     block_sizes: tuple[int, ...]
     batch: int
@@ -190,7 +188,6 @@ class PauseBetweenBlocks:
     """The default turns: blocks run back to back, each followed by a sleep of a share of its
     own time, so a SCHED_FIFO measurement keeps its core busy at most ~89% of the time (RT
     throttling would otherwise stop it for ~50 ms once a second, measured on a shared VM)."""
-
     pause_fraction: float
     min_pause_seconds: float
     sleep: Callable[[float], None] = time.sleep
@@ -233,8 +230,6 @@ def warm_buffers(buffers: Any) -> tuple[Any, ...]:
 def touch(buf: Any) -> int:
     """Read one byte of every cache line of ``buf`` (brings it into the caches, faults its pages
     in); returns their sum, so the read cannot be skipped."""
-    from pytest_hostperf.host.warm import flat_bytes  # the warm_cache fixture's view of a buffer
-
     return int(flat_bytes(buf)[::CACHE_LINE].sum(dtype=np.uint64))
 
 

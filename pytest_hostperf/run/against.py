@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from pytest_hostperf.pairing.channel import PairingError
 from pytest_hostperf.run import placement
 
 if TYPE_CHECKING:
@@ -42,8 +43,6 @@ class HeadRole:
         self.lazy = lazy  # an xdist worker: start the base at its first hostperf test, if it gets one
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        from pytest_hostperf.pairing.channel import PairingError
-
         if self.lazy:
             return
         try:
@@ -52,8 +51,6 @@ class HeadRole:
             raise pytest.UsageError(str(exc)) from None
 
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        from pytest_hostperf.pairing.channel import PairingError
-
         head = self.head
         if not head.lead or head.broken is not None or "hostperf" not in getattr(item, "fixturenames", ()):
             return
@@ -81,7 +78,7 @@ class BaseRole:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> bool:
-        from pytest_hostperf.pairing.base import IDLE_S
+        from pytest_hostperf.pairing.base import IDLE_S  # numpy: loaded where first used
 
         ctl = self.side.ctl
         if session.testsfailed:
@@ -116,8 +113,8 @@ class BaseGate:
         self.side = side
 
     def judge(self, asked: Asked) -> Judged:
-        from pytest_hostperf.gate.seam import Judged
-        from pytest_hostperf.measure import sampling
+        from pytest_hostperf.gate.seam import Judged  # numpy: loaded where first used
+        from pytest_hostperf.measure import sampling  # numpy: loaded where first used
 
         res = self.side.measure(asked.name, asked.sampler, asked.summarize, warm=asked.plan.warm)
         if res is None:

@@ -21,8 +21,8 @@ from pytest_hostperf.run.settings import RunSettings
 if TYPE_CHECKING:
     from pytest_hostperf.host.audit import Check
     from pytest_hostperf.measure import counters, sampling
+    from pytest_hostperf.stats.checks import SpeedupCheck
     from pytest_hostperf.stats.result import Result
-    from pytest_hostperf.stats.verdict import SpeedupCheck
     from pytest_hostperf.store.disk import Baseline
     from pytest_hostperf.store.records import (
         ResultRecord,
@@ -80,7 +80,6 @@ class Instruments:
 @dataclass(frozen=True, slots=True)
 class RunContext:
     """Everything a measurement of this run reads, fixed when the run starts."""
-
     settings: RunSettings
     placement: Placement | None
     rootdir: Path
@@ -148,7 +147,6 @@ class RunContext:
 @dataclass(slots=True)
 class Entry:
     """One measurement of the run: the fixture's ``Result`` (with its samples) and its record."""
-
     result: Result
     record: ResultRecord
 
@@ -156,7 +154,6 @@ class Entry:
 @dataclass(slots=True)
 class Remote:
     """What xdist workers measured, merged by the controller."""
-
     results: list[ResultRecord] = field(default_factory=list)
     speedups: list[SpeedupRecord] = field(default_factory=list)
     timer: Timer | None = None
@@ -165,7 +162,6 @@ class Remote:
 @dataclass(slots=True)
 class RunLog:
     """What the run measured and has to say, appended to while it measures; read at its end."""
-
     entries: list[Entry] = field(default_factory=list)  # this process's measurements
     remote: Remote = field(default_factory=Remote)
     speedups: list[SpeedupCheck] = field(default_factory=list)

@@ -3,7 +3,7 @@
 One measurement's trip, one way down: the test's host controls (``settings.resolve_controls``)
 and a sampler that applies them (``host.control``) and samples (``measure``), handed as an
 ``Asked`` to the run's gate (``gate``), which decides how many rounds and against what; the
-``Judged`` that comes back, with its budgets checked (``stats.verdict``), becomes a typed record
+``Judged`` that comes back, with its budgets checked (``stats.checks``), becomes a typed record
 (``store.records``) appended to the run's log. The statistics and the gate load with the first
 measurement (numpy), not when pytest starts: those imports stand where they are used.
 """
@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_hostperf.errors import HostperfWarning, InvalidArgument
-from pytest_hostperf.host import control
+from pytest_hostperf.host import control, sched
 from pytest_hostperf.run import placement
-from pytest_hostperf.run.context import Entry, RunContext, RunLog
+from pytest_hostperf.run.context import Entry, RunContext, RunLog, noisy
 from pytest_hostperf.run.settings import (
     BUDGET_KEYS,
     Controls,
@@ -36,8 +36,9 @@ if TYPE_CHECKING:
     from pytest_hostperf.gate.seam import Gate, Judged
     from pytest_hostperf.measure.counters import Reader
     from pytest_hostperf.measure.sampling import Plan, Samples, TimerInfo, Turns
+    from pytest_hostperf.stats.checks import BudgetCheck, SpeedupCheck
     from pytest_hostperf.stats.result import Result
-    from pytest_hostperf.stats.verdict import BudgetCheck, SpeedupCheck, Verdict
+    from pytest_hostperf.stats.verdict import Verdict
     from pytest_hostperf.store.records import HostState
 
 #: Statistics ``expect_faster(..., at=...)`` compares (stats.percentiles.STATS, without loading numpy).
@@ -64,7 +65,6 @@ def controlled(log: RunLog, controls: Controls) -> Iterator[HostState]:
 @dataclass(frozen=True, slots=True)
 class CallSampler:
     """Samples ``fn(*args, **kwargs)``: the gate's and the pairing's ``Sampler``."""
-
     fn: Callable[..., Any]
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
@@ -110,7 +110,7 @@ class Recorder:
         self.why: dict[str, str] = {}  # measurement id -> counters that changed against the baseline
         self.speedups: list[SpeedupCheck] = []
         if ctx.full and self.controls.rt_required:
-            ok, reason, fix = control.rt_available(self.controls.rt or control.DEFAULT_RT_PRIORITY)
+            ok, reason, fix = sched.rt_available(self.controls.rt or sched.DEFAULT_RT_PRIORITY)
             if not ok:
                 pytest.skip(f"rt='required' but SCHED_FIFO is not available: {reason}; fix: {fix}")
 
@@ -147,8 +147,8 @@ class Recorder:
         ``p999``, ``max``, ``warm``, ``kwargs``).
         """
         from pytest_hostperf.gate.seam import Asked  # numpy: loaded by the first measurement
-        from pytest_hostperf.measure import sampling
-        from pytest_hostperf.store import records
+        from pytest_hostperf.measure import sampling  # numpy: loaded where first used
+        from pytest_hostperf.store import records  # numpy: loaded where first used
 
         if not callable(fn):
             raise InvalidArgument(f"hostperf(fn, ...): {fn!r} is not callable; pass the function, not its result")
@@ -193,14 +193,14 @@ class Recorder:
         """Record a judged measurement in this test and the run, and check its budgets (``budgets``:
         this measurement's, from :func:`settings.measurement_budgets`; None: the marker's)."""
         from pytest_hostperf.gate.seam import NotCompared  # numpy: loaded by the first measurement
-        from pytest_hostperf.stats import counter_changes
-        from pytest_hostperf.stats import verdict as rules
-        from pytest_hostperf.store import records
+        from pytest_hostperf.stats import checks as budget_checks  # numpy: loaded where first used
+        from pytest_hostperf.stats import counter_changes  # numpy: loaded where first used
+        from pytest_hostperf.store import records  # numpy: loaded where first used
 
         self._progress_end()
         res = judged.result
         budgets = self.settings.budgets if budgets is None else budgets
-        checks = [rules.check_budget(res, stat, budget) for stat, budget in budgets.items()]
+        checks = [budget_checks.check_budget(res, stat, budget) for stat, budget in budgets.items()]
         self.checks.extend(checks)
         cur = res.counters
         before = [m.counters for m in judged.base if m.counters]
@@ -233,8 +233,7 @@ class Recorder:
         for as many rounds): a regressed verdict is re-measured up to ``MAX_ROUNDS`` times and
         must hold over the rounds, as for hostperf's own measurements."""
         from pytest_hostperf.gate import rounds  # numpy: loaded by the first measurement
-        from pytest_hostperf.gate.seam import Judged
-        from pytest_hostperf.run.context import noisy
+        from pytest_hostperf.gate.seam import Judged  # numpy: loaded where first used
 
         res = self._summarize(raw, name=name)
         base = self._ctx.baseline_of(res.id)
@@ -265,7 +264,7 @@ class Recorder:
         says when the two are timed differently (one ``batched(k)``, the other ``single``, or
         two batch sizes): then the comparison is not like for like.
         """
-        from pytest_hostperf.stats import verdict
+        from pytest_hostperf.stats import checks  # numpy: loaded where first used
 
         if not (isinstance(factor, (int, float)) and factor > 0):
             raise InvalidArgument(f"expect_faster(..., factor=...): {factor!r} is not a positive number (e.g. 2.0)")
@@ -279,7 +278,7 @@ class Recorder:
                 f"a batched(k) sample is the mean of k calls, whose {at} understates the tail, so this {at} "
                 "comparison is not like for like; compare calls of similar cost (each timed alone, or both "
                 "batched alike)"), stacklevel=2)
-        check = verdict.check_speedup(fast, slow, factor=float(factor), stat=at)
+        check = checks.check_speedup(fast, slow, factor=float(factor), stat=at)
         self.speedups.append(check)
         self._log.speedups.append(check)
         if check.failed:
@@ -364,7 +363,7 @@ def _takes_keyword(fn: Callable[..., Any], key: str) -> bool:
 def sampling_plan(run: RunSettings, samples: int | None, *, batch: int | None = None) -> Plan:
     """The sampling plan of one measurement; ``batch`` pins the batch size to the baseline's, so
     both compare. Smoke mode: a few calls."""
-    from pytest_hostperf.measure import sampling as measure
+    from pytest_hostperf.measure import sampling as measure  # numpy: loaded where first used
 
     if not run.full:
         return measure.SMOKE_PLAN

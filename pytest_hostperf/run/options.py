@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 import pytest
 
+from pytest_hostperf.errors import InvalidArgument
+from pytest_hostperf.host import cpus as host_cpus
 from pytest_hostperf.host.sched import DEFAULT_RT_PRIORITY
 
 #: Defaults, also used by the CLI and by tests.
@@ -79,12 +81,9 @@ def parse_rt(value: str) -> int | None:
 
 def parse_cpus(value: str) -> tuple[int, ...]:
     """A CPU list (``3``, ``2-3``, ``0,2``) whose CPUs this process may run on."""
-    from pytest_hostperf.errors import InvalidArgument
-    from pytest_hostperf.host import control
-
     try:
-        cpus = control.parse_cpu_list(str(value))
-        control.check_cpus(cpus)
+        cpus = host_cpus.parse_cpu_list(str(value))
+        host_cpus.check_cpus(cpus)
     except InvalidArgument as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return cpus
@@ -141,7 +140,6 @@ def parse_text(value: str) -> str:
 @dataclass(frozen=True, slots=True)
 class Option:
     """One option: its flag, its ini key (if any), validator, default and help."""
-
     flag: str
     help: str
     parse: Callable[[str], Any] | None = None  # None: a store_true flag

@@ -16,7 +16,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from pytest_hostperf.errors import BaselineError, HostperfError, PlotUnavailable
+from pytest_hostperf.host import audit
+from pytest_hostperf.measure import noise
 from pytest_hostperf.run.context import RunContext, RunLog, noisy
+from pytest_hostperf.store.atomic import atomic_write_text
 
 if TYPE_CHECKING:
     from pytest_hostperf.store.records import BaselineInfo, Commit, HostState, NoiseInfo, Report, ResultRecord
@@ -70,7 +74,7 @@ def host_differences(ctx: RunContext, log: RunLog, results: tuple[ResultRecord, 
 
 
 def _baseline_info(ctx: RunContext, log: RunLog, results: tuple[ResultRecord, ...]) -> BaselineInfo | None:
-    from pytest_hostperf.store.records import BaselineInfo
+    from pytest_hostperf.store.records import BaselineInfo  # numpy: loaded where first used
 
     if not ctx.settings.full or ctx.settings.against:  # paired: the base is measured now, not stored
         return None
@@ -80,8 +84,7 @@ def _baseline_info(ctx: RunContext, log: RunLog, results: tuple[ResultRecord, ..
 
 def build_report(ctx: RunContext, log: RunLog) -> Report:
     """The run as one typed report; each result's histogram is encoded here, once."""
-    from pytest_hostperf.errors import HostperfError
-    from pytest_hostperf.store import histogram, records
+    from pytest_hostperf.store import histogram, records  # numpy: loaded where first used
 
     full = ctx.settings.full
     local = []
@@ -94,8 +97,6 @@ def build_report(ctx: RunContext, log: RunLog) -> Report:
     results = tuple(local) + tuple(log.remote.results)
     host = None
     if full:
-        from pytest_hostperf.host import audit
-
         if log.audit is None:
             log.audit = audit.audit()
         host = records.HostInfo(ctx.fingerprint or {}, tuple(audit.audit_to_json(log.audit)),
@@ -118,7 +119,7 @@ def build_report(ctx: RunContext, log: RunLog) -> Report:
 
 
 def _commit(ctx: RunContext) -> Commit:
-    from pytest_hostperf.store import provenance, records
+    from pytest_hostperf.store import provenance, records  # numpy: loaded where first used
 
     return records.Commit.from_json(provenance.commit_info(ctx.rootdir))
 
@@ -126,8 +127,7 @@ def _commit(ctx: RunContext) -> Commit:
 def _noise(ctx: RunContext, log: RunLog) -> NoiseInfo | None:
     if not log.noise_probes:
         return None
-    from pytest_hostperf.measure import noise
-    from pytest_hostperf.store import records
+    from pytest_hostperf.store import records  # numpy: loaded where first used
 
     shares = ctx.baseline_noise_shares()
     combined = noise.combine(list(log.noise_probes.values()))
@@ -152,7 +152,7 @@ def finish(ctx: RunContext, log: RunLog, session: pytest.Session) -> Report | No
             if log.save_failed and session.exitstatus == pytest.ExitCode.OK:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if ctx.settings.json_path:
-        from pytest_hostperf.store import disk
+        from pytest_hostperf.store import disk  # numpy: loaded where first used
 
         path = ctx.out_path(ctx.settings.json_path)
         disk.write_report(path, replace(report, notes=tuple(log.notes)))
@@ -166,9 +166,8 @@ def finish(ctx: RunContext, log: RunLog, session: pytest.Session) -> Report | No
 def save_baseline(ctx: RunContext, log: RunLog, report: Report) -> None:
     """Append the run to this host's baseline: every result as the report encoded it (an xdist
     worker's too), validated and written once by the storage layer."""
-    from pytest_hostperf.errors import BaselineError
-    from pytest_hostperf.store import disk
-    from pytest_hostperf.store.records import StoredMeasurement, StoredRun
+    from pytest_hostperf.store import disk  # numpy: loaded where first used
+    from pytest_hostperf.store.records import StoredMeasurement, StoredRun  # numpy: loaded where first used
 
     try:
         stored = {}
@@ -195,8 +194,7 @@ def write_markdown(ctx: RunContext, log: RunLog, report: Report) -> None:
     summary = os.environ.get("GITHUB_STEP_SUMMARY") if log.has_results else None
     if not ctx.settings.markdown_path and not summary:
         return
-    from pytest_hostperf.reports import compare, compare_render, steps
-    from pytest_hostperf.store.atomic import atomic_write_text
+    from pytest_hostperf.reports import compare, compare_render, steps  # numpy: loaded where first used
 
     text = compare_render.render_markdown(compare.from_run(report, ctx.baseline, base_name=ctx.baseline_name()))
     series = steps.markdown_lines(report.results)
@@ -221,12 +219,11 @@ def write_markdown(ctx: RunContext, log: RunLog, report: Report) -> None:
 
 def write_plots(ctx: RunContext, log: RunLog, report: Report) -> None:
     """``--hostperf-plot=DIR``: one PNG and one SVG per measurement group, baseline vs current."""
-    from pytest_hostperf.errors import PlotUnavailable
-    from pytest_hostperf.reports import compare
+    from pytest_hostperf.reports import compare  # numpy: loaded where first used
 
     out = ctx.out_path(ctx.settings.plot_dir or "")
     try:
-        from pytest_hostperf.reports import plots
+        from pytest_hostperf.reports import plots  # numpy: loaded where first used
 
         plots.require_matplotlib()
         inputs = [("current", compare.source_from_report(report, name="this run"))]
@@ -247,7 +244,7 @@ def write_terminal(ctx: RunContext, log: RunLog, report: Report | None,
     """The hostperf section of the terminal summary."""
     terminalreporter.section("hostperf")
     if ctx.settings.full:
-        from pytest_hostperf.reports import terminal
+        from pytest_hostperf.reports import terminal  # numpy: loaded where first used
 
         # the table fits the terminal, and at least 120 columns (logs have no terminal)
         width = max(120, int(getattr(getattr(terminalreporter, "_tw", None), "fullwidth", 0) or 0))

@@ -1,4 +1,4 @@
-"""pytest-xdist support (DESIGN.md section 9): disjoint CPUs per worker, results sent home.
+"""pytest-xdist support: disjoint CPUs per worker, results sent home.
 
 Under ``pytest -n N --hostperf`` every worker measures on CPUs no other worker uses: the
 CPUs hostperf may use (``--hostperf-cpus``, else the allowed set) are dealt round-robin, so
@@ -145,7 +145,6 @@ def worker_of(config: Any) -> tuple[int, int] | None:
 @dataclass(frozen=True, slots=True)
 class Placement:
     """Where this process measures under xdist (None for a plain run: see :func:`placement`)."""
-
     workers: int  # measuring workers of the run
     worker: tuple[int, int] | None  # (index, count) inside a worker; None in the controller
     gathered: bool  # more workers than CPUs: the hostperf tests go to one worker
@@ -154,7 +153,7 @@ class Placement:
 
 
 def placement(config: Any, cpus: Sequence[int] | None, full: bool, gather: bool = False) -> Placement | None:
-    """xdist (DESIGN.md section 9): each worker measures on its own CPUs, or, with more workers
+    """xdist: each worker measures on its own CPUs, or, with more workers
     than CPUs (or ``gather``: the paired gate), the hostperf tests are gathered onto one worker.
     Sets xdist's options for the gathering (``--dist loadgroup``) as a side effect. None
     without xdist or measurement."""

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from pytest_hostperf.errors import BaselineError
+from pytest_hostperf.host import audit, control
+from pytest_hostperf.host.fingerprint import fingerprint
+from pytest_hostperf.measure import noise
+from pytest_hostperf.pairing import worktree
 from pytest_hostperf.run import outputs
+from pytest_hostperf.run.against import BaseGate, HeadRole, base_args
 from pytest_hostperf.run.context import Instruments, RunContext, RunLog, noisy
 from pytest_hostperf.run.fixture import MAX_ROUNDS, Recorder
 from pytest_hostperf.run.placement import Placement
@@ -46,8 +52,6 @@ def build_context(config: pytest.Config, settings: RunSettings, placement: Place
                      args=tuple(str(a) for a in config.invocation_params.args), instruments=Instruments(settings))
     if not settings.full:
         return ctx
-    from pytest_hostperf.errors import BaselineError
-    from pytest_hostperf.host.fingerprint import fingerprint
     from pytest_hostperf.store import disk, hostid  # numpy: only a measuring run reads baselines
 
     fp = fingerprint()
@@ -105,14 +109,12 @@ class HostperfSession:
         if not ctx.full:
             return seam.Ungated()
         if self.base_side is not None:
-            from pytest_hostperf.run.against import BaseGate
-
             return BaseGate(self.base_side)
         if self.pairing is not None:
-            from pytest_hostperf.gate.paired import PairedGate
+            from pytest_hostperf.gate.paired import PairedGate  # numpy: loaded where first used
 
             return PairedGate(self.pairing, self.progress)
-        from pytest_hostperf.gate.stored import StoredGate
+        from pytest_hostperf.gate.stored import StoredGate  # numpy: loaded where first used
 
         return StoredGate(baseline_of=ctx.baseline_of, gated=ctx.settings.gate, strict=ctx.settings.strict,
                           by_noise=not ctx.settings.save, noisy=lambda: noisy(self.ctx, self.log),
@@ -121,8 +123,8 @@ class HostperfSession:
                           max_rounds=MAX_ROUNDS)
 
     def _confirmation(self) -> Confirmation:
-        from pytest_hostperf.gate.confirm import Confirmation
-        from pytest_hostperf.store import provenance
+        from pytest_hostperf.gate.confirm import Confirmation  # numpy: loaded where first used
+        from pytest_hostperf.store import provenance  # numpy: loaded where first used
 
         sha = self.ctx.stored_runs[-1].commit.sha if self.ctx.stored_runs else None
         now = provenance.commit_info(self.ctx.rootdir) if sha else {}
@@ -133,9 +135,7 @@ class HostperfSession:
         """The paired session that re-measures flagged measurements against the baseline's commit
         ``sha``, started on first use; None when ``sha`` is not a commit of this repository."""
         if sha not in self.confirming:
-            from pytest_hostperf.pairing import worktree
-            from pytest_hostperf.pairing.head import AgainstHead
-            from pytest_hostperf.run.against import HeadRole, base_args
+            from pytest_hostperf.pairing.head import AgainstHead  # numpy: loaded where first used
 
             if not worktree.is_commit(sha, self.ctx.rootdir):
                 self.confirming[sha] = None
@@ -162,8 +162,6 @@ class HostperfSession:
         """rtla-osnoise-style probe on the measuring CPU (see measure/noise.py), before/after the tests."""
         if not (self.ctx.full and self.ctx.settings.noise) or self.ctx.is_worker:
             return
-        from pytest_hostperf.host import control
-        from pytest_hostperf.measure import noise
 
         with control.pinned(self.ctx.settings.cpus):
             self.log.noise_probes[when] = noise.probe()
@@ -174,8 +172,6 @@ class HostperfSession:
 
     def pytest_report_header(self, config: pytest.Config) -> list[str] | str:
         if self.ctx.full:
-            from pytest_hostperf.host import audit
-
             self.log.audit = audit.audit()
             s = self.ctx.settings
             return [f"hostperf: full measurement ({s.samples} samples, {s.max_time:g} s budget per measurement)",

@@ -15,7 +15,9 @@ from typing import Any, Literal
 import pytest
 
 from pytest_hostperf.errors import InvalidArgument
+from pytest_hostperf.host.sched import DEFAULT_RT_PRIORITY
 from pytest_hostperf.run import options
+from pytest_hostperf.units import parse_duration
 
 #: Keys the ``hostperf`` marker accepts.
 MARKER_KEYS = ("p99", "p999", "max", "samples", "group", "series", "tolerance", "rt", "cpus", "mlock")
@@ -24,7 +26,6 @@ MARKER_KEYS = ("p99", "p999", "max", "samples", "group", "series", "tolerance", 
 @dataclass(frozen=True, slots=True)
 class RunSettings:
     """Every ``--hostperf*`` option of one run, read once (CLI > environment > ini > default)."""
-
     full: bool
     save: bool
     samples: int
@@ -70,7 +71,6 @@ class RunSettings:
 @dataclass(frozen=True, slots=True)
 class MarkerSettings:
     """Validated ``@pytest.mark.hostperf(...)`` arguments of one test."""
-
     budgets: dict[str, int] = field(default_factory=dict)
     samples: int | None = None
     group: str | None = None
@@ -95,8 +95,6 @@ def parse_budgets(values: Mapping[str, Any], *, where: Callable[[str], str]) -> 
     plain numbers are nanoseconds. The one parser of budgets, for the marker and for
     ``hostperf(fn, ..., p99=...)`` alike: a bad value is an ``InvalidArgument`` naming
     ``where(stat)``, the value and a good example."""
-    from pytest_hostperf.units import parse_duration
-
     return {stat: parse_duration(values[stat], what=where(stat)) for stat in BUDGET_KEYS
             if values.get(stat) is not None}
 
@@ -164,7 +162,6 @@ def parse_marker(item: pytest.Item) -> MarkerSettings:
 @dataclass(frozen=True, slots=True)
 class Controls:
     """The host controls one test measures under: marker over options, resolved once."""
-
     cpus: tuple[int, ...] | None
     rt: int | None  # SCHED_FIFO priority, None: off
     mlock: bool | Literal["auto"]  # True: lock regardless of size; "auto": where the mlock guard allows
@@ -183,7 +180,6 @@ def resolve_controls(run: RunSettings, marker: MarkerSettings) -> Controls:
     ``rt='off'`` turns it off for the test; ``rt='required'`` uses the run's priority, or the
     default when the run's is off, and skips the test when SCHED_FIFO cannot be applied.
     """
-    from pytest_hostperf.host.sched import DEFAULT_RT_PRIORITY
 
     if marker.rt == "required":
         rt: int | None = run.rt or DEFAULT_RT_PRIORITY

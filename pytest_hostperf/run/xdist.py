@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from pytest_hostperf.run import outputs
 from pytest_hostperf.run import placement as workers
 from pytest_hostperf.run.context import RunContext, RunLog
 
@@ -69,7 +70,6 @@ class WorkerRole:
         the samples are) into ``workeroutput``; the controller reports and saves."""
         from dataclasses import replace
 
-        from pytest_hostperf.run import outputs
 
         me = str(self.config.workerinput["workerid"])  # type: ignore[attr-defined]
         report = outputs.build_report(self.ctx, self.log)
@@ -98,7 +98,7 @@ class ControllerRole:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        from pytest_hostperf.store import records
+        from pytest_hostperf.store import records  # numpy: loaded where first used
 
         ctx, log = self.ctx, self.log
         for out in self.outs:  # in the order the workers ended

@@ -14,11 +14,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from pytest_hostperf.stats import percentiles
+from pytest_hostperf.stats.verdict import could_decide
+
 
 @dataclass(frozen=True, slots=True)
 class PairedVerdict:
     """Head vs base measured now, from block pairs."""
-
     status: str  # "regressed" | "improved" | "unchanged" | "inconclusive"
     stat: str
     ratio: float  # head / base: exp(median log ratio over pairs)
@@ -37,7 +39,6 @@ def block_p50_p99s(values: np.ndarray, sizes: Sequence[int]) -> tuple[list[float
     bootstrap intervals: cheap enough to run between rounds of pairs at SCHED_FIFO, where a
     summary's tens of ms of numpy would add to the CPU's RT time and invite throttling into a
     block."""
-    from pytest_hostperf.stats import percentiles
     blocks = [percentiles.block_stats(b) for b in percentiles.split_blocks(values, sizes)]
     return [b.p50 for b in blocks], [b.p99 for b in blocks]
 
@@ -134,7 +135,6 @@ def futile(v: PairedVerdict, reachable: int) -> bool:
         return True
     if lo <= 0 or hi <= lo:
         return False
-    from pytest_hostperf.stats.verdict import could_decide
 
     return not could_decide(v.ratio, v.interval, float(np.sqrt(v.pairs / reachable)), v.tolerance_pct,
                             clear_at_tolerance=True)

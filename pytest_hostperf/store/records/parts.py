@@ -8,8 +8,9 @@ from typing import Any
 
 from pytest_hostperf.host.control import Applied
 from pytest_hostperf.measure.sampling import TimerInfo
+from pytest_hostperf.stats.checks import BudgetCheck, SpeedupCheck
 from pytest_hostperf.stats.percentiles import STATS, BlockStats
-from pytest_hostperf.stats.verdict import BudgetCheck, SpeedupCheck, Verdict
+from pytest_hostperf.stats.verdict import Verdict
 from pytest_hostperf.store.jsonfile import Json
 
 #: JSON report format history:
@@ -36,7 +37,6 @@ def _opt(d: Json, **kv: object) -> Json:
 @dataclass(frozen=True, slots=True)
 class Commit:
     """The checkout measured: ``sha``, ``branch``, ``dirty`` (None where unknown)."""
-
     sha: str | None = None
     branch: str | None = None
     dirty: bool | None = None
@@ -53,7 +53,6 @@ class Commit:
 @dataclass(frozen=True, slots=True)
 class Timer:
     """The timer's calibration: overhead and resolution are included in every latency."""
-
     clock: str
     overhead_ns: int
     resolution_ns: int
@@ -77,7 +76,6 @@ class Timer:
 @dataclass(frozen=True, slots=True)
 class Block:
     """One block's size and statistics."""
-
     n: int
     p50_ns: int
     p90_ns: int
@@ -111,7 +109,6 @@ def applied_from_json(d: Mapping[str, Any]) -> Applied:
 @dataclass(frozen=True, slots=True)
 class HostState:
     """The host state read back from the OS during a measurement, and the controls applied."""
-
     cpus: tuple[int, ...]
     policy: str
     priority: int | None
@@ -139,7 +136,6 @@ class HostState:
 @dataclass(frozen=True, slots=True)
 class BudgetRecord:
     """One budget checked against one measurement."""
-
     stat: str
     budget_ns: int
     estimate_ns: int
@@ -167,7 +163,6 @@ class BudgetRecord:
 @dataclass(frozen=True, slots=True)
 class VerdictRecord:
     """The gate's verdict on one measurement against its baseline."""
-
     status: str
     stat: str
     ratio: float | None
@@ -217,7 +212,6 @@ class VerdictRecord:
 @dataclass(frozen=True, slots=True)
 class SpeedupRecord:
     """One ``expect_faster`` check."""
-
     fast: str
     slow: str
     stat: str
