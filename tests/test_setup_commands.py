@@ -27,9 +27,10 @@ def test_readme_has_exactly_two_commands_each_in_a_fresh_venv() -> None:
     assert tests.endswith(".venv/bin/python -m pytest -n 2 tests/"), tests
 
 
-def test_ci_runs_exactly_the_readme_test_command_then_types_and_lint() -> None:
-    script = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+def test_ci_runs_exactly_the_readme_test_command_then_types_lint_and_layers() -> None:
+    script = (REPO / ".ci" / "run").read_text(encoding="utf-8").replace("\\\n    ", "")
     steps = [line for line in script.splitlines() if line and not line.startswith(("#", "set ", "cd "))]
     assert steps[0] == _readme_commands()[1], steps
     assert steps[1:] == [".venv/bin/python -m mypy --strict pytest_hostperf && "
-                         ".venv/bin/python -m ruff check pytest_hostperf tests benchmarks"], steps
+                         ".venv/bin/python -m ruff check pytest_hostperf tests benchmarks "
+                         "&& .venv/bin/lint-imports"], steps

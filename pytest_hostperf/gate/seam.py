@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from pytest_hostperf.pairing.head import Sampler
+from pytest_hostperf.pairing.sides import Sampler
 
 if TYPE_CHECKING:
     from pytest_hostperf.measure.sampling import Plan, Samples

@@ -18,7 +18,7 @@ from pytest_hostperf.pairing.channel import FD_ENV, Channel
 from pytest_hostperf.stats import paired
 
 if TYPE_CHECKING:
-    from pytest_hostperf.pairing.head import Sampler
+    from pytest_hostperf.pairing.sides import Sampler
     from pytest_hostperf.stats.result import Result
 
 #: Longest the base waits for the head's next command (the head's own tests run meanwhile).

@@ -12,10 +12,9 @@ The pytest hooks that drive this object live in the pytest layer (``run/against.
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,11 +23,12 @@ from pytest_hostperf.measure import sampling
 from pytest_hostperf.measure.turns import BatonTurns, schedule
 from pytest_hostperf.pairing.channel import Json
 from pytest_hostperf.pairing.process import Base
+from pytest_hostperf.pairing.sides import Sampler, Steps
 from pytest_hostperf.stats import paired, verdict
 from pytest_hostperf.stats.verdict import Verdict
 
 if TYPE_CHECKING:
-    from pytest_hostperf.measure.sampling import Plan, Samples, Turns
+    from pytest_hostperf.measure.sampling import Plan, Samples
     from pytest_hostperf.stats.result import Result
     from pytest_hostperf.store.records import HostState
 
@@ -38,21 +38,6 @@ MIN_BLOCK = 1000
 #: many times the test's own: a call whose untimed set-up dwarfs it (a cache eviction before
 #: each self-timed lookup) would otherwise stretch 400 asked samples to 20000 calls of 4 ms.
 PAIRED_TIME_SCALE = 2.0
-
-
-class Sampler(Protocol):
-    """How one measurement is sampled: under the test's host controls (``controlled``, which
-    yields the host state read back inside them), one plan at a time, in turns or not."""
-
-    def controlled(self) -> AbstractContextManager[HostState]: ...
-
-    def sample(self, plan: Plan, turns: Turns | None) -> Samples: ...
-
-
-class Steps(Protocol):
-    """Where the rounds of pairs are shown (the run's status line)."""
-
-    def step(self, what: str, budget_s: float | None = None) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,11 @@
 """Latency budgets: absolute (``p99="50us"``: the estimate confidently over its budget fails)
 and relative (``expect_faster``: two measurements of one run, a speed-up confidently short of
-its factor fails). Both hold on any host without a baseline."""
+its factor fails). Both hold on any host without a baseline.
+
+A budget is broken only when the measurement is *confidently* over it: the lower end of the
+95% interval of the estimate lies above the budget. An estimate above the budget whose
+interval still reaches below it is ``inconclusive``: reported, never silently passed.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass

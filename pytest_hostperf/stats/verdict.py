@@ -1,8 +1,9 @@
-"""Pure decision rules: budgets, comparison with a baseline, relative budgets (expect_faster).
+"""Pure decision rules of the comparison with a baseline: the ratio of the gated statistic and
+its interval over the baseline's runs, and the :class:`Verdict` (made here only, by keyword)
+that says regressed, improved, unchanged or inconclusive; when more rounds could change it.
 
-A budget is broken only when the measurement is *confidently* over it: the lower end of the
-95% interval of the estimate lies above the budget. An estimate above the budget whose
-interval still reaches below it is ``inconclusive``: reported, never silently passed.
+A verdict is reached only with confidence: an interval that straddles the tolerance is
+``inconclusive``, reported, never silently passed. Budgets are ``checks.py``'s.
 """
 from __future__ import annotations
 

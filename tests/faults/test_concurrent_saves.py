@@ -1,6 +1,6 @@
 """Two ``--hostperf-save`` runs of one host at once, and ``-n 2`` saves: every run lands.
 
-tests/test_baseline.py races ``save_run`` from three processes; here two whole pytest runs
+tests/store/test_store.py races ``save_run`` from three processes; here two whole pytest runs
 race, each measuring, fingerprinting and saving on its own.
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``--hostperf-save`` into a full filesystem and into a read-only one, end to end.
 
-tests/test_baseline.py checks ``save_run`` itself on a 64 KiB tmpfs; here the whole run does
+tests/store/test_store.py checks ``save_run`` itself on a 64 KiB tmpfs; here the whole run does
 it: a clear error naming the path, a non-zero exit status, the old baseline byte for byte, no
 temp file -- and the next run, once there is room, saves normally.
 """

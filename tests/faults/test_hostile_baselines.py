@@ -1,6 +1,6 @@
 """Hostile baseline files: each rejected with a clear error, in bounded time and memory.
 
-tests/test_baseline.py checks the message of every malformed-file case in-process. This file
+tests/store/test_store.py checks the message of every malformed-file case in-process. This file
 adds what that cannot show: the cost. Every corpus file is loaded in a fresh interpreter,
 which reports the exception type, the message and how much its peak RSS grew; the suite
 bounds the wall time of each interpreter (a hang is a failure, not a stall) and the RSS

@@ -1,4 +1,4 @@
-"""Shared by the tests of tests/baseline/: a host's fingerprint, audit, timer and tools, and
+"""Shared by the tests of tests/store/: a host's fingerprint, audit, timer and tools, and
 builders of records, runs and documents made the way the plugin makes them."""
 from __future__ import annotations
 

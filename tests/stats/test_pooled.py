@@ -28,7 +28,7 @@ from pytest_hostperf.store.histogram import SUB_BUCKETS, histogram_percentiles, 
 from pytest_hostperf.store.records import ResultRecord
 from pytest_hostperf.units import format_ns, parse_duration
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 #: The committed baselines (one per host class).
 BASELINES = sorted((REPO / "baselines").glob("*.json"))
 #: One bucket of the ``log2-32`` histogram: a percentile read from it is this close to the exact one.

@@ -3,7 +3,7 @@
 The data is built here, deterministically (no random numbers, no clock), so the golden
 markdown pins the rendering. If the rendering is meant to change — or verdict.py's rules
 move the intervals — regenerate it with
-    HOSTPERF_REGEN_GOLDEN=1 python -m pytest tests/test_compare.py -k golden
+    HOSTPERF_REGEN_GOLDEN=1 python -m pytest tests/reports/test_compare.py -k golden
 and review the diff.
 """
 from __future__ import annotations
@@ -36,7 +36,7 @@ from pytest_hostperf.reports import compare, compare_render, terminal
 from pytest_hostperf.store import disk
 from pytest_hostperf.store.records import Report
 
-GOLDEN = Path(__file__).parent / "golden" / "compare_two_hosts.md"
+GOLDEN = Path(__file__).parents[1] / "golden" / "compare_two_hosts.md"
 
 
 @pytest.fixture

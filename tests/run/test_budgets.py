@@ -25,7 +25,7 @@ def _validate(doc: Any) -> None:
         import jsonschema
     except ImportError:  # pragma: no cover - jsonschema is in the dev extra
         return
-    schema = json.loads((Path(__file__).resolve().parent.parent / "docs" / "schemas" / "report.schema.json")
+    schema = json.loads((Path(__file__).resolve().parents[2] / "docs" / "schemas" / "report.schema.json")
                         .read_text(encoding="utf-8"))
     jsonschema.Draft202012Validator(schema).validate(doc)
 

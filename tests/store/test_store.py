@@ -99,7 +99,7 @@ def test_file_has_sorted_keys_integer_ns_and_no_temp_files(tmp_path: Path) -> No
 
 # The golden file pins the v1 format byte for byte. If a change to the format is meant
 # (and SCHEMA_VERSION is bumped, with a line in its history), regenerate it with
-#   HOSTPERF_REGEN_GOLDEN=1 python -m pytest tests/baseline/test_store.py -k golden
+#   HOSTPERF_REGEN_GOLDEN=1 python -m pytest tests/store/test_store.py -k golden
 # and review the diff. Keep the old file as baseline_v<N>.json so old files stay tested.
 
 

@@ -16,7 +16,7 @@ import pytest
 jsonschema = pytest.importorskip(
     "jsonschema", reason="jsonschema is not installed (it is in the dev extra: pip install -e '.[dev]')")
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SCHEMAS = REPO / "docs" / "schemas"
 GOLDEN_BASELINES = sorted((REPO / "tests" / "golden").glob("*.json"))
 COMMITTED_BASELINES = sorted((REPO / "baselines").glob("*.json"))

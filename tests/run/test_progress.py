@@ -21,7 +21,7 @@ import pytest
 from pytest_hostperf.run.progress import MIN_WIDTH, Progress, Terminal, fit
 
 MID = "test_a.py::test_x[fn]"
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 class Writer:

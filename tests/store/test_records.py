@@ -8,7 +8,7 @@ import pytest
 
 from pytest_hostperf.store import records
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 BASELINES = sorted((REPO / "baselines").glob("*.json")) + [REPO / "tests" / "golden" / "baseline_v1.json"]
 
 
