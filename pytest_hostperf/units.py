@@ -6,6 +6,11 @@ import re
 
 from pytest_hostperf.errors import InvalidArgument
 
+#: The statistics every measurement has, as records, budgets, gates and reports name them.
+STATS = ("p50", "p90", "p99", "p999", "max")
+#: How a reader sees them: ``p999`` is ``p99.9``.
+STAT_LABELS = {"p50": "p50", "p90": "p90", "p99": "p99", "p999": "p99.9", "max": "max"}
+
 _UNITS_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
 _DURATION_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE]([+-]?[0-9]+))?\s*(ns|us|µs|μs|ms|s)\s*$")
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pytest_hostperf.stats.percentiles import QUANTILES
-from pytest_hostperf.units import format_factor
+from pytest_hostperf.units import STAT_LABELS, format_factor
 
 __all__ = ["cell", "md_code", "md_escape", "md_table", "percentile_label", "ratio_text", "stat_label", "table"]
 
@@ -64,9 +63,6 @@ def percentile_label(q: float) -> str:
     return f"p{q:g}"
 
 
-_STAT_LABELS = {name: percentile_label(q) for name, q in QUANTILES}
-
-
 def stat_label(stat: str) -> str:
     """A statistic's name as a reader sees it: ``p999`` -> ``p99.9``; ``max`` stays ``max``."""
-    return _STAT_LABELS.get(stat, stat)
+    return STAT_LABELS.get(stat, stat)

@@ -31,6 +31,7 @@ from pytest_hostperf.run.settings import (
     parse_marker,
     resolve_controls,
 )
+from pytest_hostperf.units import STATS
 
 if TYPE_CHECKING:
     from pytest_hostperf.gate.seam import Gate, Judged
@@ -41,8 +42,6 @@ if TYPE_CHECKING:
     from pytest_hostperf.stats.verdict import Verdict
     from pytest_hostperf.store.records import HostState
 
-#: Statistics ``expect_faster(..., at=...)`` compares (stats.percentiles.STATS, without loading numpy).
-STATS = ("p50", "p90", "p99", "p999", "max")
 #: hostperf's own keywords: never passed to the measured function (``kwargs={...}`` passes those).
 OWN_KEYWORDS = ("name", "samples", "self_timed", *BUDGET_KEYS, "warm", "kwargs")
 

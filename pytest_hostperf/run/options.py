@@ -20,6 +20,7 @@ import pytest
 from pytest_hostperf.errors import InvalidArgument
 from pytest_hostperf.host import cpus as host_cpus
 from pytest_hostperf.host.sched import DEFAULT_RT_PRIORITY
+from pytest_hostperf.units import STATS
 
 #: Defaults, also used by the CLI and by tests.
 DEFAULT_SAMPLES = 20_000
@@ -91,7 +92,6 @@ def parse_cpus(value: str) -> tuple[int, ...]:
 
 #: Statistics the stored-baseline gate can compare (``--hostperf-gate``), each as the median of
 #: the block values; ``p99.9`` is read as ``p999``.
-GATE_STATS = ("p50", "p90", "p99", "p999", "max")
 DEFAULT_GATE = ("p99",)
 
 
@@ -100,7 +100,7 @@ def parse_gate(value: str) -> tuple[str, ...]:
     (of p50, p90, p99, p999 or p99.9, max), in the order given, each once."""
     names = [n.strip().lower() for n in str(value).split(",")]
     names = ["p999" if n == "p99.9" else n for n in names]
-    bad = [n for n in names if n not in GATE_STATS]
+    bad = [n for n in names if n not in STATS]
     if bad:
         unknown = f"{bad[0]!r} is none of" if bad[0] else "an empty name is none of"
         raise _bad(value, f"a list of statistics: {unknown} p50, p90, p99, p999 (or p99.9), max",

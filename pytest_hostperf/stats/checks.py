@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pytest_hostperf.stats import percentiles as stats
-from pytest_hostperf.stats.verdict import GATED, LABEL, ratio_interval
-from pytest_hostperf.units import format_ns
+from pytest_hostperf.stats.verdict import GATED, ratio_interval
+from pytest_hostperf.units import STAT_LABELS, format_ns
 
 if TYPE_CHECKING:
     from pytest_hostperf.stats.result import Result
@@ -40,7 +40,7 @@ class BudgetCheck:
     @property
     def message(self) -> str:
         lo, hi = self.interval_ns
-        label = "max (median block max)" if self.stat == "max" else LABEL[self.stat]
+        label = "max (median block max)" if self.stat == "max" else STAT_LABELS[self.stat]
         what = {"within": "is within", "over-budget": "is over", "inconclusive": "may be over"}[self.status]
         text = (f"{self.result_id}: {label} {format_ns(self.estimate_ns)} "
                 f"[95% CI {format_ns(lo)} .. {format_ns(hi)}] {what} its budget of {format_ns(self.budget_ns)}")

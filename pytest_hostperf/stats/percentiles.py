@@ -21,11 +21,11 @@ import numpy as np
 import numpy.typing as npt
 
 from pytest_hostperf.errors import InvalidArgument
+from pytest_hostperf.units import STATS
 
 #: Percentiles every measurement reports, and their names in records and reports.
 QUANTILES: tuple[tuple[str, float], ...] = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p999", 99.9))
 #: Statistics with a per-block value (the quantiles plus the block maximum).
-STATS: tuple[str, ...] = tuple(name for name, _ in QUANTILES) + ("max",)
 #: Percentile method: numpy's default ('linear', Hyndman & Fan type 7), the one users compare with.
 METHOD: Literal["linear"] = "linear"
 #: The log2-32 bucket scheme (the stored histograms' too): sub-buckets per power of two.

@@ -14,12 +14,11 @@ from statistics import NormalDist
 import numpy as np
 
 from pytest_hostperf.stats import percentiles as stats
-from pytest_hostperf.units import format_ns
+from pytest_hostperf.units import STAT_LABELS, format_ns
 
-LABEL = {"p50": "p50", "p90": "p90", "p99": "p99", "p999": "p99.9", "max": "max"}
 #: How the gate's statistic is named wherever it is shown: the median of the block values, not
 #: the percentile over all calls that tables report (docs/gate.md).
-GATED = {k: f"block-median {v}" for k, v in LABEL.items()}
+GATED = {k: f"block-median {v}" for k, v in STAT_LABELS.items()}
 
 
 # --------------------------------------------------------------------------- baseline comparison

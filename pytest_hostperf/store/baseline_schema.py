@@ -13,7 +13,6 @@ import re
 from datetime import datetime
 
 from pytest_hostperf.errors import BaselineError
-from pytest_hostperf.stats.percentiles import STATS
 from pytest_hostperf.store.histogram import _check_histogram
 from pytest_hostperf.store.hostid import sanitize_host_id
 from pytest_hostperf.store.jsoncheck import (
@@ -33,6 +32,7 @@ from pytest_hostperf.store.jsoncheck import (
     _str,
 )
 from pytest_hostperf.store.jsonfile import Json
+from pytest_hostperf.units import STATS
 
 # MAX_NS and MAX_DEPTH (defined with the checks in jsoncheck.py) are the format's limits.
 __all__ = ["MAX_DEPTH", "MAX_NS", "SCHEMA", "SCHEMA_VERSION"]

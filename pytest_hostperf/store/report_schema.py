@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import TypeGuard
 
 from pytest_hostperf.errors import ReportError
-from pytest_hostperf.stats.percentiles import STATS
 from pytest_hostperf.store.histogram import _check_histogram
 from pytest_hostperf.store.jsoncheck import _check_json, _Invalid
 from pytest_hostperf.store.jsonfile import Json
 from pytest_hostperf.store.records import REPORT_SCHEMA, REPORT_SCHEMA_VERSION
+from pytest_hostperf.units import STATS
 
 __all__ = ["MAX_REPORT_BYTES", "check_report", "schema_of"]
 

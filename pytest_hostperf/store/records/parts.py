@@ -9,9 +9,10 @@ from typing import Any
 from pytest_hostperf.host.control import Applied
 from pytest_hostperf.measure.sampling import TimerInfo
 from pytest_hostperf.stats.checks import BudgetCheck, SpeedupCheck
-from pytest_hostperf.stats.percentiles import STATS, BlockStats
+from pytest_hostperf.stats.percentiles import BlockStats
 from pytest_hostperf.stats.verdict import Verdict
 from pytest_hostperf.store.jsonfile import Json
+from pytest_hostperf.units import STATS
 
 #: JSON report format history:
 #: 1 - first version: timer, settings, results with per-block statistics and budgets; before any
