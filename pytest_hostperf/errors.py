@@ -16,10 +16,6 @@ class MeasurementError(HostperfError, RuntimeError):
     """A measurement could not be taken (the function raised, no sample fit the time budget...)."""
 
 
-class BudgetExceeded(HostperfError, AssertionError):
-    """A measurement is confidently over its latency budget."""
-
-
 class HostControlError(HostperfError, OSError):
     """A host control (pinning, SCHED_FIFO, mlock) could not be applied or restored."""
 

@@ -9,6 +9,7 @@ and torch never (its version comes from ``sys.modules`` or the installed metadat
 """
 from __future__ import annotations
 
+import importlib.metadata
 import platform
 import sys
 from pathlib import Path
@@ -64,8 +65,6 @@ def _smt(root: Path, logical: int | None, physical: int | None) -> bool | None:
 
 
 def _dist_version(name: str) -> str | None:
-    import importlib.metadata
-
     try:
         return importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:

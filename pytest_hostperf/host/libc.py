@@ -21,7 +21,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import ctypes
+    import ctypes  # loaded on first use: importing the host layer stays cheap
 
 __all__ = [
     "NR_PERF_EVENT_OPEN",
@@ -41,7 +41,7 @@ NR_PERF_EVENT_OPEN = {"x86_64": 298, "aarch64": 241, "arm64": 241}
 def handle() -> ctypes.CDLL | None:
     """The C library with errno kept (``ctypes.get_errno``), loaded once; None where
     there is none to load (Windows, a static interpreter without ``dlopen``)."""
-    import ctypes
+    import ctypes  # loaded on first use: importing the host layer stays cheap
 
     lib: ctypes.CDLL | None
     try:
@@ -51,7 +51,7 @@ def handle() -> ctypes.CDLL | None:
     except (OSError, TypeError):  # TypeError: Windows has no dlopen(NULL)
         lib = None
     if lib is None:
-        import ctypes.util
+        import ctypes.util  # only where dlopen(NULL) failed
 
         try:
             lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
@@ -62,7 +62,7 @@ def handle() -> ctypes.CDLL | None:
 
 
 def _declare(lib: ctypes.CDLL) -> None:
-    import ctypes
+    import ctypes  # loaded on first use: importing the host layer stays cheap
 
     if hasattr(lib, "mlockall"):
         lib.mlockall.argtypes = [ctypes.c_int]
@@ -108,7 +108,7 @@ def mlockall(flags: int) -> int:
 
     Raises :class:`OSError` (ENOSYS) where there is no mlockall: check :func:`has` first.
     """
-    import ctypes
+    import ctypes  # loaded on first use: importing the host layer stays cheap
 
     if _function("mlockall")(flags) != 0:
         return ctypes.get_errno() or errno.EIO
@@ -117,7 +117,7 @@ def mlockall(flags: int) -> int:
 
 def munlockall() -> int:
     """``munlockall()``: 0, or the errno it failed with (ENOSYS where there is none)."""
-    import ctypes
+    import ctypes  # loaded on first use: importing the host layer stays cheap
 
     try:
         fn = _function("munlockall")
@@ -136,7 +136,7 @@ def perf_event_open(attr: bytearray, pid: int = 0, cpu: int = -1, group_fd: int 
     EACCES/EPERM: ``kernel.perf_event_paranoid``), or errno 0 where the syscall number of
     this machine is not known or there is no ``syscall()``.
     """
-    import ctypes
+    import ctypes  # loaded on first use: importing the host layer stays cheap
 
     nr = NR_PERF_EVENT_OPEN.get(platform.machine())
     if nr is None or not sys.platform.startswith("linux"):

@@ -23,6 +23,7 @@ events; the perf part builds one perf_event_attr and calls perf_event_open throu
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import resource
 import struct
@@ -59,8 +60,6 @@ def perf_open(type_: int, config: int) -> int:
     # flags: disabled (bit 0), exclude_kernel (bit 5), exclude_hv (bit 6)
     struct.pack_into("Q", attr, 40, (1 << 0) | (1 << 5) | (1 << 6))
     fd = libc.perf_event_open(attr, pid=0, cpu=-1, group_fd=-1, flags=0)
-    import fcntl
-
     try:
         fcntl.ioctl(fd, _IOC_RESET, 0)
         fcntl.ioctl(fd, _IOC_ENABLE, 0)

@@ -180,10 +180,6 @@ class RunLog:
         if text not in self.notes:
             self.notes.append(text)
 
-    def warn_once(self, text: str) -> None:
-        if text not in self.warnings:
-            self.warnings.append(text)
-
     def keep(self, entry: Entry) -> None:
         self.entries.append(entry)
 

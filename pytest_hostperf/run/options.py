@@ -217,15 +217,12 @@ _BY_DEST = {opt.dest: opt for opt in OPTIONS}
 #: "not given". Not a string, because argparse runs a string default through the option's type.
 _NOT_GIVEN: Any = type("NotGiven", (), {"__repr__": lambda self: "<not given>"})()
 
-#: Options declared ahead of the behaviour behind them; giving one explicitly prints a note.
-PENDING: frozenset[str] = frozenset()
-
 
 def add_options(parser: pytest.Parser) -> None:
     """Declare every option and ini key on pytest's parser."""
     group = parser.getgroup("hostperf", "latency benchmarks as regression tests (pytest-hostperf)")
     for opt in OPTIONS:
-        help_text = opt.help + (" [declared; takes effect in a later release]" if opt.dest in PENDING else "")
+        help_text = opt.help
         if opt.parse is None:
             group.addoption(opt.flag, action="store_true", default=False, dest=opt.dest, help=help_text)
         elif opt.paired:
@@ -266,18 +263,6 @@ def keep_runs(config: pytest.Config) -> int:
         return parse_positive_int(str(raw))
     except argparse.ArgumentTypeError as exc:
         raise pytest.UsageError(f"ini key hostperf_keep_runs: {exc}") from None
-
-
-def explicitly_given(config: pytest.Config, dest: str) -> bool:
-    """Whether the user set this option anywhere (CLI, environment or ini)."""
-    opt = _BY_DEST[dest]
-    value = config.getoption(dest, default=_NOT_GIVEN)
-    if value is not _NOT_GIVEN and not (opt.parse is None and value is False) and not (
-            opt.paired and value is None):
-        return True
-    if opt.env and os.environ.get(opt.env):
-        return True
-    return bool(opt.ini and config.getini(dest) not in (None, ""))
 
 
 def _validated(opt: Option, raw: Any, where: str) -> Any:

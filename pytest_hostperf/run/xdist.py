@@ -8,6 +8,7 @@ Placement rules (which CPUs, when to gather) are pure functions in ``workers.py`
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -68,9 +69,6 @@ class WorkerRole:
     def _send_home(self) -> None:
         """Put this worker's results (each with the histogram of its samples, encoded here where
         the samples are) into ``workeroutput``; the controller reports and saves."""
-        from dataclasses import replace
-
-
         me = str(self.config.workerinput["workerid"])  # type: ignore[attr-defined]
         report = outputs.build_report(self.ctx, self.log)
         results = [replace(r, worker=me) for r in report.results]
