@@ -67,7 +67,7 @@ _LINE = 64
 
 def flat_bytes(buf: object) -> Any:
     """A C-contiguous buffer's bytes as a flat uint8 numpy array (a view: nothing is copied)."""
-    import numpy as np  # numpy: only for a numpy buffer
+    import numpy as np  # numpy: loaded where used, so importing the host layer stays cheap
 
     mv = buf if isinstance(buf, memoryview) else memoryview(buf)  # type: ignore[arg-type]
     return np.frombuffer(mv.cast("B") if mv.ndim != 1 or mv.format != "B" else mv, dtype=np.uint8)
@@ -77,7 +77,7 @@ def _touch(buf: object) -> int:
     """Read one byte per cache line of ``buf``'s memory; return the bytes covered."""
     import ctypes  # loaded on first use: importing the host layer stays cheap
 
-    import numpy as np  # numpy: only for a numpy buffer
+    import numpy as np  # numpy: loaded where used, so importing the host layer stays cheap
 
     mv = buf if isinstance(buf, memoryview) else memoryview(buf)  # type: ignore[arg-type]
     if mv.nbytes == 0:
