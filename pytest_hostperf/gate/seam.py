@@ -56,6 +56,8 @@ class Asked:
     budgeted: bool  # it has a budget: every sample asked for is taken
     sampler: Sampler
     summarize: Callable[[Samples], Result]
+    not_gated: str | None = None  # it cannot be gated, and why (pytest-benchmark's batched rounds)
+    repeatable: bool = True  # the sampler can sample again (another tool's timing loop may not)
 
 
 class Gate(Protocol):

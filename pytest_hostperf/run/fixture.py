@@ -21,7 +21,7 @@ import pytest
 from pytest_hostperf.errors import HostperfWarning, InvalidArgument
 from pytest_hostperf.host import control, sched
 from pytest_hostperf.run import placement
-from pytest_hostperf.run.context import Entry, RunContext, RunLog, noisy
+from pytest_hostperf.run.context import Entry, RunContext, RunLog
 from pytest_hostperf.run.settings import (
     BUDGET_KEYS,
     Controls,
@@ -90,11 +90,12 @@ class Recorder:
     >>> r.p99, r.mode                                             # doctest: +SKIP
     """
 
-    def __init__(self, ctx: RunContext, log: RunLog, gate: Gate, item: pytest.Item, *,
+    def __init__(self, ctx: RunContext, log: RunLog, gate: Gate, item: pytest.Item, *, rounds_gate: Gate | None = None,
                  records_only: bool = False, progress_end: Callable[[], None] = lambda: None) -> None:
         self._ctx = ctx
         self._log = log
         self._gate = gate
+        self._rounds_gate = rounds_gate  # pytest-benchmark's rounds (record_external), under --hostperf
         self._records_only = records_only  # smoke runs and the base side of a pairing: nothing decided
         self._progress_end = progress_end
         self._item = item
@@ -226,28 +227,22 @@ class Recorder:
 
     def record_external(self, raw: Samples, *, name: str, host: HostState, gate: bool,
                         why_not: str | None = None, again: Callable[[], Samples] | None = None) -> Result:
-        """Record samples timed by another tool (pytest-benchmark) as one measurement: compared
-        with the baseline when ``gate``, else reported with ``why_not`` in place of a verdict.
-        ``again()``, where the tool's timing loop can be run again (pytest-benchmark's runner
-        for as many rounds): a regressed verdict is re-measured up to ``MAX_ROUNDS`` times and
-        must hold over the rounds, as for hostperf's own measurements."""
-        from pytest_hostperf.gate import rounds  # numpy: loaded by the first measurement
-        from pytest_hostperf.gate.seam import Judged  # numpy: loaded where first used
+        """Record samples timed by another tool (pytest-benchmark) as one measurement, judged by the
+        run's rounds gate: compared with the baseline when ``gate``, else reported with ``why_not``
+        in place of a verdict. ``again()``, where the tool's timing loop can be run again
+        (pytest-benchmark's runner for as many rounds): a regressed verdict is re-measured up to
+        ``MAX_ROUNDS`` times and must hold over the rounds, as for hostperf's own measurements."""
+        from pytest_hostperf.gate.rounds import TakenRounds  # numpy: loaded by the first measurement
+        from pytest_hostperf.gate.seam import Asked  # numpy: loaded where first used
+        from pytest_hostperf.measure import sampling  # numpy: loaded where first used
 
-        res = self._summarize(raw, name=name)
-        base = self._ctx.baseline_of(res.id)
-        if self._ctx.settings.against is not None:  # --hostperf-against pairs hostperf's own blocks only
-            self._log.note_once(rounds.PAIRED_NOTE)
-            return self._keep(Judged(res, host, rounds.not_paired(), not_gated=None if gate else why_not))
-        if gate and self._ctx.full:
-            v, alike, extra = rounds.judge_rounds(
-                res, raw, base, tolerance=self.tolerance, gated=self._ctx.settings.gate,
-                noisy=noisy(self._ctx, self._log), max_rounds=MAX_ROUNDS,
-                summarize=lambda x: self._summarize(x, name=name), again=again)
-            return self._keep(Judged(res, host, v, alike, extra))
-        if why_not:
-            self._log.note(f"{res.id}: {why_not}")
-        return self._keep(Judged(res, host, None, tuple(base), not_gated=why_not))
+        if self._rounds_gate is None:
+            raise InvalidArgument("hostperf: samples timed by another tool are recorded under --hostperf only")
+        asked = Asked(mid=f"{self._nodeid}[{name}]", nodeid=self._nodeid, name=name, plan=sampling.Plan(),
+                      tolerance=self.tolerance, budgeted=False, sampler=TakenRounds(raw, host, again),
+                      summarize=lambda x: self._summarize(x, name=name),
+                      not_gated=None if gate else (why_not or "not gated"), repeatable=again is not None)
+        return self._keep(self._rounds_gate.judge(asked))
 
     def note(self, text: str) -> None:
         """Add a line to the hostperf section of the terminal summary and the JSON report

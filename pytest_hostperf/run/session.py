@@ -122,6 +122,15 @@ class HostperfSession:
                           confirmation=self._confirmation() if ctx.settings.confirm else None,
                           max_rounds=MAX_ROUNDS)
 
+    def _rounds(self) -> Gate:
+        """pytest-benchmark's rounds' gate (a test's rounds timed by pytest-benchmark)."""
+        from pytest_hostperf.gate.rounds import RoundsGate  # numpy: loaded where first used
+
+        ctx = self.ctx
+        return RoundsGate(baseline_of=ctx.baseline_of, gated=ctx.settings.gate, noisy=lambda: noisy(ctx, self.log),
+                          max_rounds=MAX_ROUNDS, paired=ctx.settings.against is not None, note=self.log.note,
+                          note_once=self.log.note_once)
+
     def _confirmation(self) -> Confirmation:
         from pytest_hostperf.gate.confirm import Confirmation  # numpy: loaded where first used
         from pytest_hostperf.store import provenance  # numpy: loaded where first used
@@ -151,7 +160,7 @@ class HostperfSession:
         """The ``hostperf`` fixture of ``item`` (one per test, kept in its stash)."""
         rec = item.stash.get(recorder_key, None)
         if rec is None:
-            rec = Recorder(self.ctx, self.log, self.gate(), item,
+            rec = Recorder(self.ctx, self.log, self.gate(), item, rounds_gate=self._rounds() if self.ctx.full else None,
                            records_only=not self.ctx.full or self.base_side is not None,
                            progress_end=self.progress.end)
             item.stash[recorder_key] = rec
