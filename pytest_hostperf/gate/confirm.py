@@ -25,9 +25,11 @@ class Confirmation:
     """Re-measures regressions paired against ``sha``, the baseline's newest run's commit.
 
     ``head_for(sha)`` gives the paired session (started on first use; None where ``sha`` is not
-    a commit of this repository); ``at_sha`` whether the tree is exactly that commit, clean."""
+    a commit of this repository); ``at_sha()`` whether the tree is exactly that commit, clean
+    (asked when a regression is first confirmed: a run without one runs no git)."""
 
-    def __init__(self, sha: str | None, *, at_sha: bool, head_for: Callable[[str], AgainstHead | None]) -> None:
+    def __init__(self, sha: str | None, *, at_sha: Callable[[], bool],
+                 head_for: Callable[[str], AgainstHead | None]) -> None:
         self.sha = sha
         self.at_sha = at_sha
         self.head_for = head_for
@@ -36,7 +38,7 @@ class Confirmation:
         sha = self.sha
         if not sha:
             return replace(v, confirmation="not confirmed: the baseline records no commit")
-        if self.at_sha:
+        if self.at_sha():
             return replace(v, status="inconclusive", reason=f"{v.reason}; the baseline was saved at this very commit "
                            f"({sha[:12]}, clean tree): the host is slower than then, not the code")
         if v.stat != "p99":  # --hostperf-gate: the paired gate compares block p99s only

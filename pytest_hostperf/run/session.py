@@ -136,9 +136,12 @@ class HostperfSession:
         from pytest_hostperf.store import provenance  # numpy: loaded where first used
 
         sha = self.ctx.stored_runs[-1].commit.sha if self.ctx.stored_runs else None
-        now = provenance.commit_info(self.ctx.rootdir) if sha else {}
-        return Confirmation(sha, at_sha=bool(sha) and now.get("sha") == sha and now.get("dirty") is False,
-                            head_for=self.confirmer)
+
+        def at_sha() -> bool:
+            now = provenance.commit_info(self.ctx.rootdir)
+            return now.get("sha") == sha and now.get("dirty") is False
+
+        return Confirmation(sha, at_sha=at_sha, head_for=self.confirmer)
 
     def confirmer(self, sha: str) -> AgainstHead | None:
         """The paired session that re-measures flagged measurements against the baseline's commit
