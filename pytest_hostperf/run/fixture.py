@@ -90,8 +90,9 @@ class Recorder:
     >>> r.p99, r.mode                                             # doctest: +SKIP
     """
 
-    def __init__(self, ctx: RunContext, log: RunLog, gate: Gate, item: pytest.Item, *, rounds_gate: Gate | None = None,
-                 records_only: bool = False, progress_end: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, ctx: RunContext, log: RunLog, gate: Gate, item: pytest.Item, *,
+                 rounds_gate: Gate | None = None, records_only: bool = False,
+                 progress_end: Callable[[], None] = lambda: None) -> None:
         self._ctx = ctx
         self._log = log
         self._gate = gate

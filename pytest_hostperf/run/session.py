@@ -78,6 +78,7 @@ class HostperfSession:
         self.base_side: BaseSide | None = None  # in the base session a head started
         self.confirming: dict[str, AgainstHead | None] = {}  # baseline commit -> its paired session
         self._gate: Gate | None = None
+        self._rounds_gate: Gate | None = None
         self.report: Report | None = None  # built once, at the end of the run (outputs.finish)
         if self.ctx.baseline is not None:
             want = self.ctx.baseline_path()
@@ -90,10 +91,6 @@ class HostperfSession:
                             ("--hostperf-plot", self.ctx.settings.plot_dir)):
             if given and not self.ctx.full:
                 self.log.note(f"{flag} is written only under --hostperf")
-
-    @property
-    def settings(self) -> RunSettings:
-        return self.ctx.settings
 
     # -- the gate ---------------------------------------------------------------------------
     def gate(self) -> Gate:
@@ -122,8 +119,13 @@ class HostperfSession:
                           confirmation=self._confirmation() if ctx.settings.confirm else None,
                           max_rounds=MAX_ROUNDS)
 
-    def _rounds(self) -> Gate:
-        """pytest-benchmark's rounds' gate (a test's rounds timed by pytest-benchmark)."""
+    def rounds_gate(self) -> Gate:
+        """pytest-benchmark's rounds' gate (a test's rounds timed by pytest-benchmark), made once."""
+        if self._rounds_gate is None:
+            self._rounds_gate = self._make_rounds_gate()
+        return self._rounds_gate
+
+    def _make_rounds_gate(self) -> Gate:
         from pytest_hostperf.gate.rounds import RoundsGate  # numpy: loaded where first used
 
         ctx = self.ctx
@@ -163,7 +165,8 @@ class HostperfSession:
         """The ``hostperf`` fixture of ``item`` (one per test, kept in its stash)."""
         rec = item.stash.get(recorder_key, None)
         if rec is None:
-            rec = Recorder(self.ctx, self.log, self.gate(), item, rounds_gate=self._rounds() if self.ctx.full else None,
+            rec = Recorder(self.ctx, self.log, self.gate(), item,
+                           rounds_gate=self.rounds_gate() if self.ctx.full else None,
                            records_only=not self.ctx.full or self.base_side is not None,
                            progress_end=self.progress.end)
             item.stash[recorder_key] = rec
