@@ -91,23 +91,23 @@ class AgainstHead:
         try:
             self.base.ctl.send(run=nodeid)
         except OSError as exc:
-            self._break(f"the base session is gone ({exc.strerror or exc})")
+            self.break_pairing(f"the base session is gone ({exc.strerror or exc})")
             return
         self.waiting = True
 
-    def _break(self, why: str) -> None:
+    def break_pairing(self, why: str) -> None:
         """Pairing cannot go on: every later paired measurement fails with ``why``."""
         if self.broken is None:
             out = self.base.output(600) if self.base is not None else ""
             self.broken = f"--hostperf-against={self.ref}: {why}; base output: {out}"
             self.waiting = False
 
-    def _recv(self) -> Json:
+    def receive(self) -> Json:
         assert self.base is not None
         try:
             return self.base.ctl.recv()
         except (MeasurementError, OSError, ValueError) as exc:
-            self._break(str(exc))
+            self.break_pairing(str(exc))
             raise MeasurementError(self.broken) from None
 
     def finish_test(self) -> str | None:
@@ -115,7 +115,7 @@ class AgainstHead:
         if self.base is None or not self.waiting or self.broken is not None:
             return None
         while True:
-            msg = self._recv()
+            msg = self.receive()
             if "done" in msg:
                 self.waiting = False
                 return str(msg["done"])
@@ -156,7 +156,7 @@ class AgainstHead:
                     pass
             elif self._stage == "turns" or isinstance(exc, MeasurementError):
                 if not isinstance(exc, MeasurementError):
-                    self._break(f"the head stopped mid-measurement ({type(exc).__name__})")
+                    self.break_pairing(f"the head stopped mid-measurement ({type(exc).__name__})")
                 if self.base is not None:
                     self.base.baton.close()
             raise
@@ -174,10 +174,10 @@ class AgainstHead:
         assert self.base is not None
         if self.broken is not None:
             raise MeasurementError(self.broken)
-        msg = self._recv() if self.waiting else {"done": "not run"}
+        msg = self.receive() if self.waiting else {"done": "not run"}
         while skip_others and "ready" in msg and msg["ready"] != name:
             self.base.ctl.send(skip=True)
-            msg = self._recv()
+            msg = self.receive()
         if "done" in msg:
             self.waiting = False
             return self._alone(plan, sampler, summarize, f"not measured by the base ({self.ref}: {msg['done']})")
@@ -239,9 +239,9 @@ class Rounds:
         try:
             more = self.sampler.sample(rplan, BatonTurns("head", base.baton, schedule(k)))
         except MeasurementError as exc:
-            head._break(str(exc))
+            head.break_pairing(str(exc))
             raise MeasurementError(head.broken) from None
-        got = head._recv()
+        got = head.receive()
         h50, h = paired.block_p50_p99s(more.values, more.block_sizes)
         bb = [float(x) for x in got.get("p99_blocks", ())]
         if len(bb) != len(h):

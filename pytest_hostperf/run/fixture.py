@@ -358,9 +358,9 @@ def _takes_keyword(fn: Callable[..., Any], key: str) -> bool:
 def sampling_plan(run: RunSettings, samples: int | None, *, batch: int | None = None) -> Plan:
     """The sampling plan of one measurement; ``batch`` pins the batch size to the baseline's, so
     both compare. Smoke mode: a few calls."""
-    from pytest_hostperf.measure import sampling as measure  # numpy: loaded where first used
+    from pytest_hostperf.measure import sampling  # numpy: loaded where first used
 
     if not run.full:
-        return measure.SMOKE_PLAN
-    return measure.Plan(samples=samples or run.samples, max_seconds=run.max_time,
+        return sampling.SMOKE_PLAN
+    return sampling.Plan(samples=samples or run.samples, max_seconds=run.max_time,
                         warmup_seconds=min(0.3, run.max_time / 10), batch=batch)
