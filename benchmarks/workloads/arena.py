@@ -14,7 +14,10 @@ fault (DESIGN §11): the arena then wins little. It wins by 10-40x when every la
 allocation goes to ``mmap`` and every free to ``munmap`` -- the behaviour of glibc with a
 fixed ``M_MMAP_THRESHOLD`` (``MALLOC_MMAP_THRESHOLD_=131072``), of many other allocators,
 and of any long-lived process whose heap was trimmed. :func:`mmap_threshold` puts a process
-in that condition; :func:`malloc_env` gives the environment that does it for a subprocess.
+in that condition, whatever ran in it before (the threshold alone does not: glibc serves a
+large request from any free heap chunk that holds it); :func:`fresh_buffer_faults` and
+:func:`fresh_mapping_shortfall` check that it held; :func:`malloc_env` gives the environment
+that does it for a subprocess.
 """
 from __future__ import annotations
 
@@ -22,7 +25,8 @@ import contextlib
 import ctypes
 import os
 import resource
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -37,10 +41,15 @@ __all__ = [
     "alloc_per_request",
     "arena_request",
     "pool_request",
+    "MallocConditionError",
+    "MmapCondition",
+    "fresh_buffer_faults",
+    "fresh_mapping_shortfall",
     "mallopt_supported",
     "mmap_threshold",
     "malloc_env",
     "minor_faults",
+    "startup_top_pad",
 ]
 
 CACHE_LINE = 64
@@ -295,9 +304,81 @@ def pool_request(pool: BufferPool) -> None:
 # --- the malloc condition in which an arena wins ----------------------------------------------
 
 M_TRIM_THRESHOLD = -1
+M_TOP_PAD = -2
 M_MMAP_THRESHOLD = -3
 # glibc's ceiling for the dynamic mmap threshold on 64-bit (DEFAULT_MMAP_THRESHOLD_MAX).
 _GLIBC_MMAP_THRESHOLD_MAX = 32 * 1024 * 1024
+# glibc's defaults of M_TRIM_THRESHOLD and M_TOP_PAD (DEFAULT_TRIM_THRESHOLD in malloc.c,
+# DEFAULT_TOP_PAD in malloc-machine.h; both documented in mallopt(3)).
+_GLIBC_TRIM_THRESHOLD = 128 * 1024
+_GLIBC_TOP_PAD = 128 * 1024
+_INT_MAX = 2**31 - 1  # mallopt takes an int
+
+
+class MallocConditionError(HostperfError, RuntimeError):
+    """glibc could not be brought into the condition :func:`mmap_threshold` promises; the
+    message says which part did not hold."""
+
+
+@dataclass(frozen=True, slots=True)
+class MmapCondition:
+    """What :func:`mmap_threshold` holds for its block.
+
+    ``plugs`` blocks of ``threshold`` bytes were taken from glibc's free heap memory (freed
+    chunks and the top chunk) and are held until the block ends, so that no request of
+    ``threshold`` bytes or more can be served from memory glibc kept: the last request of
+    that size made on entry was served by ``mmap``.
+    """
+
+    threshold: int
+    plugs: int
+
+    @property
+    def plugged_bytes(self) -> int:
+        """Free heap memory held (never touched, so it costs no page)."""
+        return self.plugs * self.threshold
+
+
+# struct mallinfo2 (glibc >= 2.33); struct mallinfo before it has the same fields as ints.
+_MALLINFO_FIELDS = ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+                    "keepcost")
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in _MALLINFO_FIELDS]
+
+
+class _MallInfo(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_int) for name in _MALLINFO_FIELDS]
+
+
+@dataclass(frozen=True, slots=True)
+class _Heap:
+    """glibc's malloc, free and mallinfo2 (mallinfo before 2.33), as function pointers of their
+    own: typed here, the shared libc object of ``_libc`` keeps its declarations untouched."""
+
+    malloc: Callable[[int], int | None]
+    free: Callable[[int], None]
+    info: Callable[[], _MallInfo2 | _MallInfo]
+
+    @classmethod
+    def of(cls, libc: ctypes.CDLL) -> _Heap:
+        malloc = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_size_t)(("malloc", libc))
+        free = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(("free", libc))
+        if hasattr(libc, "mallinfo2"):
+            info = ctypes.CFUNCTYPE(_MallInfo2)(("mallinfo2", libc))
+        else:
+            info = ctypes.CFUNCTYPE(_MallInfo)(("mallinfo", libc))
+        return cls(malloc, free, info)
+
+    def mapped_blocks(self) -> int:
+        """Allocations glibc currently serves with mmap (``hblks``; all threads)."""
+        return int(self.info().hblks)
+
+    def free_bytes(self) -> int:
+        """Free bytes in all arenas, top chunks included (``fordblks``)."""
+        n = int(self.info().fordblks)
+        return n if n >= 0 else n + 2**32  # old mallinfo's int wraps past 2 GiB
 
 
 def mallopt_supported() -> tuple[bool, str]:
@@ -313,20 +394,100 @@ def _mallopt(libc: ctypes.CDLL, param: int, value: int) -> None:
         raise InvalidArgument(f"mallopt({param}, {value}) was refused by glibc (value out of range?)")
 
 
+def startup_top_pad(environ: Mapping[str, str] | None = None) -> int:
+    """``M_TOP_PAD`` as glibc set it at startup, read from the environment (``os.environ`` by
+    default): ``glibc.malloc.top_pad`` in ``GLIBC_TUNABLES``, else ``MALLOC_TOP_PAD_``, else
+    glibc's default, 128 KiB. glibc cannot read the current value back; this is what
+    :func:`mmap_threshold` restores.
+
+    >>> startup_top_pad({"GLIBC_TUNABLES": "glibc.malloc.top_pad=0x100000"})
+    1048576
+    """
+    env = os.environ if environ is None else environ
+    given = [value for name, _, value in (item.partition("=") for item in env.get("GLIBC_TUNABLES", "").split(":"))
+             if name == "glibc.malloc.top_pad"]
+    given.append(env.get("MALLOC_TOP_PAD_", ""))
+    for value in given:
+        try:
+            return min(int(value.strip(), 0), _INT_MAX)
+        except ValueError:
+            continue  # unset or not a number, which glibc would not have used either
+    return _GLIBC_TOP_PAD
+
+
+def _free_all(heap: _Heap, blocks: list[int]) -> None:
+    while blocks:
+        heap.free(blocks.pop())
+
+
+def _plug_free_memory(heap: _Heap, nbytes: int) -> list[int]:
+    """Take glibc's free heap memory in blocks of ``nbytes`` until a request of ``nbytes`` is
+    served by mmap; return the blocks taken (the caller frees them).
+
+    glibc consults ``M_MMAP_THRESHOLD`` only for a request that neither a free chunk nor the
+    top chunk can hold (mallopt(3): "allocations ... that can't be satisfied from the free
+    list"). A freed heap chunk of 1 MiB or more below a live block -- left by any earlier
+    code, and never trimmed since it does not border the top -- therefore serves every fresh
+    1 MiB buffer again and again, with no page fault, whatever the threshold. Holding each
+    such piece for the block leaves glibc nothing but mmap. The blocks are never touched:
+    holding them costs no page. The free bytes on entry bound the number of blocks.
+    """
+    limit = heap.free_bytes() // nbytes + 8
+    blocks: list[int] = []
+    try:
+        for _ in range(limit):
+            mapped = heap.mapped_blocks()
+            ptr = heap.malloc(nbytes)
+            if not ptr:
+                raise MemoryError(f"mmap_threshold: malloc({nbytes}) failed after holding {len(blocks)} blocks")
+            if heap.mapped_blocks() > mapped:
+                heap.free(ptr)
+                return blocks
+            blocks.append(ptr)
+    except BaseException:
+        _free_all(heap, blocks)
+        raise
+    _free_all(heap, blocks)
+    raise MallocConditionError(
+        f"mmap_threshold: with M_MMAP_THRESHOLD at {nbytes} and the heap's free memory taken, {limit} requests "
+        f"of {nbytes} bytes were still served from the heap (grown with sbrk), none by mmap; is mmap turned "
+        "off (M_MMAP_MAX=0: MALLOC_MMAP_MAX_ or GLIBC_TUNABLES glibc.malloc.mmap_max)?"
+    )
+
+
 @contextlib.contextmanager
-def mmap_threshold(nbytes: int = 128 * 1024) -> Iterator[None]:
-    """Make glibc serve every allocation of ``nbytes`` or more with a fresh ``mmap``.
+def mmap_threshold(nbytes: int = 128 * 1024) -> Iterator[MmapCondition]:
+    """Make glibc serve large allocations (``nbytes`` or more) with a fresh ``mmap``.
 
     Inside the block, freed large buffers go back to the kernel at once and the next one is
     faulted in page by page -- the condition in which an arena beats ``np.empty`` by 10-40x.
+    It is made to hold whatever ran before in the process:
 
-    Restoring is approximate, and this is why: glibc cannot read the current threshold back,
-    and any ``mallopt(M_MMAP_THRESHOLD)`` switches its *dynamic* threshold off for the life of
-    the process. Setting back the 128 KiB default would therefore leave the process slower
-    than before (every 1 MiB buffer mmap'd forever). On exit we set the threshold to glibc's
-    dynamic ceiling (32 MiB) and the trim threshold to twice that -- the state the dynamic rule
-    converges to -- so freed blocks are reused again. For an exact "before", run the slow case
-    in a subprocess with :func:`malloc_env` instead.
+    - ``M_MMAP_THRESHOLD`` = ``nbytes`` (which also switches glibc's dynamic threshold off);
+    - ``M_TRIM_THRESHOLD`` and ``M_TOP_PAD`` at glibc's defaults (128 KiB), so the top chunk is
+      trimmed back to a 128 KiB pad, even where the environment raised the pad;
+    - glibc's free heap memory that could hold ``nbytes`` is taken and held for the block (see
+      :class:`MmapCondition`): the threshold applies only to requests the free memory cannot
+      serve, and a freed chunk below a live block is never trimmed.
+
+    How far that goes: on entry no free heap memory can serve a request of ``nbytes`` (the last
+    one made was mmapped); inside, the top chunk stays within about the pad of the small
+    requests that grow it, and only memory freed inside the block can join into new free
+    chunks. A request well above the threshold -- the benchmark's 1 MiB under 128 KiB -- gets a
+    fresh mapping each time; :func:`fresh_buffer_faults` checks it. The calling thread's arena
+    is the one plugged: make the allocations on that thread (``M_ARENA_MAX`` is left alone).
+    Yields the :class:`MmapCondition`; raises :class:`MallocConditionError` where even then
+    glibc does not mmap (mmap turned off).
+
+    Restoring is approximate, and this is why: glibc cannot read its settings back, and any
+    ``mallopt(M_MMAP_THRESHOLD)`` (or ``M_TRIM_THRESHOLD``, ``M_TOP_PAD``) switches its
+    *dynamic* threshold off for the life of the process. Setting back the 128 KiB default would
+    therefore leave the process slower than before (every 1 MiB buffer mmap'd forever). On exit
+    the held memory is freed, the threshold set to glibc's dynamic ceiling (32 MiB) and the trim
+    threshold to twice that -- the state the dynamic rule converges to -- so freed blocks are
+    reused again, and ``M_TOP_PAD`` to its startup value (:func:`startup_top_pad`; a value set
+    by an earlier ``mallopt`` is lost). For an exact "before", run the slow case in a
+    subprocess with :func:`malloc_env` instead.
     """
     ok, why = mallopt_supported()
     if not ok:
@@ -335,16 +496,49 @@ def mmap_threshold(nbytes: int = 128 * 1024) -> Iterator[None]:
         raise InvalidArgument(f"nbytes: {nbytes!r} must be between 1 and {_GLIBC_MMAP_THRESHOLD_MAX} (e.g. 131072)")
     libc = _libc.load_or_none()
     assert libc is not None
+    heap = _Heap.of(libc)
+    held: list[int] = []
     try:
-        # Set inside the try: an interrupt between the two calls must still restore.
+        # Set inside the try: an interrupt between the calls must still restore.
         _mallopt(libc, M_MMAP_THRESHOLD, nbytes)
-        # A fixed mmap threshold also freezes the trim threshold; keep it at the glibc default
-        # so small heap tops are still trimmed as usual.
-        _mallopt(libc, M_TRIM_THRESHOLD, 128 * 1024)
-        yield
+        _mallopt(libc, M_TRIM_THRESHOLD, _GLIBC_TRIM_THRESHOLD)
+        _mallopt(libc, M_TOP_PAD, _GLIBC_TOP_PAD)
+        held = _plug_free_memory(heap, nbytes)
+        yield MmapCondition(threshold=nbytes, plugs=len(held))
     finally:
+        _free_all(heap, held)  # first, under the block's trim threshold: the top shrinks back
         _mallopt(libc, M_MMAP_THRESHOLD, _GLIBC_MMAP_THRESHOLD_MAX)
         _mallopt(libc, M_TRIM_THRESHOLD, 2 * _GLIBC_MMAP_THRESHOLD_MAX)
+        _mallopt(libc, M_TOP_PAD, startup_top_pad())
+
+
+def fresh_buffer_faults(nbytes: int, calls: int = 8, *, faults: Callable[[], int] | None = None) -> float:
+    """Minor page faults per :func:`alloc_per_request` of ``nbytes``, over ``calls`` calls: about
+    one per page when each buffer is a fresh mapping, about 0 when glibc reuses memory it kept.
+
+    ``faults`` reads a fault count (default :func:`minor_faults`).
+    """
+    read = minor_faults if faults is None else faults
+    f0 = read()
+    for _ in range(calls):
+        alloc_per_request(nbytes)
+    return (read() - f0) / calls
+
+
+def fresh_mapping_shortfall(faults_per_call: float, nbytes: int, page_size: int = resource.getpagesize()
+                            ) -> str | None:
+    """None when ``faults_per_call`` shows that each fresh ``nbytes`` buffer was a new mapping (at
+    least half its pages faulted in); else what did not hold, in words, for a failure message.
+
+    >>> fresh_mapping_shortfall(257.0, 1 << 20) is None
+    True
+    """
+    pages = -(-nbytes // page_size)
+    if faults_per_call >= pages / 2:
+        return None
+    return (f"a fresh {nbytes}-byte buffer took {faults_per_call:.1f} minor page faults per call where a new "
+            f"mapping takes about {pages} (one per {page_size}-byte page): glibc served it from heap memory "
+            "it had kept, not by mmap")
 
 
 def malloc_env(mmap_threshold_bytes: int = 128 * 1024, base: dict[str, str] | None = None) -> dict[str, str]:

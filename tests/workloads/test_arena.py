@@ -19,10 +19,13 @@ from benchmarks.workloads.arena import (
     PoolExhausted,
     alloc_per_request,
     arena_request,
+    fresh_buffer_faults,
+    fresh_mapping_shortfall,
     malloc_env,
     mallopt_supported,
     minor_faults,
     pool_request,
+    startup_top_pad,
 )
 from pytest_hostperf.errors import HostperfError, InvalidArgument
 
@@ -308,6 +311,104 @@ def test_mmap_threshold_makes_fresh_buffers_fault_and_restores_reuse() -> None:
     before, inside, after = map(float, out)
     assert before < 5 and after < 5  # freed blocks reused: no faults
     assert inside > 200  # 1 MiB = 256 fresh pages, each faulted in
+
+
+def _run_fresh(code: str, **env_vars: str) -> list[str]:
+    """Run ``code`` in a fresh interpreter with glibc's malloc at its defaults plus ``env_vars``
+    (mallopt changes a process's allocator for good); its stdout, split."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
+    env.update(env_vars, PYTHONPATH=str(REPO))  # this checkout, whatever is installed
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          timeout=60, env=env)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+# Leaves a free 8 MB chunk in the main heap below a live block, as earlier code in a process can
+# (issue 23: a test's 200000-sample arrays left 1.7 MB): glibc never trims it, as it does not
+# border the top, and serves any large request from it whatever M_MMAP_THRESHOLD says.
+POISON = """
+import numpy as np
+from benchmarks.workloads import _libc
+from benchmarks.workloads.arena import M_MMAP_THRESHOLD, _Heap, fresh_buffer_faults, mmap_threshold
+big = np.empty(30 << 20, np.uint8); big[::4096] = 1; del big  # mmapped and freed: the dynamic threshold rises
+hole = np.empty(8_000_000, np.uint8); hole.fill(1)             # so this one comes from the heap
+live = np.empty(1_500_000, np.uint8)                          # no free chunk holds it: from the top, above the hole
+del hole
+"""
+
+
+@pytest.mark.skipif(not mallopt_supported()[0], reason="needs glibc mallopt")
+def test_mmap_threshold_holds_after_the_heap_was_grown_and_freed() -> None:
+    code = """
+    heap = _Heap.of(_libc.load())
+    _libc.load().mallopt(M_MMAP_THRESHOLD, 131072)  # the threshold alone, as before issue 23
+    print(fresh_buffer_faults(1 << 20))
+    used = heap.info().uordblks
+    with mmap_threshold(131072) as condition:
+        print(fresh_buffer_faults(1 << 20), condition.plugs)
+    print(fresh_buffer_faults(1 << 20), heap.info().uordblks - used)
+    """
+    out = _run_fresh(POISON + textwrap.dedent(code))
+    threshold_alone, inside, plugs, after, still_used = map(float, out)
+    assert threshold_alone < 5  # the poison works: the hole serves every fresh 1 MiB buffer
+    assert inside > 200  # 1 MiB = 256 fresh pages, each faulted in: a new mapping every time
+    assert plugs >= 8_000_000 // 131072 - 1  # the hole, taken in 128 KiB blocks
+    assert after < 5  # freed blocks reused again after the block...
+    assert abs(still_used) < 1 << 20  # ...and the memory held is given back
+
+
+@pytest.mark.skipif(not mallopt_supported()[0], reason="needs glibc mallopt")
+def test_mmap_threshold_holds_where_the_environment_raised_the_top_pad() -> None:
+    # A 64 MiB M_TOP_PAD leaves 64 MiB in the top chunk after the next sbrk: fresh buffers would
+    # come from there. The 120 KB blocks (under the threshold) make the heap grow with sbrk.
+    code = """
+    import numpy as np
+    from benchmarks.workloads.arena import fresh_buffer_faults, mmap_threshold
+    with mmap_threshold(131072):
+        keep = [np.empty(120_000, np.uint8) for _ in range(200)]
+        print(fresh_buffer_faults(1 << 20))
+    """
+    (inside,) = map(float, _run_fresh(code, MALLOC_TOP_PAD_=str(64 << 20)))
+    assert inside > 200
+
+
+@pytest.mark.skipif(not mallopt_supported()[0], reason="needs glibc mallopt")
+def test_mmap_threshold_says_when_glibc_does_not_mmap_at_all() -> None:
+    code = """
+    from benchmarks.workloads.arena import MallocConditionError, mmap_threshold
+    try:
+        with mmap_threshold(131072):
+            print("entered")
+    except MallocConditionError as exc:
+        print(str(exc).replace(" ", "_"))
+    """
+    (out,) = _run_fresh(code, MALLOC_MMAP_MAX_="0")
+    assert "none_by_mmap" in out and "M_MMAP_MAX=0" in out
+
+
+def test_fresh_mapping_shortfall_names_the_faults_and_the_pages() -> None:
+    assert fresh_mapping_shortfall(257.0, 1 << 20, page_size=4096) is None
+    assert fresh_mapping_shortfall(128.0, 1 << 20, page_size=4096) is None  # half the pages: still fresh
+    why = fresh_mapping_shortfall(0.0, 1 << 20, page_size=4096)
+    assert why is not None
+    assert "took 0.0 minor page faults per call" in why and "about 256 (one per 4096-byte page)" in why
+
+
+def test_fresh_buffer_faults_is_per_call() -> None:
+    readings = iter([100, 116])
+    assert fresh_buffer_faults(4096, calls=8, faults=lambda: next(readings)) == 2.0
+
+
+@pytest.mark.parametrize(("env", "pad"), [
+    ({}, 128 * 1024),
+    ({"MALLOC_TOP_PAD_": "65536"}, 65536),
+    ({"GLIBC_TUNABLES": "glibc.malloc.check=0:glibc.malloc.top_pad=0x100000", "MALLOC_TOP_PAD_": "1"}, 1 << 20),
+    ({"GLIBC_TUNABLES": "glibc.malloc.top_pad=lots", "MALLOC_TOP_PAD_": "4096"}, 4096),
+    ({"MALLOC_TOP_PAD_": str(1 << 40)}, 2**31 - 1),  # mallopt takes an int
+])
+def test_startup_top_pad(env: dict[str, str], pad: int) -> None:
+    assert startup_top_pad(env) == pad
 
 
 def test_mmap_threshold_validates() -> None:
