@@ -18,7 +18,7 @@ from pytest_hostperf.host import control, warm
 from pytest_hostperf.pairing import channel, worktree
 from pytest_hostperf.pairing.channel import PairingError
 from pytest_hostperf.run import options, placement
-from pytest_hostperf.run.against import BaseRole, HeadRole, base_args
+from pytest_hostperf.run.against import HeadRole, ReplicaRole, base_args
 from pytest_hostperf.run.context import RunContext
 from pytest_hostperf.run.fixture import Recorder
 from pytest_hostperf.run.session import HostperfSession
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 session_key = pytest.StashKey[HostperfSession]()
 _ROLES = ("hostperf-xdist-worker", "hostperf-xdist-controller", "hostperf-benchmark", "hostperf-against",
-          "hostperf-against-base")
+          "hostperf-against-replica")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -45,7 +45,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "latency budgets and per-test settings of a pytest-hostperf measurement",
     )
     full = bool(options.get(config, "hostperf"))
-    against = full and bool(options.get(config, "hostperf_against"))
+    replica = full and channel.started_by_head()  # a replica session a paired head started
+    against = full and not replica and bool(options.get(config, "hostperf_against"))
     # the paired gate gathers its tests onto one xdist worker (docs/paired.md: measured both ways)
     where = placement.placement(config, options.get(config, "hostperf_cpus"), full, gather=against)
     config.stash[session_key] = session = HostperfSession(config, where)
@@ -64,18 +65,18 @@ def pytest_configure(config: pytest.Config) -> None:
         if where is None or where.worker is not None:  # the process that runs the tests leads
             session.pairing = AgainstHead(ref, rootdir=ctx.rootdir, base_args=base_args(ctx.settings),
                                           python=ctx.settings.against_python, tolerance=ctx.settings.tolerance,
-                                          progress=session.progress, note=log.note)
+                                          progress=session.progress, note=log.note, pairs=ctx.settings.pairs)
             config.pluginmanager.register(HeadRole(session.pairing, lazy=where is not None), "hostperf-against")
         else:  # the xdist controller runs no test: it only checks REF, once, before workers start
             try:
                 worktree.check_ref(ref, ctx.rootdir)
             except PairingError as exc:
                 raise pytest.UsageError(str(exc)) from None
-    if full and channel.started_by_head():  # this is the base session a head started
-        from pytest_hostperf.pairing.base import BaseSide  # numpy: loaded where first used
+    if replica:
+        from pytest_hostperf.pairing.replica import Replica  # numpy: loaded where first used
 
-        session.base_side = side = BaseSide()
-        config.pluginmanager.register(BaseRole(side), "hostperf-against-base")
+        session.replica = side = Replica()
+        config.pluginmanager.register(ReplicaRole(side), "hostperf-against-replica")
     if full and config.pluginmanager.has_plugin("benchmark"):
         config.pluginmanager.register(BenchBridge(session), "hostperf-benchmark")
 

@@ -17,6 +17,10 @@ WAIT_S = 60.0
 WAIT_ENV = "HOSTPERF_PAIRING_WAIT_S"
 FD_ENV = "HOSTPERF_PAIRING_FDS"
 TREE_ENV = "HOSTPERF_PAIRING_TREE"
+ROLE_ENV = "HOSTPERF_PAIRING_ROLE"  # "head" or "base": which tree a replica session runs
+#: Padding that makes both sides of a process pair start with environments and arguments of one
+#: size (the stack's start moves with them: Mytkowicz et al., ASPLOS 2009).
+PAD_ENV = "HOSTPERF_PAIRING_PAD"
 #: One message: a JSON object.
 Json = dict[str, Any]
 
@@ -26,7 +30,7 @@ class PairingError(HostperfError, RuntimeError):
 
 
 def started_by_head() -> bool:
-    """Whether this process is a base session a head started (it passed its sockets)."""
+    """Whether this process is a replica session a head started (it passed its sockets)."""
     return bool(os.environ.get(FD_ENV))
 
 

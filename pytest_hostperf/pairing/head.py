@@ -1,16 +1,29 @@
-"""The head's side of ``--hostperf-against=REF``: it starts the base session, leads it test by
-test, and measures each ``hostperf()`` call paired with the base's call of the same name, block
-by block on one CPU.
+"""The head's side of ``--hostperf-against=REF``: the user's pytest session drives both sides of
+the comparison, as pytest-xdist's controller drives its workers. It starts process pairs, each
+a fresh replica session in the head tree and one in the base tree under one hash seed (seeds
+varied across pairs, environments padded to one size), leads them test by test, and measures
+each ``hostperf()`` call as the replicas' calls of the same name, block by block in turns on
+one CPU, pair after pair. The verdict's interval spans the process pairs (``paired.grouped_verdict``):
+what differs between two processes running the same code is inside it.
 
-The base is a second pytest session in the base tree (``process.py``), driven over a socket
-pair: the head names a test (``run``), each measurement of the two sides meets by name
-(``ready`` / ``go``), the two samplings take turns through ``turns.BatonTurns`` on a second
-socket, and the base sends its block statistics back (``result``). Every wait is bounded; the
-base process is reaped and its worktree removed at the end of the run, also after a failure.
-The pytest hooks that drive this object live in the pytest layer (``run/against.py``).
+The replicas are pytest sessions (``process.py``, ``replica.py``), each driven over a socket
+pair: the head names a test (``run``), each measurement of every replica meets by name
+(``ready``), the first head replica times a few calls to choose the batch size (``probe``),
+then each process pair samples in turns through ``turns.BatonTurns`` on its own socket pair
+(``go``) and sends its block statistics back (``result``); the head replicas send their raw
+samples too, which the head reports as its result. The head's own test runs as pytest runs it
+(its assertions, its pass or fail); its ``hostperf()`` calls return what the head replicas
+measured. Every wait is bounded; every replica is reaped and the base worktree removed at the
+end of the run, also after a failure. The pytest hooks that drive this object live in the
+pytest layer (``run/against.py``).
 """
 from __future__ import annotations
 
+import functools
+import math
+import secrets
+import socket
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,17 +33,18 @@ import numpy as np
 
 from pytest_hostperf.errors import MeasurementError
 from pytest_hostperf.measure import sampling
-from pytest_hostperf.measure.turns import BatonTurns, schedule
-from pytest_hostperf.pairing.channel import Json
-from pytest_hostperf.pairing.process import Base
+from pytest_hostperf.pairing.channel import Json, PairingError
+from pytest_hostperf.pairing.process import Replica, launch, padded
 from pytest_hostperf.pairing.sides import Sampler, Steps
+from pytest_hostperf.pairing.wire import samples_from_wire
+from pytest_hostperf.pairing.worktree import base_tree, remove_tree
 from pytest_hostperf.stats import paired, verdict
 from pytest_hostperf.stats.verdict import Verdict
+from pytest_hostperf.store.records import HostState
 
 if TYPE_CHECKING:
     from pytest_hostperf.measure.sampling import Plan, Samples
     from pytest_hostperf.stats.result import Result
-    from pytest_hostperf.store.records import HostState
 
 #: Samples per block of a paired measurement at least: 10 above the block's p99.
 MIN_BLOCK = 1000
@@ -46,23 +60,35 @@ class PairedMeasurement:
     such measurement (measured alone, ``alone`` says why)."""
 
     result: Result
-    host: HostState
+    host: HostState | None
     verdict: Verdict | None
     alone: str | None = None
 
 
 def plan_message(plan: Plan) -> Json:
-    """A sampling plan as the base side reads it from a ``go`` or ``more`` message."""
+    """A sampling plan as a replica reads it from a ``go`` or ``probe`` message."""
     return {"samples": plan.samples, "blocks": plan.blocks, "max_seconds": plan.max_seconds,
             "warmup_calls": plan.warmup_calls, "warmup_seconds": plan.warmup_seconds, "batch": plan.batch}
 
 
+@dataclass(slots=True)
+class ProcessPair:
+    """One head replica and one base replica, started alike under one hash seed."""
+    seed: int
+    head: Replica
+    base: Replica
+
+    @property
+    def both(self) -> tuple[Replica, Replica]:
+        return self.head, self.base
+
+
 class AgainstHead:
-    """The head's side: starts the base session, sends it each hostperf test, pairs the
-    measurements, and stops it at the end of the run."""
+    """The head's side: starts the process pairs, sends them each hostperf test, pairs their
+    measurements, and stops them at the end of the run."""
 
     def __init__(self, ref: str, *, rootdir: Path, base_args: list[str], python: str | None, tolerance: float,
-                 progress: Steps, note: Callable[[str], None], lead: bool = True) -> None:
+                 progress: Steps, note: Callable[[str], None], lead: bool = True, pairs: int = 4) -> None:
         self.ref = ref
         self.rootdir = rootdir
         self.base_args = base_args
@@ -71,94 +97,148 @@ class AgainstHead:
         self.progress = progress
         self.note = note
         self.lead = lead  # False: confirming one flagged measurement at a time, not every test
-        self.base: Base | None = None
-        self.waiting = False  # the base is running a test we asked for and has not said done
-        self.broken: str | None = None  # why the base session can no longer pair
-        self._stage = "idle"  # of the current measurement: "owed" (base waits for go), "turns"
-        self.nodeid = ""  # the test the base is running for us
+        self.npairs = max(1, int(pairs))
+        self.pairs: list[ProcessPair] = []
+        self.tree: Path | None = None
+        self._tmp: Path | None = None
+        self.started = False
+        self.waiting = False  # the replicas are running a test we asked for and have not all said done
+        self.broken: str | None = None  # why the replicas can no longer pair
+        self._stage = "idle"  # of the current measurement: "owed" (replicas wait for go), "turns"
+        self.nodeid = ""  # the test the replicas are running for us
+        self._done: dict[int, str] = {}  # id(replica) -> its outcome of the current test, once said
+
+    @property
+    def replicas(self) -> list[Replica]:
+        return [r for p in self.pairs for r in p.both]
 
     def start(self) -> None:
-        self.base = Base(self.ref, self.rootdir, self.base_args, self.python)
+        """Check out the base tree and start every process pair; raise :class:`PairingError`
+        naming REF when any replica cannot start (all of them are reaped then)."""
+        self.started = True
+        try:
+            self.tree, self._tmp = base_tree(self.ref, self.rootdir)
+            seeds: list[int] = []
+            while len(seeds) < self.npairs:
+                seed = 1 + secrets.randbelow(4_294_967_295)  # PYTHONHASHSEED's range is 0..2**32-1; 0 disables it
+                if seed not in seeds:
+                    seeds.append(seed)
+            for i, seed in enumerate(seeds):
+                h_end, b_end = socket.socketpair()  # the pair's baton: one end each, the head keeps none
+                try:
+                    lh, lb = padded(launch("head", self.rootdir, self.base_args, sys.executable, seed),
+                                    launch("base", self.tree, self.base_args, self.python, seed))
+                    head = Replica(f"head session of pair {i + 1}", lh, h_end)
+                    try:
+                        base = Replica(f"base session of pair {i + 1}", lb, b_end)
+                    except PairingError:
+                        head.quit()
+                        head.reap(5.0)
+                        raise
+                finally:
+                    h_end.close()
+                    b_end.close()
+                self.pairs.append(ProcessPair(seed, head, base))
+            for pair in self.pairs:  # started all at once: they import and collect in parallel
+                hellos = [r.hello() for r in pair.both]
+                if hellos[0].get("hash_check") != hellos[1].get("hash_check"):
+                    self.note(f"paired: process pair under hash seed {pair.seed}: the two sides' hash functions "
+                              "differ (different Python builds?), so the seed is not matched")
+        except PairingError as exc:
+            self.close(grace=5.0)
+            raise PairingError(f"--hostperf-against={self.ref}: {exc}") from None
         if self.lead:
-            self.note(f"paired against {self.ref} (base tree {self.base.tree}): each measurement "
-                      "taken now, block by block with the base on the same CPU")
+            self.note(f"paired against {self.ref} (base tree {self.tree}): {self.npairs} process pair(s), each a "
+                      "fresh head and base session under one hash seed; each measurement taken in turns on one "
+                      "CPU, pair after pair, its interval spanning the pairs")
 
     def run_test(self, nodeid: str) -> None:
-        """Ask the base to run the test ``nodeid`` (its measurements then wait for ours)."""
-        if self.base is None:
+        """Ask every replica to run the test ``nodeid`` (its measurements then wait for ours)."""
+        if not self.pairs:
             return
         self.nodeid = nodeid
-        try:
-            self.base.ctl.send(run=nodeid)
-        except OSError as exc:
-            self.break_pairing(f"the base session is gone ({exc.strerror or exc})")
-            return
+        self._done = {}
+        for rep in self.replicas:
+            try:
+                rep.ctl.send(run=nodeid)
+            except OSError as exc:
+                self.break_pairing(f"the {rep.who} is gone ({exc.strerror or exc})")
+                return
         self.waiting = True
 
-    def break_pairing(self, why: str) -> None:
+    def break_pairing(self, why: str, rep: Replica | None = None) -> None:
         """Pairing cannot go on: every later paired measurement fails with ``why``."""
         if self.broken is None:
-            out = self.base.output(600) if self.base is not None else ""
-            self.broken = f"--hostperf-against={self.ref}: {why}; base output: {out}"
+            out = f"; {rep.who}'s output: {rep.output(600)}" if rep is not None else ""
+            self.broken = f"--hostperf-against={self.ref}: {why}{out}"
             self.waiting = False
 
-    def receive(self) -> Json:
-        assert self.base is not None
+    def receive(self, rep: Replica) -> Json:
         try:
-            return self.base.ctl.recv()
+            return rep.ctl.recv()
         except (MeasurementError, OSError, ValueError) as exc:
-            self.break_pairing(str(exc))
+            self.break_pairing(str(exc), rep)
             raise MeasurementError(self.broken) from None
 
-    def finish_test(self) -> str | None:
-        """Let the base finish the test: decline its remaining measurements, read its outcome."""
-        if self.base is None or not self.waiting or self.broken is not None:
-            return None
-        while True:
-            msg = self.receive()
-            if "done" in msg:
-                self.waiting = False
-                return str(msg["done"])
-            if "ready" in msg:  # a measurement only the base has: removed in the head
-                self._removed(str(msg["ready"]))
-                self.base.ctl.send(skip=True)
+    def _next(self, rep: Replica, name: str | None = None) -> Json:
+        """The replica's next word in this test: ``ready`` for a measurement, or ``done``. With
+        ``name``, measurements before that one are declined (confirming a later one)."""
+        if id(rep) in self._done:
+            return {"done": self._done[id(rep)]}
+        msg = self.receive(rep)
+        while name is not None and "ready" in msg and msg["ready"] != name:
+            rep.ctl.send(skip=True)
+            msg = self.receive(rep)
+        if "done" in msg:
+            self._done[id(rep)] = str(msg["done"])
+        return msg
 
-    def _removed(self, name: str) -> None:
-        self.note(f"paired: {self.nodeid}[{name}] is measured by the base only (removed)")
+    def finish_test(self) -> str | None:
+        """Let the replicas finish the test: decline their remaining measurements, read their
+        outcomes; the base's outcome is returned."""
+        if not self.pairs or not self.waiting or self.broken is not None:
+            return None
+        for pair in self.pairs:
+            for rep in pair.both:
+                while True:
+                    msg = self._next(rep)
+                    if "done" in msg:
+                        break
+                    if self.lead and rep is pair.base and pair is self.pairs[0]:
+                        self.note(f"paired: {self.nodeid}[{msg['ready']}] is measured at {self.ref} only: "
+                                  "this tree no longer measures it")
+                    rep.ctl.send(skip=True)
+        self.waiting = False
+        return self._done.get(id(self.pairs[0].base))
 
     def confirm(self, nodeid: str, mid: str, name: str, plan: Plan, sampler: Sampler,
                 summarize: Callable[[Samples], Result]) -> PairedMeasurement:
-        """Re-measure one flagged measurement paired with the base, from inside its test: the base
-        runs the same test from its start and its earlier measurements are declined."""
-        if self.base is None:
+        """Re-measure one flagged measurement paired, from inside its test: the replicas run the
+        same test from its start and their earlier measurements are declined."""
+        if not self.started:
             self.start()
-        assert self.base is not None
         if not self.waiting and self.broken is None:
-            self.nodeid = nodeid
-            self.base.ctl.send(run=nodeid)
-            self.waiting = True
+            self.run_test(nodeid)
         return self.measure(mid, name, plan, sampler, summarize, skip_others=True)
 
     def measure(self, mid: str, name: str, plan: Plan, sampler: Sampler, summarize: Callable[[Samples], Result],
                 *, skip_others: bool = False) -> PairedMeasurement:
-        """One head measurement paired with the base's of the same name. Anything that stops it
-        while the two sides take turns (Ctrl-C, a timeout, the function raising) breaks the
-        pairing at once, so the base stops waiting and the run's end reaps it without a long
-        wait; stopped before the turns began, the base is told to skip this one."""
+        """One measurement paired over the process pairs. Anything that stops it while a pair
+        takes turns (Ctrl-C, a timeout, a replica failing) breaks the pairing at once, and the
+        run's end reaps the replicas without a long wait; stopped before the turns began, the
+        replicas are told to skip this one."""
         self._stage = "idle"
         try:
             return self._measure(mid, name, plan, sampler, summarize, skip_others=skip_others)
         except BaseException as exc:
-            if self.base is not None and self._stage == "owed":  # the base waits for go: let it go on
-                try:
-                    self.base.ctl.send(skip=True)
-                except OSError:
-                    pass
-            elif self._stage == "turns" or isinstance(exc, MeasurementError):
-                if not isinstance(exc, MeasurementError):
-                    self.break_pairing(f"the head stopped mid-measurement ({type(exc).__name__})")
-                if self.base is not None:
-                    self.base.baton.close()
+            if self._stage == "owed":  # the replicas wait for go: let them go on
+                for rep in self.replicas:
+                    try:
+                        rep.ctl.send(skip=True)
+                    except OSError:
+                        pass
+            elif self._stage == "turns" and not isinstance(exc, MeasurementError):
+                self.break_pairing(f"the head stopped mid-measurement ({type(exc).__name__})")
             raise
         finally:
             self._stage = "idle"
@@ -171,129 +251,175 @@ class AgainstHead:
 
     def _measure(self, mid: str, name: str, plan: Plan, sampler: Sampler, summarize: Callable[[Samples], Result],
                  *, skip_others: bool) -> PairedMeasurement:
-        assert self.base is not None
         if self.broken is not None:
             raise MeasurementError(self.broken)
-        msg = self.receive() if self.waiting else {"done": "not run"}
-        while skip_others and "ready" in msg and msg["ready"] != name:
-            self.base.ctl.send(skip=True)
-            msg = self.receive()
-        if "done" in msg:
-            self.waiting = False
-            return self._alone(plan, sampler, summarize, f"not measured by the base ({self.ref}: {msg['done']})")
-        if msg.get("ready") != name:
-            self._removed(str(msg.get("ready")))
-            self.base.ctl.send(skip=True)
-            return self._alone(plan, sampler, summarize, f"the base measured {msg.get('ready')!r} here, not {name!r}")
-        self._stage = "owed"  # the base said ready and waits for go (or skip)
-        with sampler.controlled() as host:
-            probe = sampler.sample(replace(plan, samples=plan.blocks, max_seconds=0.2), None)
-            # each block holds >= MIN_BLOCK samples, so its p99 rests on >= 10 samples above it
-            samples = max(plan.samples, plan.blocks * MIN_BLOCK)
-            pplan = replace(plan, batch=probe.batch, samples=samples,
-                            max_seconds=plan.max_seconds * min(samples / plan.samples, PAIRED_TIME_SCALE))
-            self._stage = "turns"
-            rounds = Rounds(self, mid, name, pplan, sampler)
-            self.base.ctl.send(go=name, plan=plan_message(pplan))
-            decided = rounds.run(self.tolerance)
-            self.base.ctl.send(enough=name)
+        if not self.waiting:
+            return self._alone(plan, sampler, summarize, f"not measured by the base ({self.ref}: not run)")
+        msgs = [(rep, self._next(rep, name if skip_others else None)) for rep in self.replicas]
+        if not all(m.get("ready") == name for _, m in msgs):
+            for rep, m in msgs:
+                if "ready" in m:
+                    rep.ctl.send(skip=True)
+            base_msg, head_msg = msgs[1][1], msgs[0][1]
+            if "done" in base_msg:
+                why = f"not measured by the base ({self.ref}: {base_msg['done']})"
+            elif base_msg.get("ready") != name:
+                why = f"the base ({self.ref}) measured {base_msg.get('ready')!r} here, not {name!r}"
+                if self.lead:
+                    self.note(f"paired: {self.nodeid}[{base_msg.get('ready')}] is measured at {self.ref} only: "
+                              "this tree no longer measures it")
+            else:
+                why = (f"this tree's own replica session did not measure {name!r} here "
+                       f"({head_msg.get('done') or head_msg.get('ready')})")
+            return self._alone(plan, sampler, summarize, why)
+        self._stage = "owed"  # every replica said ready and waits for its orders
+        lead = self.pairs[0].head
+        lead.ctl.send(probe=True, plan=plan_message(replace(plan, samples=plan.blocks, max_seconds=0.2)))
+        probed = self.receive(lead)
+        if "batch" not in probed:  # its test failed: measured here, the failure is the user's to see
+            if "done" in probed:
+                self._done[id(lead)] = str(probed["done"])
+            for rep in self.replicas:
+                if rep is not lead:
+                    rep.ctl.send(skip=True)
+            self._stage = "idle"
+            return self._alone(plan, sampler, summarize, f"the {lead.who} could not measure it "
+                                                         f"({probed.get('done') or probed})")
+        # each block holds >= MIN_BLOCK samples, so its p99 rests on >= 10 samples above it
+        samples = max(plan.samples, plan.blocks * MIN_BLOCK)
+        pplan = replace(plan, batch=int(probed["batch"]), samples=samples,
+                        max_seconds=plan.max_seconds * min(samples / plan.samples, PAIRED_TIME_SCALE))
+        self._stage = "turns"
+        rounds = Rounds(self, mid, name, pplan)
+        decided = rounds.run(self.tolerance)
+        for rep in self.replicas:
+            rep.ctl.send(enough=name)
         self._stage = "idle"
-        return PairedMeasurement(summarize(rounds.merged()), host, decided)  # summarized once, over every pair
+        # the head's result: every call its replicas measured, summarized once
+        return PairedMeasurement(summarize(rounds.merged()), rounds.host, decided)
 
-    def close(self) -> None:
-        if self.base is not None:
-            self.base.close(grace=2.0 if self.broken else 30.0)
-            self.base = None
+    def close(self, grace: float | None = None) -> None:
+        """Ask every replica to quit, reap them all (terminate, then kill, by pid), remove the tree."""
+        grace = (2.0 if self.broken else 30.0) if grace is None else grace
+        try:
+            for rep in self.replicas:
+                rep.quit()
+            for rep in self.replicas:
+                rep.reap(grace)
+        finally:
+            self.pairs = []
+            remove_tree(self.rootdir, self._tmp)
+            self._tmp = None
 
 
 class Rounds:
-    """The pairs of one measurement, as they are taken."""
+    """The block pairs of one measurement, as each process pair takes them."""
 
-    def __init__(self, head: AgainstHead, mid: str, name: str, plan: Plan, sampler: Sampler) -> None:
+    def __init__(self, head: AgainstHead, mid: str, name: str, plan: Plan) -> None:
         self.head = head
         self.mid = mid
         self.name = name
         self.plan = plan
-        self.sampler = sampler
         self.per_block = max(1, plan.samples // plan.blocks)
+        n = len(head.pairs)
+        # block pairs per process pair in the first round: the plan's blocks shared out, even so
+        # that each process pair's ABBA schedule starts with each side as often
+        self.first = max(2, 2 * math.ceil(plan.blocks / n / 2))
+        self.groups: list[list[float]] = [[] for _ in range(n)]  # per process pair: log ratios of its block pairs
         self.head_p99: list[float] = []
         self.base_p99: list[float] = []
         self.head_p50: list[float] = []
         self.base_p50: list[float] = []
+        self.head_sizes: list[int] = []
         self.base_sizes: list[int] = []
-        self.taken: list[Samples] = []  # the head's raw samples of each round of pairs
+        self.taken: list[Samples] = []  # the head replicas' raw samples, round by round
+        # per process pair: the head's and the base's blocks of raw latencies, paired by index
+        self.raw_blocks: list[tuple[list[np.ndarray], list[np.ndarray]]] = [([], []) for _ in range(n)]
+        self.host: HostState | None = None
 
-    def next_pairs(self, k: int) -> np.ndarray:
-        """Take ``k`` more block pairs; their log ratios of block p99."""
-        head, base = self.head, self.head.base
-        assert base is not None
-        pplan = self.plan
-        rplan = pplan if not self.taken else replace(
-            pplan, samples=self.per_block * k, blocks=k, warmup_calls=10, warmup_seconds=0.01,
-            max_seconds=pplan.max_seconds * k / pplan.blocks)
-        # between rounds of pairs only: both sides wait here, so the terminal write measures nothing
-        head.progress.step(f"{'' if head.lead else 'confirming, '}pairs {len(self.head_p99)}/{len(self.head_p99) + k}",
-                           budget_s=None if self.taken else 2 * pplan.max_seconds + paired.MORE_S)
-        if self.taken:
-            base.ctl.send(more=self.name, plan=plan_message(rplan))
-        try:
-            more = self.sampler.sample(rplan, BatonTurns("head", base.baton, schedule(k)))
-        except MeasurementError as exc:
-            head.break_pairing(str(exc))
-            raise MeasurementError(head.broken) from None
-        got = head.receive()
-        h50, h = paired.block_p50_p99s(more.values, more.block_sizes)
-        bb = [float(x) for x in got.get("p99_blocks", ())]
-        if len(bb) != len(h):
-            raise MeasurementError(f"paired {self.mid}: the base took {len(bb)} blocks, the head {len(h)}")
-        b50 = [float(x) for x in got.get("p50_blocks", ())]
+    def _result(self, rep: Replica, got: Json, blocks: int) -> tuple[list[float], list[float], list[int]]:
+        if "result" not in got:  # its test failed mid-measurement: its partner waits for a turn that never comes
+            self.head.break_pairing(f"the {rep.who} stopped in the middle of {self.mid} ({got.get('done') or got})",
+                                    rep)
+            raise MeasurementError(f"paired {self.mid}: the {rep.who} stopped mid-measurement "
+                                   f"({got.get('done') or got}); its output: {rep.output(600)}")
+        p99 = [float(x) for x in got.get("p99_blocks", ())]
+        p50 = [float(x) for x in got.get("p50_blocks", ())]
         sizes = [int(x) for x in got.get("sizes", ())]
-        if len(b50) != len(h) or len(sizes) != len(h):
-            raise MeasurementError(f"paired {self.mid}: the base sent {len(b50)} block medians and {len(sizes)} "
-                                   f"block sizes for {len(h)} blocks")
-        self.taken.append(more)
-        self.head_p99.extend(h)
-        self.base_p99.extend(bb)
-        self.head_p50.extend(h50)
-        self.base_p50.extend(b50)
-        self.base_sizes.extend(sizes)
-        return paired.log_ratios(h, bb)
+        if not len(p99) == len(p50) == len(sizes) == blocks:
+            raise MeasurementError(f"paired {self.mid}: the {rep.who} sent {len(p99)} block p99s, {len(p50)} "
+                                   f"medians and {len(sizes)} sizes for {blocks} blocks")
+        return p50, p99, sizes
+
+    def next_round(self, k: int) -> np.ndarray:
+        """Each process pair takes ``k`` more block pairs in turn; the log ratios of them all."""
+        head = self.head
+        first = not self.taken
+        rplan = replace(self.plan, samples=self.per_block * k, blocks=k,
+                        max_seconds=self.plan.max_seconds * k / self.plan.blocks)
+        if not first:  # each replica warmed up in its first round
+            rplan = replace(rplan, warmup_calls=10, warmup_seconds=0.01)
+        fresh: list[float] = []
+        for i, pair in enumerate(head.pairs):
+            # between pairs' turns only: every replica waits here, so the terminal write measures nothing
+            head.progress.step(f"{'' if head.lead else 'confirming, '}pair {i + 1}/{len(head.pairs)}: "
+                               f"blocks {len(self.groups[i])}/{len(self.groups[i]) + k}",
+                               budget_s=None if self.taken or i else
+                               len(head.pairs) * (2 * rplan.max_seconds + 1) + paired.MORE_S)
+            try:
+                pair.head.ctl.send(go=self.name, plan=plan_message(rplan), raw=True)
+                pair.base.ctl.send(go=self.name, plan=plan_message(rplan), raw=True)
+            except OSError as exc:
+                head.break_pairing(f"process pair {i + 1} is gone ({exc.strerror or exc})")
+                raise MeasurementError(head.broken) from None
+            got_h, got_b = head.receive(pair.head), head.receive(pair.base)
+            h50, h99, hs = self._result(pair.head, got_h, k)
+            b50, b99, bs = self._result(pair.base, got_b, k)
+            raw, braw = samples_from_wire(got_h["raw"]), samples_from_wire(got_b["raw"])
+            if self.host is None:
+                self.host = HostState.from_json(got_h.get("host"))
+            self.taken.append(raw)
+            for side, got in ((0, raw), (1, braw)):
+                self.raw_blocks[i][side].extend(np.split(got.values, np.cumsum(got.block_sizes)[:-1]))
+            ratios = paired.log_ratios(h99, b99)
+            self.groups[i].extend(float(x) for x in ratios)
+            fresh.extend(float(x) for x in ratios)
+            self.head_p99 += h99
+            self.base_p99 += b99
+            self.head_p50 += h50
+            self.base_p50 += b50
+            self.head_sizes += hs
+            self.base_sizes += bs
+        return np.asarray(fresh)
 
     def merged(self) -> Samples:
-        raw = self.taken[0]
-        for more in self.taken[1:]:
-            raw = sampling.merge(raw, more)
-        return raw
+        return functools.reduce(sampling.merge, self.taken)
+
+    def decide(self, _: object = None) -> paired.PairedVerdict:
+        """The verdict of the pairs so far: from the block p99s' log ratios where every block
+        holds MIN_BLOCK samples; else (calls too slow to fill them in the time budget) from each
+        side's p99 over all its calls, per process pair (``paired.pooled_verdict``)."""
+        if self.small():
+            return paired.pooled_verdict(self.raw_blocks, tolerance_pct=self.head.tolerance)
+        return paired.grouped_verdict(self.groups, tolerance_pct=self.head.tolerance)
+
+    def small(self) -> bool:
+        return min(min(self.head_sizes), min(self.base_sizes)) < MIN_BLOCK
 
     def run(self, tolerance: float) -> Verdict:
         """The first round of pairs, more while undecided, and the verdict of them all."""
-        first = self.next_pairs(self.plan.blocks)
-        if min(min(self.taken[0].block_sizes), min(self.base_sizes)) < MIN_BLOCK:  # more pairs cannot help
-            pv = paired.verdict(first, tolerance_pct=tolerance)
-        else:
-            pv = paired.sequential(self.next_pairs, tolerance_pct=tolerance, first=self.plan.blocks, initial=first)
-        ref = self.head.ref
-        status, why = pv.status, f"paired with {ref}: {pv.reason}"
-        small_head = min(size for raw in self.taken for size in raw.block_sizes)
-        small_base = min(self.base_sizes)
-        smallest = min(small_head, small_base)
-        bound = None
-        if paired.MIN_MEDIAN_BLOCK <= smallest < MIN_BLOCK:
-            bound = paired.bounded(self.head_p50, self.head_p99, self.base_p50, self.base_p99,
-                                   head_small=small_head < MIN_BLOCK, base_small=small_base < MIN_BLOCK,
-                                   tolerance_pct=tolerance)
-        if bound is not None:  # one side's blocks too small for their p99, but a bound decides
-            pv = bound
-            status = bound.status
-            side = "head" if small_head < MIN_BLOCK else "base"
-            why = (f"paired with {ref}: {bound.reason} (the {side}'s smallest block held {smallest} samples, "
-                   f"too few for its own p99: ratio and interval are of the bound)")
-        elif smallest < MIN_BLOCK:  # the time budget ran out first: a block p99 rests on < 10 samples
-            if status != "inconclusive":
-                status, why = "inconclusive", f"paired with {ref}: {pv.pairs} block pairs, {pv.status} " \
-                    "if the blocks could be trusted"
-            why += (f"; but the smallest block held {smallest} samples, so its p99 rests on {smallest // 100} "
-                    f"above it, not {MIN_BLOCK // 100} (--hostperf-max-time gives more)")
-        # both figures are the medians of the pairs' block p99s: the statistic the pairs compare
-        return verdict.from_pairs(status=status, ratio=pv.ratio, interval=pv.interval, head=self.head_p99,
-                                  base=self.base_p99, tolerance_pct=pv.tolerance_pct, reason=why)
+        n = len(self.head.pairs)
+        first = self.next_round(self.first)
+        pv = paired.sequential(lambda more: self.next_round(max(2, 2 * round(more / n / 2))),
+                               tolerance_pct=tolerance, first=first.size, initial=first, decide=self.decide)
+        why = f"paired with {self.head.ref}: {pv.reason}"
+        if self.small():
+            why += (f" (blocks of {min(min(self.head_sizes), min(self.base_sizes))} to "
+                    f"{max(max(self.head_sizes), max(self.base_sizes))} calls: too few for a block p99 each)")
+            # the figures: each side's p99 over all its calls, the statistic compared
+            head = [float(np.percentile(np.concatenate(h), 99)) for h, _ in self.raw_blocks]
+            base = [float(np.percentile(np.concatenate(b), 99)) for _, b in self.raw_blocks]
+        else:  # both figures are the medians of the pairs' block p99s: the statistic the pairs compare
+            head, base = self.head_p99, self.base_p99
+        return verdict.from_pairs(status=pv.status, ratio=pv.ratio, interval=pv.interval, head=head,
+                                  base=base, tolerance_pct=pv.tolerance_pct, reason=why)

@@ -1,10 +1,10 @@
 """The pytest hooks of ``--hostperf-against=REF``, each side its own plugin object, registered
 only when pairing (as pytest-xdist registers its ``DSession`` / ``WorkerInteractor``).
 
-:class:`HeadRole` starts the base session and asks it to run each hostperf test as the head
-runs it; :class:`BaseRole`, in the base session the head started, replaces pytest's test loop
-with "run the test the head names". The pairing itself is ``pairing/``'s; these hooks only
-drive it. pairing loads here when a run pairs, never with ``pytest --help`` (numpy).
+:class:`HeadRole` starts the process pairs and asks their replica sessions to run each
+hostperf test as the head runs it; :class:`ReplicaRole`, in a replica session the head
+started, replaces pytest's test loop with "run the test the head names". The pairing itself
+is ``pairing/``'s; these hooks only drive it. pairing loads here when a run pairs, never with ``pytest --help`` (numpy).
 """
 from __future__ import annotations
 
@@ -17,13 +17,13 @@ from pytest_hostperf.run import placement
 
 if TYPE_CHECKING:
     from pytest_hostperf.gate.seam import Asked, Judged
-    from pytest_hostperf.pairing.base import BaseSide
     from pytest_hostperf.pairing.head import AgainstHead
+    from pytest_hostperf.pairing.replica import Replica
     from pytest_hostperf.run.settings import RunSettings
 
 
 def base_args(s: RunSettings) -> list[str]:
-    """The base session's options: the head's sampling and host controls, nothing it writes."""
+    """The replica sessions' options: the head's sampling and host controls, nothing they write."""
     args = [f"--hostperf-samples={s.samples}", f"--hostperf-max-time={s.max_time:g}",
             "--hostperf-rt=" + ("off" if s.rt is None else str(s.rt)),
             # auto (the default) is forwarded as nothing: an older base harness would refuse "auto"
@@ -35,8 +35,8 @@ def base_args(s: RunSettings) -> list[str]:
 
 
 class HeadRole:
-    """The head's hooks: start the base (at the session's start, or at the first hostperf test
-    of an xdist worker), lead it test by test, stop it at the end."""
+    """The head's hooks: start the process pairs (at the session's start, or at the first
+    hostperf test of an xdist worker), lead them test by test, stop them at the end."""
 
     def __init__(self, head: AgainstHead, *, lazy: bool) -> None:
         self.head = head
@@ -54,7 +54,7 @@ class HeadRole:
         head = self.head
         if not head.lead or head.broken is not None or "hostperf" not in getattr(item, "fixturenames", ()):
             return
-        if head.base is None and self.lazy:
+        if not head.started and self.lazy:
             try:
                 head.start()
             except PairingError as exc:
@@ -69,27 +69,29 @@ class HeadRole:
         self.head.close()
 
 
-class BaseRole:
-    """Inside the base session: run the tests the head names, report each one's outcome."""
+class ReplicaRole:
+    """Inside a replica session: run the tests the head names, report each one's outcome."""
 
-    def __init__(self, side: BaseSide) -> None:
+    def __init__(self, side: Replica) -> None:
         self.side = side
         self.outcome = "passed"
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> bool:
-        from pytest_hostperf.pairing.base import IDLE_S  # numpy: loaded where first used
+        from pytest_hostperf.pairing.replica import IDLE_S  # numpy: loaded where first used
 
         ctl = self.side.ctl
         if session.testsfailed:
-            ctl.send(error=f"collection failed in the base tree ({session.testsfailed} error(s))")
+            ctl.send(error=f"collection failed in the {self.side.role} tree ({session.testsfailed} error(s))")
             return True
         items = {placement.ungrouped(i.nodeid): i for i in session.items}
-        ctl.send(hello=True, tests=len(items))
+        self.side.hello(len(items))
         while True:
             msg = ctl.recv(timeout=IDLE_S)
             if msg.get("quit"):
                 return True
+            if "run" not in msg:  # a straggler (skip, enough) meant for a measurement that already ended
+                continue
             item = items.get(str(msg.get("run")))
             if item is None:
                 ctl.send(done="missing")
@@ -105,11 +107,11 @@ class BaseRole:
             self.outcome = "skipped"
 
 
-class BaseGate:
-    """The base side's gate: measure in turns with the head, decide nothing (the head does);
+class ReplicaGate:
+    """A replica's gate: measure in turns with its partner, decide nothing (the head does);
     a measurement the head does not have runs a few calls only."""
 
-    def __init__(self, side: BaseSide) -> None:
+    def __init__(self, side: Replica) -> None:
         self.side = side
 
     def judge(self, asked: Asked) -> Judged:

@@ -24,6 +24,7 @@ from pytest_hostperf.units import STATS
 
 #: Defaults, also used by the CLI and by tests.
 DEFAULT_SAMPLES = 20_000
+DEFAULT_PAIRS = 4
 DEFAULT_MAX_TIME = 3.0
 DEFAULT_TOLERANCE_PCT = 10.0
 DEFAULT_BASELINES = "baselines"
@@ -196,6 +197,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("--hostperf-against", "Paired gate: measure the base REF (a git revision such as origin/main, or a "
            "directory holding the base checkout) now, block by block with this tree on one CPU, and compare "
            "each measurement with it (also HOSTPERF_AGAINST)", parse_text, None, metavar="REF", env="HOSTPERF_AGAINST"),
+    Option("--hostperf-pairs", "Process pairs of --hostperf-against: fresh head and base sessions, each pair "
+           "under one hash seed, seeds varied across pairs; the interval spans them (default 4; 1: one pair, "
+           "an interval that cannot see what differs between two processes)",
+           parse_positive_int, DEFAULT_PAIRS, metavar="N"),
     Option("--hostperf-against-python", "Interpreter for the base side of --hostperf-against (a venv where the "
            "base is installed; default: this one)", parse_text, None, metavar="PATH"),
     Option("--hostperf-confirm", "Confirm a regression against the stored baseline by re-measuring it paired "

@@ -23,7 +23,7 @@ from pytest_hostperf.host.fingerprint import fingerprint
 from pytest_hostperf.measure import noise
 from pytest_hostperf.pairing import worktree
 from pytest_hostperf.run import outputs
-from pytest_hostperf.run.against import BaseGate, HeadRole, base_args
+from pytest_hostperf.run.against import HeadRole, ReplicaGate, base_args
 from pytest_hostperf.run.context import Instruments, RunContext, RunLog, noisy
 from pytest_hostperf.run.fixture import MAX_ROUNDS, Recorder
 from pytest_hostperf.run.placement import Placement
@@ -33,8 +33,8 @@ from pytest_hostperf.run.settings import RunSettings
 if TYPE_CHECKING:
     from pytest_hostperf.gate.confirm import Confirmation
     from pytest_hostperf.gate.seam import Gate
-    from pytest_hostperf.pairing.base import BaseSide
     from pytest_hostperf.pairing.head import AgainstHead
+    from pytest_hostperf.pairing.replica import Replica
     from pytest_hostperf.store.records import Report
 
 recorder_key = pytest.StashKey[Recorder]()
@@ -75,7 +75,7 @@ class HostperfSession:
         # the status line of the measurement running now (a terminal only; workers have none)
         self.progress = Progress.of(config, enabled=self.ctx.full and not self.ctx.is_worker)
         self.pairing: AgainstHead | None = None  # --hostperf-against: the head's side
-        self.base_side: BaseSide | None = None  # in the base session a head started
+        self.replica: Replica | None = None  # in a replica session a paired head started
         self.confirming: dict[str, AgainstHead | None] = {}  # baseline commit -> its paired session
         self._gate: Gate | None = None
         self._rounds_gate: Gate | None = None
@@ -105,8 +105,8 @@ class HostperfSession:
         ctx = self.ctx
         if not ctx.full:
             return seam.Ungated()
-        if self.base_side is not None:
-            return BaseGate(self.base_side)
+        if self.replica is not None:
+            return ReplicaGate(self.replica)
         if self.pairing is not None:
             from pytest_hostperf.gate.paired import PairedGate  # numpy: loaded where first used
 
@@ -157,7 +157,7 @@ class HostperfSession:
                 self.confirming[sha] = head = AgainstHead(
                     sha, rootdir=self.ctx.rootdir, base_args=base_args(self.ctx.settings),
                     python=self.ctx.settings.against_python, tolerance=self.ctx.settings.tolerance,
-                    progress=self.progress, note=self.log.note, lead=False)
+                    progress=self.progress, note=self.log.note, lead=False, pairs=self.ctx.settings.pairs)
                 self.config.pluginmanager.register(HeadRole(head, lazy=True), f"hostperf-confirm-{sha[:12]}")
         return self.confirming[sha]
 
@@ -167,7 +167,7 @@ class HostperfSession:
         if rec is None:
             rec = Recorder(self.ctx, self.log, self.gate(), item,
                            rounds_gate=self.rounds_gate() if self.ctx.full else None,
-                           records_only=not self.ctx.full or self.base_side is not None,
+                           records_only=not self.ctx.full or self.replica is not None,
                            progress_end=self.progress.end)
             item.stash[recorder_key] = rec
         return rec
@@ -217,14 +217,15 @@ class HostperfSession:
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self.progress.end()
-        if self.ctx.is_worker:
-            return  # the worker role sends the measurements home; the controller reports
+        if self.ctx.is_worker or self.replica is not None:
+            return  # the worker role sends the measurements home; a replica's head reports
         if self.log.has_results:
             self.probe_noise("after")
         self.ctx.instruments.close()
         self.report = outputs.finish(self.ctx, self.log, session)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        if self.ctx.is_worker or (not self.log.has_results and not self.log.notes and not self.log.warnings):
+        quiet = not self.log.has_results and not self.log.notes and not self.log.warnings
+        if self.ctx.is_worker or self.replica is not None or quiet:
             return
         outputs.write_terminal(self.ctx, self.log, self.report, terminalreporter)

@@ -1,0 +1,26 @@
+"""Raw samples over the wire: a head-tree replica sends what it sampled to the head, which
+reports it as its result. The values go as the bytes of their float64 array (base64 in the
+JSON line): exact, and a tenth of the size of decimal text."""
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+
+from pytest_hostperf.measure.sampling import Samples
+from pytest_hostperf.pairing.channel import Json
+
+
+def samples_to_wire(raw: Samples) -> Json:
+    return {"values": base64.b64encode(np.ascontiguousarray(raw.values, dtype="<f8").tobytes()).decode("ascii"),
+            "block_sizes": list(raw.block_sizes), "batch": raw.batch, "warmup_calls": raw.warmup_calls,
+            "calls": raw.calls, "seconds": raw.seconds, "truncated": raw.truncated}
+
+
+def samples_from_wire(d: Json) -> Samples:
+    values = np.frombuffer(base64.b64decode(d["values"]), dtype="<f8").astype(np.float64)
+    sizes = tuple(int(x) for x in d["block_sizes"])
+    if sum(sizes) != values.size:
+        raise ValueError(f"samples_from_wire: {values.size} values for blocks of {sum(sizes)}")
+    return Samples(values=values, block_sizes=sizes, batch=int(d["batch"]), warmup_calls=int(d["warmup_calls"]),
+                   calls=int(d["calls"]), seconds=float(d["seconds"]), truncated=bool(d["truncated"]))
