@@ -21,4 +21,5 @@ class PairedGate:
         self.progress.begin(asked.mid)  # the head shows its rounds of pairs
         got = self.head.measure(asked.mid, asked.name, asked.plan, asked.sampler, asked.summarize)
         outcome = got.verdict if got.verdict is not None else NotCompared(got.alone or "not paired")
+        assert got.result is not None  # a measurement taken in a test always has its result
         return Judged(got.result, got.host, outcome)

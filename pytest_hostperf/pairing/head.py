@@ -59,7 +59,7 @@ class PairedMeasurement:
     """A head measurement and its paired verdict; ``verdict`` is None where the base had no
     such measurement (measured alone, ``alone`` says why)."""
 
-    result: Result
+    result: Result | None  # None when settling a stored verdict: only the verdict is wanted
     host: HostState | None
     verdict: Verdict | None
     alone: str | None = None
@@ -221,8 +221,8 @@ class AgainstHead:
             self.run_test(nodeid)
         return self.measure(mid, name, plan, sampler, summarize, skip_others=True)
 
-    def measure(self, mid: str, name: str, plan: Plan, sampler: Sampler, summarize: Callable[[Samples], Result],
-                *, skip_others: bool = False) -> PairedMeasurement:
+    def measure(self, mid: str, name: str, plan: Plan, sampler: Sampler | None,
+                summarize: Callable[[Samples], Result] | None, *, skip_others: bool = False) -> PairedMeasurement:
         """One measurement paired over the process pairs. Anything that stops it while a pair
         takes turns (Ctrl-C, a timeout, a replica failing) breaks the pairing at once, and the
         run's end reaps the replicas without a long wait; stopped before the turns began, the
@@ -243,14 +243,28 @@ class AgainstHead:
         finally:
             self._stage = "idle"
 
-    def _alone(self, plan: Plan, sampler: Sampler, summarize: Callable[[Samples], Result],
+    def settle(self, nodeid: str, mid: str, name: str, plan: Plan) -> PairedMeasurement:
+        """Measure one measurement of a test that already ended, paired, for its verdict only:
+        the replicas run the test from its start and decline the measurements before it."""
+        if not self.started:
+            self.start()
+        self.finish_test()
+        self.run_test(nodeid)
+        try:
+            return self.measure(mid, name, plan, None, None, skip_others=True)
+        finally:
+            self.finish_test()
+
+    def _alone(self, plan: Plan, sampler: Sampler | None, summarize: Callable[[Samples], Result] | None,
                why: str) -> PairedMeasurement:
+        if sampler is None or summarize is None:  # settling: nothing to measure alone
+            return PairedMeasurement(None, None, None, why)
         with sampler.controlled() as host:
             raw = sampler.sample(plan, None)
         return PairedMeasurement(summarize(raw), host, None, why)
 
-    def _measure(self, mid: str, name: str, plan: Plan, sampler: Sampler, summarize: Callable[[Samples], Result],
-                 *, skip_others: bool) -> PairedMeasurement:
+    def _measure(self, mid: str, name: str, plan: Plan, sampler: Sampler | None,
+                 summarize: Callable[[Samples], Result] | None, *, skip_others: bool) -> PairedMeasurement:
         if self.broken is not None:
             raise MeasurementError(self.broken)
         if not self.waiting:
@@ -296,7 +310,7 @@ class AgainstHead:
             rep.ctl.send(enough=name)
         self._stage = "idle"
         # the head's result: every call its replicas measured, summarized once
-        return PairedMeasurement(summarize(rounds.merged()), rounds.host, decided)
+        return PairedMeasurement(summarize(rounds.merged()) if summarize is not None else None, rounds.host, decided)
 
     def close(self, grace: float | None = None) -> None:
         """Ask every replica to quit, reap them all (terminate, then kill, by pid), remove the tree."""

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from pytest_hostperf.measure import counters, sampling
     from pytest_hostperf.stats.checks import SpeedupCheck
     from pytest_hostperf.stats.result import Result
+    from pytest_hostperf.stats.verdict import Verdict
     from pytest_hostperf.store.disk import Baseline
     from pytest_hostperf.store.records import (
         ResultRecord,
@@ -149,6 +150,7 @@ class Entry:
     """One measurement of the run: the fixture's ``Result`` (with its samples) and its record."""
     result: Result
     record: ResultRecord
+    verdict: Verdict | None = None  # the gate's verdict, where it compared (settled at the run's end)
 
 
 @dataclass(slots=True)

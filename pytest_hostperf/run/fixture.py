@@ -221,7 +221,7 @@ class Recorder:
             verdict = records.VerdictRecord.of(outcome, judged.extra_rounds)
         record = records.ResultRecord.of(res, budgets=[records.BudgetRecord.of(c) for c in checks], host=judged.host,
                                          verdict=verdict, why=why, not_gated=judged.not_gated, counters=cur)
-        entry = Entry(res, record)
+        entry = Entry(res, record, None if isinstance(outcome, NotCompared) else outcome)
         self.entries.append(entry)
         self._log.keep(entry)
         return res

@@ -25,6 +25,7 @@ from pytest_hostperf.units import STATS
 #: Defaults, also used by the CLI and by tests.
 DEFAULT_SAMPLES = 20_000
 DEFAULT_PAIRS = 4
+DEFAULT_SETTLE = 30
 DEFAULT_MAX_TIME = 3.0
 DEFAULT_TOLERANCE_PCT = 10.0
 DEFAULT_BASELINES = "baselines"
@@ -32,6 +33,17 @@ DEFAULT_BASELINES = "baselines"
 
 def _bad(value: str, what: str, example: str) -> argparse.ArgumentTypeError:
     return argparse.ArgumentTypeError(f"{value!r} is not {what} (e.g. {example})")
+
+
+def parse_count(value: str) -> int:
+    """A whole number >= 0 (0 turns the thing counted off)."""
+    try:
+        n = int(str(value).strip())
+    except ValueError:
+        raise _bad(value, "a whole number", "'30'") from None
+    if n < 0:
+        raise _bad(value, "a whole number of at least 0", "'30'")
+    return n
 
 
 def parse_positive_int(value: str) -> int:
@@ -206,6 +218,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("--hostperf-confirm", "Confirm a regression against the stored baseline by re-measuring it paired "
            "against the baseline's commit before failing (default on; --hostperf-no-confirm fails on the "
            "stored comparison alone)", parse_bool, True),
+    Option("--hostperf-settle", "Stored inconclusive and improved verdicts re-measured paired against the "
+           "baseline's commit at the end of the run, furthest from unchanged first: at most N per run (default "
+           "30, about 5 s each; 0: none)", parse_count, DEFAULT_SETTLE, metavar="N"),
     Option("--hostperf-strict", "Fail, not warn, when a verdict stays inconclusive", parse_bool, False),
     Option("--hostperf-require-baseline", "Fail each measurement that has no baseline on this host (verdict "
            "'new'), naming the command that records one; waived under --hostperf-save, which records them, and "

@@ -24,8 +24,8 @@ from pytest_hostperf.measure import noise
 from pytest_hostperf.pairing import worktree
 from pytest_hostperf.run import outputs
 from pytest_hostperf.run.against import HeadRole, ReplicaGate, base_args
-from pytest_hostperf.run.context import Instruments, RunContext, RunLog, noisy
-from pytest_hostperf.run.fixture import MAX_ROUNDS, Recorder
+from pytest_hostperf.run.context import Entry, Instruments, RunContext, RunLog, noisy
+from pytest_hostperf.run.fixture import MAX_ROUNDS, Recorder, sampling_plan
 from pytest_hostperf.run.placement import Placement
 from pytest_hostperf.run.progress import Progress
 from pytest_hostperf.run.settings import RunSettings
@@ -215,10 +215,61 @@ class HostperfSession:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.progress.end()  # before pytest writes the outcome: also when the test raised mid-measurement
 
+    def settle_stored(self, session: pytest.Session) -> None:
+        """Stored ``inconclusive`` and ``improved`` verdicts, re-measured paired against the
+        baseline's commit now that every test has run: furthest from ``unchanged`` first, at most
+        ``--hostperf-settle`` of them; a pairing that decides is the verdict. A regression found
+        so fails the run (its test already passed on the stored verdict: the summary says so)."""
+        import math
+
+        from pytest_hostperf.gate.stored import StoredGate  # numpy: loaded by the first measurement
+        from pytest_hostperf.store import records  # numpy: loaded by the first measurement
+
+        gate = self._gate
+        if not isinstance(gate, StoredGate) or gate.confirmation is None:
+            return
+        todo = [(i, e) for i, e in enumerate(self.log.entries)
+                if e.verdict is not None and e.verdict.status in ("inconclusive", "improved")
+                and e.verdict.stat == "p99" and e.verdict.ratio is not None and e.record.host is not None
+                and e.record.host.timed_by is None]
+        if not todo:
+            return
+        budget = self.ctx.settings.settle
+        why = gate.confirmation.unpairable()
+        if why:
+            self.log.note(f"{len(todo)} stored inconclusive or improved verdict(s) not settled paired: {why}")
+            return
+        todo.sort(key=lambda ie: -abs(math.log(ie[1].verdict.ratio)))  # type: ignore[union-attr, arg-type]
+        plan = sampling_plan(self.ctx.settings, None)
+        regressed = []
+        for n, (i, e) in enumerate(todo):
+            assert e.verdict is not None
+            if n < budget:
+                self.progress.begin(e.result.id)
+                v = gate.confirmation.settle(e.verdict, nodeid=e.result.nodeid, mid=e.result.id, name=e.result.name,
+                                             plan=plan)
+                self.progress.end()
+            else:
+                v = replace(e.verdict, reason=f"{e.verdict.reason}; not settled paired: the run's settle budget "
+                                              f"({budget}, --hostperf-settle) was spent on verdicts further from "
+                                              "unchanged")
+            if v.status == "regressed":
+                regressed.append(e.result.id)
+            record = replace(e.record, verdict=records.VerdictRecord.of(v, e.record.verdict.extra_rounds
+                                                                        if e.record.verdict else 0))
+            self.log.entries[i] = Entry(e.result, record, v)
+        if regressed:
+            self.log.warnings.append(f"settled paired at the end of the run, {len(regressed)} stored verdict(s) "
+                                     f"turned out regressed: {', '.join(regressed)} (their tests had passed on the "
+                                     "stored verdict; the run fails)")
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self.progress.end()
         if self.ctx.is_worker or self.replica is not None:
             return  # the worker role sends the measurements home; a replica's head reports
+        if self.log.has_results and self.ctx.full and self.ctx.settings.settle and not self.ctx.settings.save:
+            self.settle_stored(session)
         if self.log.has_results:
             self.probe_noise("after")
         self.ctx.instruments.close()

@@ -46,6 +46,7 @@ class RunSettings:
     against: str | None = None  # --hostperf-against=REF
     against_python: str | None = None
     pairs: int = options.DEFAULT_PAIRS  # --hostperf-pairs: process pairs of a paired comparison
+    settle: int = options.DEFAULT_SETTLE  # --hostperf-settle: stored verdicts settled paired at the end, at most
     confirm: bool = True  # --hostperf-no-confirm: a stored-baseline regression fails unconfirmed
     require_baseline: bool = False  # --hostperf-require-baseline: a measurement without one fails
     gate: tuple[str, ...] = options.DEFAULT_GATE  # --hostperf-gate: statistics the stored-baseline gate compares
@@ -66,7 +67,7 @@ class RunSettings:
             host=get("hostperf_host"), json_path=get("hostperf_json"), markdown_path=get("hostperf_markdown"),
             plot_dir=get("hostperf_plot"), against=get("hostperf_against"),
             against_python=get("hostperf_against_python"), pairs=int(get("hostperf_pairs")),
-            confirm=bool(get("hostperf_confirm")),
+            confirm=bool(get("hostperf_confirm")), settle=int(get("hostperf_settle")),
             require_baseline=bool(get("hostperf_require_baseline")), gate=tuple(get("hostperf_gate")))
 
 
