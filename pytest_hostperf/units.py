@@ -97,3 +97,21 @@ def format_bytes(n: int) -> str:
     if n >= 1 << 20:
         return f"{n / (1 << 20):.0f} MiB"
     return f"{n // 1024} KiB"
+
+
+def could_tell_pct(interval: tuple[float, float] | None) -> float | None:
+    """What a comparison could tell: the half-width of its ratio's 95% interval ``(lo, hi)``,
+    in percent, taken in log space (sqrt(hi/lo) - 1) as the intervals are. A true change smaller
+    than this is within the interval's reach either way, so it could not be called.
+
+    >>> round(could_tell_pct((0.9, 1.1)), 1)
+    10.6
+    >>> could_tell_pct(None) is None
+    True
+    """
+    if interval is None:
+        return None
+    lo, hi = interval
+    if not (lo > 0 and hi >= lo) or hi == float("inf"):
+        return None
+    return float(((hi / lo) ** 0.5 - 1) * 100)

@@ -17,7 +17,7 @@ from pytest_hostperf.reports.tables import ratio_text as _ratio_text
 from pytest_hostperf.stats.percentiles import QUANTILES
 from pytest_hostperf.store.histogram import decode_histogram, histogram_percentiles
 from pytest_hostperf.store.records import Commit
-from pytest_hostperf.units import format_ns
+from pytest_hostperf.units import could_tell_pct, format_ns
 
 #: ``hostperf compare --format json`` format history:
 #: 1 - first version
@@ -122,6 +122,12 @@ def _footer(cmp: Comparison) -> list[str]:
     return lines + list(cmp.notes)
 
 
+def could_tell_text(interval: tuple[float, float] | None) -> str:
+    """``±4%``: the smallest change the comparison could tell (units.could_tell_pct); empty without one."""
+    tell = could_tell_pct(interval)
+    return "" if tell is None else f"±{tell:.0f}%"
+
+
 def _bold(markdown: bool) -> Callable[[str], str]:
     return lambda s: f"**{s}**" if markdown and s in FAILING else s
 
@@ -129,10 +135,10 @@ def _bold(markdown: bool) -> Callable[[str], str]:
 def _pair_rows(cmp: Comparison, *, markdown: bool) -> tuple[list[str], list[list[str]]]:
     a, b = cmp.labels
     header = ["measurement", f"{a} p50", f"{a} p99", f"{a} p99.9", f"{b} p50", f"{b} p99", f"{b} p99.9",
-              f"p99* {b}/{a} [95% CI]", "verdict"]
+              f"p99* {b}/{a} [95% CI]", "could tell", "verdict"]
     bold = _bold(markdown)
     rows = [[md_code(r.id) if markdown else r.id, *_values(r.values[0]), *_values(r.values[1]),
-             ratio_text(r.steps[0]), bold(r.status)] for r in cmp.rows]
+             ratio_text(r.steps[0]), could_tell_text(r.steps[0].interval), bold(r.status)] for r in cmp.rows]
     return header, rows
 
 
@@ -166,7 +172,7 @@ def render_table(cmp: Comparison) -> list[str]:
         lines.append("no measurements in any input")
     elif len(cmp.sources) == 2:
         header, rows = _pair_rows(cmp, markdown=False)
-        lines += table(rows, header, "lrrrrrrrl")
+        lines += table(rows, header, "lrrrrrrrrl")
     else:
         header, rows = _step_rows(cmp, markdown=False)
         lines += table(rows, header, "llrrrrlrl")
@@ -193,7 +199,7 @@ def render_markdown(cmp: Comparison, *, title: str = "hostperf") -> str:
     if cmp.rows:
         header, rows = (_pair_rows if len(cmp.sources) == 2 else _step_rows)(cmp, markdown=True)
         lines += md_table(header, [[md_escape(c) if i else c for i, c in enumerate(r)] for r in rows],
-                           "lrrrrrrrl" if len(cmp.sources) == 2 else "llrrrrlrl")
+                           "lrrrrrrrrl" if len(cmp.sources) == 2 else "llrrrrlrl")
         lines += ["", _explanation(cmp) + "."]
     else:
         lines.append("No measurements.")

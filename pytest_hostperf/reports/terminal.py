@@ -54,7 +54,9 @@ def result_rows(results: Iterable[ResultRecord], *, compare: bool = False) -> li
             v = r.verdict
             # --hostperf-gate: the verdict shown is the worst gated statistic's; name it unless p99*
             stat = f" ({stat_label(v.stat)}*)" if v and v.stat != "p99" and v.ratio else ""
-            row += [format_ns(v.baseline_ns if v else None) + stat, delta_cell(v) + stat, verdict_label(r),
+            tell = v.could_tell_pct if v else None
+            row += [format_ns(v.baseline_ns if v else None) + stat, delta_cell(v) + stat,
+                    "" if tell is None else f"±{tell:.0f}%", verdict_label(r),
                     (r.why or "") if r.status not in ("unchanged", "-", "new") else ""]
         rows.append(row)
     return rows
@@ -165,7 +167,7 @@ def terminal_summary(report: Report, width: int = 120) -> list[str]:
         return lines + ["no hostperf measurements in this run"]
     base = report.baseline
     compare = any(r.verdict for r in results)
-    columns = _COLUMNS + (("base p99*", "Δp99* [95% CI]", "verdict", "why") if compare else ())
+    columns = _COLUMNS + (("base p99*", "Δp99* [95% CI]", "could tell", "verdict", "why") if compare else ())
     rows = result_rows(results, compare=compare)
     if compare and not any(r[-1] for r in rows):  # no row needs explaining: no empty column
         rows, columns = [r[:-1] for r in rows], columns[:-1]

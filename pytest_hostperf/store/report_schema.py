@@ -142,6 +142,7 @@ def _verdict(v: object, where: str) -> None:
     for k in ("baseline_ns", "current_ns"):
         _optional(v, k, where, _ns)
     _optional(v, "tolerance_pct", where, _number)
+    _optional(v, "could_tell_pct", where, _number)
     for k in ("baseline_runs", "extra_rounds"):
         _optional(v, k, where, _whole)
 

@@ -12,7 +12,7 @@ from pytest_hostperf.stats.checks import BudgetCheck, SpeedupCheck
 from pytest_hostperf.stats.percentiles import BlockStats
 from pytest_hostperf.stats.verdict import Verdict
 from pytest_hostperf.store.jsonfile import Json
-from pytest_hostperf.units import STATS
+from pytest_hostperf.units import STATS, could_tell_pct
 
 #: JSON report format history:
 #: 1 - first version: timer, settings, results with per-block statistics and budgets; before any
@@ -180,13 +180,20 @@ class VerdictRecord:
     def failed(self) -> bool:
         return self.status in ("regressed", "over-budget")
 
+    @property
+    def could_tell_pct(self) -> float | None:
+        """The smallest change this comparison could tell from none: its 95% interval's
+        half-width, in percent of the ratio (``units.could_tell_pct``)."""
+        return could_tell_pct(self.interval)
+
     def to_json(self) -> Json:
         return _opt({"status": self.status, "stat": self.stat, "ratio": self.ratio,
                      "interval": None if self.interval is None else list(self.interval),
                      "baseline_ns": self.baseline_ns, "current_ns": self.current_ns,
                      "tolerance_pct": self.tolerance_pct, "baseline_runs": self.baseline_runs,
                      "extra_rounds": self.extra_rounds, "reason": self.reason},
-                    pairs=[list(p) for p in self.pairs] or None)
+                    pairs=[list(p) for p in self.pairs] or None,
+                    could_tell_pct=None if self.could_tell_pct is None else round(self.could_tell_pct, 2))
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any] | None) -> VerdictRecord | None:
@@ -203,11 +210,16 @@ class VerdictRecord:
     def of(cls, v: Verdict, extra_rounds: int) -> VerdictRecord:
         """From a ``verdict.Verdict`` reached after ``extra_rounds`` re-measured rounds; with
         several gated statistics (``--hostperf-gate``), the worst one's, the others named in its
-        reason (``Verdict.detail``)."""
+        reason (``Verdict.detail``). An ``inconclusive`` reason ends with what the comparison
+        could tell against the tolerance (``could tell ±14% here; tolerance 10%``)."""
+        reason = v.detail
+        tell = could_tell_pct(v.interval)
+        if v.status == "inconclusive" and tell is not None and "could tell ±" not in reason:
+            reason += f"; could tell ±{tell:.0f}% here; tolerance {v.tolerance_pct:g}%"
         return cls(v.status, v.stat, None if v.ratio is None else round(v.ratio, 4),
                    None if v.interval is None else (round(v.interval[0], 4), round(v.interval[1], 4)),
                    None if v.baseline_ns is None else _ns(v.baseline_ns), _ns(v.current_ns), v.tolerance_pct,
-                   v.baseline_runs, extra_rounds, v.detail, tuple((_ns(h), _ns(b)) for h, b in v.pairs))
+                   v.baseline_runs, extra_rounds, reason, tuple((_ns(h), _ns(b)) for h, b in v.pairs))
 
 
 @dataclass(frozen=True, slots=True)
