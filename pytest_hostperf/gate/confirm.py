@@ -32,10 +32,11 @@ class Confirmation:
     (asked when a regression is first confirmed: a run without one runs no git)."""
 
     def __init__(self, sha: str | None, *, at_sha: Callable[[], bool],
-                 head_for: Callable[[str], AgainstHead | None]) -> None:
+                 head_for: Callable[[str], AgainstHead | None], note: Callable[[str], None] = lambda _: None) -> None:
         self.sha = sha
         self.at_sha = at_sha
         self.head_for = head_for
+        self.note = note  # said once per run (note_once)
 
     def confirm(self, v: Verdict, asked: Asked) -> Verdict:
         sha = self.sha
@@ -49,7 +50,9 @@ class Confirmation:
                            f"{GATED[v.stat]} regression fails on the stored comparison alone")
         head = self.head_for(sha)
         if head is None:
-            return replace(v, confirmation=f"not confirmed: the baseline's commit {sha[:12]} is not in this repository")
+            self.note(missing_commit(sha))
+            return replace(v, confirmation=f"not confirmed: the baseline's commit {sha[:12]} is not in this "
+                                           "repository (see the note on fetching it)")
         if head.broken:
             return replace(v, confirmation=f"not confirmed: {head.broken}")
         try:
@@ -72,6 +75,8 @@ class Confirmation:
             return replace(v, reason=f"{v.reason}; not settled paired: {why}")
         assert self.sha is not None
         head = self.head_for(self.sha)
+        if head is None:
+            self.note(missing_commit(self.sha))
         if head is None or head.broken:
             return replace(v, reason=f"{v.reason}; not settled paired: "
                                      f"{head.broken if head else 'the commit is not in this repository'}")
@@ -91,6 +96,13 @@ class Confirmation:
         if self.at_sha():
             return f"the tree is the baseline's own commit ({self.sha[:12]}, clean): nothing to pair with"
         return ""
+
+
+def missing_commit(sha: str) -> str:
+    """Once per run: why the stored verdicts cannot be paired, and the fix."""
+    return (f"stored verdicts not confirmed or settled paired: the baseline's commit {sha[:12]} is not in this "
+            "repository (a shallow clone? actions/checkout fetches one commit unless told `fetch-depth: 0`; or "
+            f"`git fetch origin {sha}`), so each stands on the stored comparison alone")
 
 
 def paired_text(sha: str, pv: Verdict) -> str:

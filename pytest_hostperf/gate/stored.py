@@ -29,6 +29,24 @@ if TYPE_CHECKING:
 #: Spread added (in quadrature) to every verdict's run-to-run spread when the noise probe
 #: found the host well noisier than during the baseline (noise.py).
 NOISY_SPREAD = 0.08
+#: Spread added (in quadrature) when the baseline's runs were all saved within CLOSE_RUNS_S of
+#: each other: runs saved minutes apart learn the spread of minutes, not the drift between one
+#: day's host and the next (issue 23 measured 3 false failures in 20 gates of unchanged code
+#: against 5 runs saved seconds apart). Chosen with benchmarks/stored_alone.py (docs/gate.md).
+CLOSE_RUNS_SPREAD = 0.10
+CLOSE_RUNS_S = 3600.0
+
+
+def runs_span_s(created: Sequence[str]) -> float | None:
+    """Seconds between the first and the last of baseline runs' ``created_utc`` stamps (None
+    for fewer than two, or a stamp that does not parse)."""
+    from datetime import datetime
+
+    try:
+        times = sorted(datetime.strptime(c, "%Y-%m-%dT%H:%M:%SZ") for c in created)
+    except (TypeError, ValueError):
+        return None
+    return (times[-1] - times[0]).total_seconds() if len(times) >= 2 else None
 
 
 #: Fewest blocks a round sampled by its noise takes: a median of fewer block values is moved
@@ -108,17 +126,19 @@ CANNOT_FAIL_NOTE = ("not re-measured: even one standard error higher it stays wi
 def settle(first: Samples, again: Callable[[], Samples], summarize: Callable[[Samples], Result],
            base: Sequence[StoredMeasurement], *, tolerance: float, noisy: bool, max_rounds: int,
            gated: Sequence[str] = ("p99",), retry: Sequence[str] = ("regressed", "inconclusive"),
-           strict: bool = False) -> Settled:
+           strict: bool = False, drift: float = 0.0) -> Settled:
     """Compare ``first`` with the baseline; while the verdict is one of ``retry`` (regressed or
     inconclusive), take up to ``max_rounds`` more rounds (``again()``, same batch size and
     bounds) so that a regression must hold over several rounds and one disturbed round cannot
     fail the run. An inconclusive verdict is not re-measured when no number of rounds could
     decide it (``verdict.undecidable``) nor, unless ``strict`` (where inconclusive fails), when
     no number of rounds could make it fail (``verdict.cannot_fail``). The result returned is of
-    all rounds' samples together. ``gated``: the statistics compared (:func:`gated_verdict`)."""
+    all rounds' samples together. ``gated``: the statistics compared (:func:`gated_verdict`).
+    ``drift``: spread the baseline's runs cannot show (``CLOSE_RUNS_SPREAD`` when they were saved
+    close together), added in quadrature as a noisy host's is."""
     raw = first
     res = summarize(raw)
-    widen = NOISY_SPREAD if noisy else 0.0
+    widen = float(np.hypot(NOISY_SPREAD if noisy else 0.0, drift))
     rounds = [res.blocks]
     v = gated_verdict(rounds, base, gated, tolerance=tolerance, extra_spread=widen)
 
@@ -163,7 +183,8 @@ class StoredGate:
 
     def __init__(self, *, baseline_of: Callable[[str], list[StoredMeasurement]], gated: Sequence[str],
                  strict: bool, by_noise: bool, noisy: Callable[[], bool], progress: Progress,
-                 note_once: Callable[[str], None], confirmation: Confirmation | None, max_rounds: int = 2) -> None:
+                 note_once: Callable[[str], None], confirmation: Confirmation | None, max_rounds: int = 2,
+                 runs_created: Sequence[str] = ()) -> None:
         self.baseline_of = baseline_of
         self.gated = tuple(gated)
         self.strict = strict
@@ -173,6 +194,10 @@ class StoredGate:
         self.note_once = note_once
         self.confirmation = confirmation
         self.max_rounds = max_rounds
+        span = runs_span_s(runs_created)
+        # runs saved close together: their spread is of minutes, not of the drift between days
+        self.drift = CLOSE_RUNS_SPREAD if span is not None and span < CLOSE_RUNS_S else 0.0
+        self.span = span
 
     def judge(self, asked: Asked) -> Judged:
         base = self.baseline_of(asked.mid)
@@ -193,8 +218,14 @@ class StoredGate:
             with asked.sampler.controlled():
                 return asked.sampler.sample(replace(plan, batch=raw.batch, warmup_calls=10), None)
 
+        if self.drift and base:
+            minutes = (self.span or 0.0) / 60
+            self.note_once(f"the baseline's runs were saved within {minutes:.0f} min of each other: their "
+                           "spread is of minutes, not the drift between days, so the stored gate assumes "
+                           f"{CLOSE_RUNS_SPREAD:.0%} more (save runs at least {CLOSE_RUNS_S / 3600:.0f} h apart to "
+                           "let it learn this host's own)")
         settled = settle(raw, again, asked.summarize, base, tolerance=asked.tolerance, noisy=self.noisy(),
-                         max_rounds=self.max_rounds, gated=self.gated, strict=self.strict)
+                         drift=self.drift, max_rounds=self.max_rounds, gated=self.gated, strict=self.strict)
         v = settled.verdict
         if v.status == "regressed" and self.confirmation is not None:
             # each gated statistic that regressed is confirmed on its own (paired: p99 only)

@@ -117,7 +117,7 @@ class HostperfSession:
                           by_noise=not ctx.settings.save, noisy=lambda: noisy(self.ctx, self.log),
                           progress=self.progress, note_once=self.log.note_once,
                           confirmation=self._confirmation() if ctx.settings.confirm else None,
-                          max_rounds=MAX_ROUNDS)
+                          max_rounds=MAX_ROUNDS, runs_created=[run.created_utc for run in ctx.stored_runs])
 
     def rounds_gate(self) -> Gate:
         """pytest-benchmark's rounds' gate (a test's rounds timed by pytest-benchmark), made once."""
@@ -143,7 +143,7 @@ class HostperfSession:
             now = provenance.commit_info(self.ctx.rootdir)
             return now.get("sha") == sha and now.get("dirty") is False
 
-        return Confirmation(sha, at_sha=at_sha, head_for=self.confirmer)
+        return Confirmation(sha, at_sha=at_sha, head_for=self.confirmer, note=self.log.note_once)
 
     def confirmer(self, sha: str) -> AgainstHead | None:
         """The paired session that re-measures flagged measurements against the baseline's commit

@@ -146,3 +146,21 @@ def test_expect_faster_fails_only_when_confidently_not(pytester: pytest.Pytester
     result.stdout.fnmatch_lines(
         ["*test_fails[[]fast[]] is not 50x faster than *test_fails[[]slow[]] at block-median p99: speedup *"])
     pytester.runpytest_subprocess().assert_outcomes(passed=3)  # smoke mode: no decision
+
+
+def test_runs_saved_close_together_are_marked_and_widen_the_stored_interval() -> None:
+    from pytest_hostperf.gate import stored
+
+    assert stored.runs_span_s(["2026-12-04T10:00:00Z", "2026-12-04T10:00:30Z", "2026-12-04T10:01:00Z"]) == 60.0
+    assert stored.runs_span_s(["2026-12-04T10:00:00Z"]) is None
+    assert stored.runs_span_s(["yesterday", "2026-12-04T10:00:00Z"]) is None
+
+    def gate(created: list[str]) -> stored.StoredGate:
+        return stored.StoredGate(baseline_of=lambda mid: [], gated=("p99",), strict=False, by_noise=False,
+                                 noisy=lambda: False, progress=None, note_once=lambda s: None,  # type: ignore[arg-type]
+                                 confirmation=None, runs_created=created)
+
+    close = gate(["2026-12-04T10:00:00Z", "2026-12-04T10:59:00Z"])
+    apart = gate(["2026-12-04T10:00:00Z", "2026-12-04T11:00:00Z"])  # exactly CLOSE_RUNS_S: trusted
+    assert close.drift == stored.CLOSE_RUNS_SPREAD and apart.drift == 0.0
+    assert gate([]).drift == 0.0
