@@ -299,12 +299,12 @@ def test_runs_within_an_hour_widen_the_verdict() -> None:
     assert gate("2026-12-04T09:00:00Z").drift == 0.0 and gate().drift == 0.0
     log, sampler = _Log(), _Sampler(1200.0)
     close = _gate(TIGHT, log, by_noise=False, max_rounds=0, runs_created=("2026-12-04T09:00:00Z",
-                                                                           "2026-12-04T09:20:00Z"))
+                                                                           "2026-12-04T09:59:00Z"))
     j = close.judge(_asked(sampler))
     assert j.outcome == verdict.compare([np.full(20, 1200.0)], [np.full(20, 1000.0)] * 3, tolerance_pct=10,
                                         extra_spread=stored.CLOSE_RUNS_SPREAD)
     assert [c for c in log.calls if c[0] == "note"] == [(
-        "note", "the baseline's runs were saved within 20 min of each other: their spread is of minutes, not the "
+        "note", "the baseline's runs were saved within 59 min of each other: their spread is of minutes, not the "
         "drift between days, so the stored gate assumes 10% more (save runs at least 1 h apart to let it learn this "
         "host's own)")]
     # no baseline for this measurement: nothing to note
