@@ -173,14 +173,19 @@ class Turns(Protocol):
     """The seam that decides when each block runs.
 
     ``before(b)`` returns when block ``b`` may start (it may block: the paired comparison
-    waits there for the other side's block); ``after(b, elapsed_ns)`` runs once block ``b``
-    is timed, outside the timed region. Neither may spin: a SCHED_FIFO caller would starve
-    its core.
+    waits there for the other side's block); ``before(0)`` is called once more ahead of the
+    warm-up, so a side warms up in its own first turn, never beside the other side's block.
+    ``after(b, elapsed_ns)`` runs once block ``b`` is timed, outside the timed region;
+    ``end()`` once after the last block (a side that finished first waits there until the
+    other side's last block is over, so its own summary runs beside no measurement). None of
+    them may spin: a SCHED_FIFO caller would starve its core.
     """
 
     def before(self, block: int) -> None: ...
 
     def after(self, block: int, elapsed_ns: int) -> None: ...
+
+    def end(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +204,9 @@ class PauseBetweenBlocks:
         pause = max(self.min_pause_seconds, elapsed_ns * 1e-9 * self.pause_fraction)
         if pause > 0:
             self.sleep(pause)
+
+    def end(self) -> None:
+        return None
 
 
 #: A cache line: ``touch`` reads one byte of each.
@@ -253,6 +261,7 @@ def sample(fn: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str,
     if kwargs:
         fn = functools.partial(fn, **kwargs)
     started = time.monotonic()
+    turns.before(0)  # the warm-up runs in this side's first turn: never beside the other side's block
     warm = warm_up(fn, args, plan, clock)
     call_ns = float(np.median(warm))
     warm_calls = int(warm.size)
@@ -300,6 +309,9 @@ def sample(fn: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str,
     finally:
         if gc_was_enabled:
             gc.enable()
+    finish = getattr(turns, "end", None)  # a Turns written before end() existed has none
+    if finish is not None:
+        finish()
     raw = np.frombuffer(buf, dtype=np.int64)
     taken = np.concatenate([raw[i * per_block: i * per_block + n] for i, n in enumerate(sizes)])
     values = taken.astype(np.float64) / batch

@@ -79,6 +79,20 @@ class BatonTurns:
         self.waited_s += time.monotonic() - t0
         self.holding = True
 
+    def end(self) -> None:
+        """After this side's last block: the side whose block closes the schedule says so; the
+        other waits for that word, so neither summarizes (numpy, the wire) beside a block."""
+        last = len(self.order) - 1
+        if self.order[last] == self.side:
+            self.sock.sendall(b"e")
+            return
+        ready, _, _ = select.select([self.sock], [], [], self.wait_s)
+        if not ready:
+            raise MeasurementError(f"paired {self.side}: the other side did not finish its last block within "
+                                   f"{self.wait_s:g} s (it hung or died)")
+        if self.sock.recv(1) != b"e":
+            raise MeasurementError(f"paired {self.side}: the other side closed the connection mid-measurement")
+
     def after(self, block: int, elapsed_ns: int) -> None:
         slot = self.mine[block]
         pause = self.pause(elapsed_ns)

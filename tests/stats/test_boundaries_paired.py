@@ -1,4 +1,4 @@
-"""The paired rule's boundaries (``paired.verdict``, ``bounded``, ``futile``, ``sequential``),
+"""The paired rule's boundaries (``paired.verdict``, ``futile``, ``sequential``),
 pinned by exact values on both sides of each. Pairs that are all equal make the bootstrap
 interval degenerate and exact: every resample's median is that value (docs/mutation.md)."""
 from __future__ import annotations
@@ -93,24 +93,6 @@ def test_the_verdict_record_exact() -> None:
 
 
 # ----------------------------------------------------------------------------- bounds
-
-
-def test_bounds_on_both_sides_of_the_tolerance() -> None:
-    up = 1.1 * np.exp(EPS)  # head medians over base p99s just above +10%
-    v = paired.bounded([up] * 4, [9.0] * 4, [0.5] * 4, [1.0] * 4, head_small=True, base_small=False, tolerance_pct=10)
-    assert v is not None and v.status == "regressed"
-    assert v.reason == ("4 block pairs, regressed: the head's block medians over the base's block p99s, a lower "
-                        "bound of the p99 ratio clears +10%")
-    assert paired.bounded([1.1 * np.exp(-EPS)] * 4, [9.0] * 4, [0.5] * 4, [1.0] * 4, head_small=True,
-                          base_small=False, tolerance_pct=10) is None
-    down = np.exp(-_margin(10) - EPS)  # head p99s over base medians just below -10%
-    v = paired.bounded([0.1] * 4, [down] * 4, [1.0] * 4, [9.0] * 4, head_small=False, base_small=True,
-                       tolerance_pct=10)
-    assert v is not None and v.status == "improved"
-    assert v.reason == ("4 block pairs, improved: the head's block p99s over the base's block medians, an upper "
-                        "bound of the p99 ratio clears -10%")
-    assert paired.bounded([0.1] * 4, [down * np.exp(2 * EPS)] * 4, [1.0] * 4, [9.0] * 4, head_small=False,
-                          base_small=True, tolerance_pct=10) is None
 
 
 def test_log_ratios_checks_its_input() -> None:
@@ -214,6 +196,26 @@ def test_sequential_without_a_pace_yet_assumes_every_pair_of_the_bound() -> None
 # ----------------------------------------------------------------------------- over several process pairs
 
 
+@pytest.fixture(autouse=True)
+def _no_spread_floor(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The t-interval's own edges, pinned without the floor on the pairs' spread (which
+    ``test_the_spread_floor_widens_pairs_that_agree_by_chance`` pins on its own)."""
+    if "floor" not in request.node.name:
+        monkeypatch.setattr(paired, "PAIR_SPREAD_FLOOR", 0.0)
+
+
+def test_the_spread_floor_widens_pairs_that_agree_by_chance() -> None:
+    # three process pairs at exactly the same estimate: without the floor a zero-width interval
+    est = [0.05] * 3
+    v = paired.hierarchical(est, np.empty((3, 0)), tolerance_pct=10, stat="p99", pairs=3,
+                            rng=np.random.default_rng(0), what="W")
+    half = 4.303 * paired.PAIR_SPREAD_FLOOR / np.sqrt(3)
+    assert v.interval == (pytest.approx(np.exp(0.05 - half)), pytest.approx(np.exp(0.05 + half)))
+    g = paired.grouped_verdict([[0.05] * 6] * 3, tolerance_pct=10)
+    assert g.interval == (pytest.approx(np.exp(0.05 - half)), pytest.approx(np.exp(0.05 + half)))
+    assert paired.PAIR_SPREAD_FLOOR == 0.02
+
+
 def _h(estimates: list[float], tol: float = 10, within: np.ndarray | None = None) -> paired.PairedVerdict:
     w = np.empty((len(estimates), 0)) if within is None else within
     return paired.hierarchical(estimates, w, tolerance_pct=tol, stat="p50", pairs=7, rng=np.random.default_rng(0),
@@ -258,13 +260,17 @@ def test_hierarchical_one_process_pair_uses_its_own_bootstrap() -> None:
                         "reaches past ±10%; more pairs would decide")
 
 
-def test_grouped_verdict_takes_each_process_pairs_median() -> None:
-    # medians 0 and 0.1 (means 1/3 and -1.6): the centre is their mean, 0.05
+def test_grouped_verdict_takes_the_median_of_all_block_pairs_and_resamples_whole_process_pairs() -> None:
+    # all six block pairs: -5, 0, 0, 0.1, 0.1, 1: median 0.05 (their mean would be -0.63)
     v = paired.grouped_verdict([[0.0, 0.0, 1.0], [], [0.1, 0.1, -5.0]], tolerance_pct=10, stat="p50")
     assert v == paired.PairedVerdict("inconclusive", "p50", pytest.approx(np.exp(0.05)), v.interval, 6, 10,
-                                         "2 process pairs, 6 block pairs, the interval reaches past ±10%; more "
-                                         "pairs would decide")
-    assert v.interval == (pytest.approx(np.exp(0.05 - 12.706 * 0.05)), pytest.approx(np.exp(0.05 + 12.706 * 0.05)))
+                                     "2 process pairs, 6 block pairs, the interval reaches past ±10%; more "
+                                     "pairs would decide")
+    # the cluster bootstrap draws whole pairs: {A, A} has median 0, {B, B} 0.1, {A, B} 0.05
+    drawn = np.random.default_rng(0).integers(0, 2, size=(2000, 2))
+    boot = np.array([{0: 0.0, 1: 0.05, 2: 0.1}[int(d.sum())] for d in drawn])
+    half = 12.706 * float(np.std(boot, ddof=1)) * np.sqrt(2)
+    assert v.interval == (pytest.approx(np.exp(0.05 - half)), pytest.approx(np.exp(0.05 + half)))
     # one process pair: the paired verdict over its blocks, with the generator and resamples given
     one = np.random.default_rng(11).normal(0.05, 0.1, 60)
     v = paired.grouped_verdict([one, []], tolerance_pct=5, stat="p50", resamples=300, rng=np.random.default_rng(4))

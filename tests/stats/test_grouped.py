@@ -17,10 +17,13 @@ def _groups(centres: list[float], k: int = 6) -> list[list[float]]:
     return [[c] * k for c in centres]
 
 
-def test_the_interval_is_the_mean_of_the_pairs_plus_minus_t_times_their_standard_error() -> None:
+def test_the_interval_is_the_median_plus_minus_t_times_the_cluster_bootstraps_error() -> None:
     centres = [0.01, -0.02, 0.03, 0.0]
     v = paired.grouped_verdict(_groups(centres), tolerance_pct=10)
-    m, se = float(np.mean(centres)), float(np.std(centres, ddof=1)) / 2
+    m = float(np.median(np.concatenate(_groups(centres))))
+    drawn = np.random.default_rng(0).integers(0, 4, size=(2000, 4))
+    boot = [np.median(np.concatenate([_groups(centres)[i] for i in d])) for d in drawn]
+    se = max(float(np.std(boot, ddof=1)) * math.sqrt(4 / 3), paired.PAIR_SPREAD_FLOOR / 2)
     assert v.ratio == pytest.approx(math.exp(m))
     assert v.interval == pytest.approx((math.exp(m - 3.182 * se), math.exp(m + 3.182 * se)))
     assert v.pairs == 24 and v.reason.startswith("4 process pairs, 24 block pairs")
@@ -37,17 +40,17 @@ def test_the_spread_between_process_pairs_widens_the_interval_that_blocks_alone_
 
 
 @pytest.mark.parametrize("shift, status", [
-    (math.log(1.10) + 0.0101, "regressed"),   # lo just above +10% (half-width 0.01)
-    (math.log(1.10) + 0.0099, "inconclusive"),  # lo just below it
-    (-math.log(1.10) - 0.0101, "improved"),
+    (math.log(1.10) + 0.0001, "regressed"),   # lo just above +10% (the floor's half-width, pairs agreeing)
+    (math.log(1.10) - 0.0001, "inconclusive"),  # lo just below it
+    (-math.log(1.10) - 0.0001, "improved"),
     (0.0, "unchanged"),
 ])
 def test_the_grouped_rule_on_both_sides_of_the_tolerance(shift: float, status: str) -> None:
-    # four pairs at shift ± d with a known standard error: half-width = t3 * se = 0.01
-    se = 0.01 / 3.182
-    d = se * 2 / float(np.std([1, -1, 1, -1], ddof=1))
-    v = paired.grouped_verdict(_groups([shift + d, shift - d, shift + d, shift - d]), tolerance_pct=10)
-    assert math.log(v.interval[1]) - math.log(v.ratio) == pytest.approx(0.01)
+    # four pairs that agree exactly: the half-width is the floor's, t3 * 0.02 / 2
+    half = 3.182 * paired.PAIR_SPREAD_FLOOR / 2
+    sign = 1 if shift >= 0 else -1
+    v = paired.grouped_verdict(_groups([shift + sign * half] * 4), tolerance_pct=10)
+    assert math.log(v.interval[1]) - math.log(v.ratio) == pytest.approx(half)
     assert v.status == status, v
 
 
