@@ -377,7 +377,7 @@ class Rounds:
         for i, pair in enumerate(head.pairs):
             # between pairs' turns only: every replica waits here, so the terminal write measures nothing
             head.progress.step(f"{'' if head.lead else 'confirming, '}pair {i + 1}/{len(head.pairs)}: "
-                               f"blocks {len(self.groups[i])}/{len(self.groups[i]) + k}",
+                               f"{len(self.groups[i])}/{len(self.groups[i]) + k}",
                                budget_s=None if self.taken or i else
                                len(head.pairs) * (2 * rplan.max_seconds + 1) + paired.MORE_S)
             try:

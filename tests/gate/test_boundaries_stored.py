@@ -305,7 +305,7 @@ def test_runs_within_an_hour_widen_the_verdict() -> None:
                                         extra_spread=stored.CLOSE_RUNS_SPREAD)
     assert [c for c in log.calls if c[0] == "note"] == [(
         "note", "the baseline's runs were saved within 59 min of each other: their spread is of minutes, not the "
-        "drift between days, so the stored gate assumes 10% more (save runs at least 1 h apart to let it learn this "
+        "drift between days, so the stored gate assumes 20% more (save runs at least 1 h apart to let it learn this "
         "host's own)")]
     # no baseline for this measurement: nothing to note
     log = _Log()

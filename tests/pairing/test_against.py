@@ -505,8 +505,9 @@ def test_a_paired_plan_grows_its_time_budget_at_most_twofold(pytester: pytest.Py
     # (40 s a side at the test's own pace) if its time budget grew with the samples
     ret, r = _paired_run(pytester, tmp_path / "base", SLOW_SETUP_TESTS, SLOW_SETUP_TESTS)
     assert ret == 0, r
-    # 2 x 0.5 s of calls of >= 2 ms: at most 500 of them, however many pairs were taken
-    assert 0 < r["n"] <= 500 * (len(r["verdict"]["pairs"]) + 19) // 20, r["n"]
+    # 2 x 0.5 s of calls of >= 2 ms per 20 blocks: at most 500 of them, however many block pairs were taken
+    blocks = int(re.search(r"(\d+) block pairs", r["verdict"]["reason"]).group(1))
+    assert 0 < r["n"] <= 500 * (blocks + 19) // 20, (r["n"], blocks)
     # blocks too short for a p99 each: each side's p99 over all its calls is compared
     assert "each side's p99 over all its calls" in r["verdict"]["reason"], r["verdict"]["reason"]
     assert r["verdict"]["status"] != "regressed", r["verdict"]

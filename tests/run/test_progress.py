@@ -167,7 +167,7 @@ import time
 def test_slow(hostperf):
     hostperf(time.sleep, 0.0002, name="nap")
 """
-STATUS = re.compile(r"hostperf: \S*test_slow\[nap\] (round 1/3|pair \d/4: blocks \d+/\d+), \d+\.\d s left")
+STATUS = re.compile(r"hostperf: \S*test_slow\[nap\] (round 1/3|pair \d/4: \d+/\d+), \d+\.\d s left")
 
 
 def _in_tmux(project: Path, args: list[str], timeout: float = 60.0) -> tuple[list[str], str]:
@@ -217,7 +217,7 @@ def test_status_line_in_a_real_terminal(tmp_path: Path, verbosity: str) -> None:
     seen, pane = _in_tmux(tmp_path / "head", args)
     assert "HOSTPERF-DONE 0" in pane, pane
     assert seen, f"no status line seen mid-measurement; final pane:\n{pane}"
-    assert all((re.search(r"pair \d/4: blocks \d+/\d+", line) is not None) == (verbosity == "paired")
+    assert all((re.search(r"pair \d/4: \d+/\d+", line) is not None) == (verbosity == "paired")
                for line in seen), seen
     lines = pane.splitlines()
     assert not any("s left" in line for line in lines), pane  # erased, not left behind
