@@ -87,8 +87,39 @@ def test_a_revision_git_cannot_check_out_is_one_clear_error(pytester: pytest.Pyt
     _project(pytester.path, scale=1)
     res = pytester.runpytest_subprocess("--hostperf", "--hostperf-against=no-such-ref")
     assert res.ret == pytest.ExitCode.USAGE_ERROR
-    res.stderr.fnmatch_lines(["*--hostperf-against=no-such-ref: not a directory, and git cannot check it out*"])
+    res.stderr.fnmatch_lines(["*--hostperf-against=no-such-ref: not a directory, and not a revision of *"])
     assert "Traceback" not in res.stderr.str()
+
+
+@pytest.mark.parametrize("ref, message", [
+    ("x" * 5000, "*--hostperf-against=xxx*... (5000 characters): not a usable revision or directory (give a commit*"),
+    ("--output={out}", "*--hostperf-against=--output=*: not a directory, and not a revision of *"),
+    ("-h", "*--hostperf-against=-h: not a directory, and not a revision of *"),
+    ("--end-of-options", "*--hostperf-against=--end-of-options: not a directory, and not a revision of *"),
+    ("HEAD\n--output={out}", "*--hostperf-against=HEAD\\n--output=*: not a usable revision or directory*"),
+], ids=["5000-chars", "an-option", "help", "end-of-options", "newline"])
+def test_a_hostile_ref_is_one_line_before_git_sees_it(pytester: pytest.Pytester, tmp_path: Path, ref: str,
+                                                       message: str) -> None:
+    """Whatever REF is, on the command line or in HOSTPERF_AGAINST: one usage line naming the
+    option and the fix, no traceback, and git never takes it as an option (``--output=F``
+    would make git write F)."""
+    git = _committed_project(pytester.path)
+    del git
+    out = tmp_path / "written-by-git"
+    ref = ref.format(out=out)
+    for how in ("option", "env"):
+        if how == "option":
+            res = pytester.runpytest_subprocess("--hostperf", f"--hostperf-against={ref}")
+        else:
+            with pytest.MonkeyPatch.context() as mp:
+                if "\n" in ref:
+                    continue  # an environment value with a newline is the same string as the option's
+                mp.setenv("HOSTPERF_AGAINST", ref)
+                res = pytester.runpytest_subprocess("--hostperf")
+        assert res.ret == pytest.ExitCode.USAGE_ERROR, (how, res.stdout.str()[-800:], res.stderr.str()[-800:])
+        res.stderr.fnmatch_lines([message])
+        assert "Traceback" not in res.stderr.str() and "INTERNALERROR" not in res.stdout.str() + res.stderr.str()
+        assert not out.exists(), "git took REF as an option"
 
 
 def test_a_base_that_cannot_collect_is_one_clear_error(pytester: pytest.Pytester, tmp_path: Path) -> None:
@@ -526,3 +557,19 @@ def test_a_head_too_slow_for_its_blocks_p99_is_still_caught_by_all_its_calls(pyt
     assert v["status"] == "regressed", v["reason"]
     assert "each side's p99 over all its calls" in v["reason"] and "too few for a block p99 each" in v["reason"]
     assert v["ratio"] > 5, v
+
+
+def test_the_sessions_start_under_the_strictest_configuration_the_head_runs_under(pytester: pytest.Pytester,
+                                                                                  tmp_path: Path) -> None:
+    """``filterwarnings = error``, ``strict = true`` and ``-W error``, as real suites set them:
+    every replica session starts and pairs, and no assert-rewrite warning arises at all."""
+    strict = INI + "filterwarnings =\n    error\nstrict = true\n"
+    for tree in (pytester.path, tmp_path / "base"):
+        _project(tree, scale=1)
+        (tree / "pytest.ini").write_text(strict)
+    res = pytester.runpytest_subprocess("-W", "error", "--hostperf", f"--hostperf-against={tmp_path / 'base'}",
+                                        "--hostperf-tolerance=50", "--hostperf-json=r.json", timeout=180)
+    res.assert_outcomes(passed=2)
+    assert "PytestAssertRewriteWarning" not in res.stdout.str() + res.stderr.str()
+    (r,) = json.loads((pytester.path / "r.json").read_text())["results"]
+    assert r["verdict"]["reason"].startswith(f"paired with {tmp_path / 'base'}: 4 process pairs")
