@@ -71,6 +71,12 @@ class BenchBridge:
 
     def __init__(self, run: HostperfSession) -> None:
         self.run = run
+        # the run's pacing, folded into one note (one line per test made a 330-line summary)
+        self.paced_tests = 0
+        self.pauses = 0
+        self.paused_s = 0.0
+        self.rounds_s = 0.0
+        self.paced_note: str | None = None
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, Any]:
@@ -119,8 +125,7 @@ class BenchBridge:
                 self._note(f"{mid}: rounds cut from the baseline's {base[-1].n} to {len(data)}, to stay within "
                            f"{pbench.ROUNDS_TIME_CAP:g}x --benchmark-max-time (the code is slower than then)")
         if pacer is not None and pacer.pauses:
-            self.run.log.note(f"{mid}: paced at SCHED_FIFO: {pacer.pauses} pause(s), {pacer.paused_s:.3f} s "
-                                  f"outside its rounds, which ran {sum(data) * iterations:.3f} s")
+            self._paced(pacer.pauses, pacer.paused_s, sum(data) * iterations)
         again = None
         if chosen and len(runners) == 1:  # benchmark(fn): one runner, its rounds can be run again
             again = self._again(rec, runners[0], chosen[0], budget_s=budget)
@@ -151,6 +156,22 @@ class BenchBridge:
 
     def _note(self, text: str) -> None:
         self.run.log.note_once(text)  # once per run (and the same line from every xdist worker)
+
+    def _paced(self, pauses: int, paused_s: float, rounds_s: float) -> None:
+        """Add one test's pacing to the run's one line about it (replaced in place, so the summary
+        says it once, with the counts and totals)."""
+        self.paced_tests += 1
+        self.pauses += pauses
+        self.paused_s += paused_s
+        self.rounds_s += rounds_s
+        text = (f"paced {self.paced_tests} pytest-benchmark test(s) at SCHED_FIFO: {self.pauses:,} pause(s), "
+                f"{self.paused_s:.3f} s outside their rounds, which ran {self.rounds_s:.3f} s")
+        notes = self.run.log.notes
+        if self.paced_note in notes:
+            notes[notes.index(self.paced_note)] = text
+        else:
+            notes.append(text)
+        self.paced_note = text
 
 
 def _fix_rounds(bench: Any, stored: Any, budget: float, chosen: list[RoundsPlan]) -> None:

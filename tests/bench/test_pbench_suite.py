@@ -127,7 +127,8 @@ def test_a_busy_benchmark_at_sched_fifo_is_never_stopped_by_rt_throttling(pytest
     fifo, plain = _rounds(pytester.path / "fifo.json"), _rounds(pytester.path / "plain.json")
     assert sum(fifo) > 1.0  # longer at RT than the 0.95 s a second throttling allows
     # the pauses, as the run read them back: the rounds kept the CPU at most ~89% of the time
-    (note,) = [n for n in json.loads((pytester.path / "h.json").read_text())["notes"] if "paced at SCHED_FIFO:" in n]
+    (note,) = [n for n in json.loads((pytester.path / "h.json").read_text())["notes"] if "at SCHED_FIFO:" in n]
+    assert note.startswith("paced 1 pytest-benchmark test(s) at SCHED_FIFO: "), note
     paused = float(note.split(" pause(s), ")[1].split(" s ")[0])
     assert sum(fifo) / (sum(fifo) + paused) < 0.9, note
     if not hasattr(request.config, "workerinput"):  # alone; beside other xdist workers' FIFO tests a round waits
