@@ -22,28 +22,14 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-WORKLOAD = '''ITER = {iter}
+if not __package__:  # run as ``python benchmarks/stored_alone.py``: benchmarks/ is found from the repo root
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.verdict_quality_e2e import TESTS, WORKLOAD
 
 
-def work(n):
-    acc = 0
-    for i in range(n):
-        acc = (acc + i * i) & 0xFFFF
-    return acc
-
-
-def call():
-    return work(ITER)
-'''
-TESTS = '''import pytest
-
-import wl
-
-
-@pytest.mark.parametrize("i", range({n}))
-def test_q(hostperf, i):
-    hostperf(wl.call, name="w")
-'''
+def workload(iterations: int) -> str:
+    return WORKLOAD.format(label="stored alone", note="", iter=iterations, every=0, factor=1)
 
 
 def session(folder: Path, *extra: str) -> list[dict]:
@@ -68,14 +54,14 @@ def main(argv: list[str] | None = None) -> int:
     same, slow = Counter[str](), Counter[str]()
     try:
         (folder / "test_q.py").write_text(TESTS.format(n=args.per_session))
-        (folder / "wl.py").write_text(WORKLOAD.format(iter=200))
+        (folder / "wl.py").write_text(workload(200))
         for _ in range(args.saves):
             session(folder, "--hostperf-save")
         for s in range(args.sessions):
-            (folder / "wl.py").write_text(WORKLOAD.format(iter=200))
+            (folder / "wl.py").write_text(workload(200))
             same.update(v["status"] for v in session(folder))
             if s % 2 == 1:
-                (folder / "wl.py").write_text(WORKLOAD.format(iter=int(200 * args.slower)))
+                (folder / "wl.py").write_text(workload(int(200 * args.slower)))
                 slow.update(v["status"] for v in session(folder))
             print(f"after session {s + 1}: same code {dict(same)}; {args.slower:g}x slower {dict(slow)}", flush=True)
     finally:

@@ -23,6 +23,7 @@ the repository lives in a temp dir removed at the end.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import shutil
@@ -34,6 +35,13 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+if not __package__:  # run as ``python benchmarks/verdict_quality_e2e.py``: benchmarks/ is found from the repo root
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.workloads.synthetic import work
+
+#: The workload module of the temporary repository: the yardstick ``work(n)`` as the project
+#: has it (its source copied in: the repository is the user's code, not this package's).
 WORKLOAD = '''"""The measured workload ({label})."""
 # {note}
 ITER = {iter}
@@ -42,12 +50,7 @@ TAIL_FACTOR = {factor}
 _count = [0]
 
 
-def work(n):
-    acc = 0
-    for i in range(n):
-        acc = (acc + i * i) & 0xFFFF
-    return acc
-
+''' + inspect.getsource(work).replace("{", "{{").replace("}", "}}") + '''
 
 def call():
     _count[0] += 1

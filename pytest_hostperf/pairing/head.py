@@ -10,8 +10,8 @@ The replicas are pytest sessions (``process.py``, ``replica.py``), each driven o
 pair: the head names a test (``run``), each measurement of every replica meets by name
 (``ready``), the first head replica times a few calls to choose the batch size (``probe``),
 then each process pair samples in turns through ``turns.BatonTurns`` on its own socket pair
-(``go``) and sends its block statistics back (``result``); the head replicas send their raw
-samples too, which the head reports as its result. The head's own test runs as pytest runs it
+(``go``) and sends its samples back (``result``): the head computes their block statistics, and
+reports the head replicas' samples as its result. The head's own test runs as pytest runs it
 (its assertions, its pass or fail); its ``hostperf()`` calls return what the head replicas
 measured. Every wait is bounded; every replica is reaped and the base worktree removed at the
 end of the run, also after a failure. The pytest hooks that drive this object live in the
@@ -342,8 +342,6 @@ class Rounds:
         self.groups: list[list[float]] = [[] for _ in range(n)]  # per process pair: log ratios of its block pairs
         self.head_p99: list[float] = []
         self.base_p99: list[float] = []
-        self.head_p50: list[float] = []
-        self.base_p50: list[float] = []
         self.head_sizes: list[int] = []
         self.base_sizes: list[int] = []
         self.taken: list[Samples] = []  # the head replicas' raw samples, round by round
@@ -351,19 +349,21 @@ class Rounds:
         self.raw_blocks: list[tuple[list[np.ndarray], list[np.ndarray]]] = [([], []) for _ in range(n)]
         self.host: HostState | None = None
 
-    def _result(self, rep: Replica, got: Json, blocks: int) -> tuple[list[float], list[float], list[int]]:
+    def _result(self, rep: Replica, got: Json, blocks: int) -> Samples:
+        """A side's samples of one round, as it sent them (the head computes their block p99s)."""
         if "result" not in got:  # its test failed mid-measurement: its partner waits for a turn that never comes
             self.head.break_pairing(f"the {rep.who} stopped in the middle of {self.mid} ({got.get('done') or got})",
                                     rep)
             raise MeasurementError(f"paired {self.mid}: the {rep.who} stopped mid-measurement "
                                    f"({got.get('done') or got}); its output: {rep.output(600)}")
-        p99 = [float(x) for x in got.get("p99_blocks", ())]
-        p50 = [float(x) for x in got.get("p50_blocks", ())]
-        sizes = [int(x) for x in got.get("sizes", ())]
-        if not len(p99) == len(p50) == len(sizes) == blocks:
-            raise MeasurementError(f"paired {self.mid}: the {rep.who} sent {len(p99)} block p99s, {len(p50)} "
-                                   f"medians and {len(sizes)} sizes for {blocks} blocks")
-        return p50, p99, sizes
+        try:
+            raw = samples_from_wire(got["raw"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MeasurementError(f"paired {self.mid}: the {rep.who} sent no readable samples ({exc})") from None
+        if len(raw.block_sizes) != blocks:
+            raise MeasurementError(f"paired {self.mid}: the {rep.who} took {len(raw.block_sizes)} blocks, "
+                                   f"not {blocks}")
+        return raw
 
     def next_round(self, k: int) -> np.ndarray:
         """Each process pair takes ``k`` more block pairs in turn; the log ratios of them all."""
@@ -381,15 +381,15 @@ class Rounds:
                                budget_s=None if self.taken or i else
                                len(head.pairs) * (2 * rplan.max_seconds + 1) + paired.MORE_S)
             try:
-                pair.head.ctl.send(go=self.name, plan=plan_message(rplan), raw=True)
-                pair.base.ctl.send(go=self.name, plan=plan_message(rplan), raw=True)
+                pair.head.ctl.send(go=self.name, plan=plan_message(rplan))
+                pair.base.ctl.send(go=self.name, plan=plan_message(rplan))
             except OSError as exc:
                 head.break_pairing(f"process pair {i + 1} is gone ({exc.strerror or exc})")
                 raise MeasurementError(head.broken) from None
             got_h, got_b = head.receive(pair.head), head.receive(pair.base)
-            h50, h99, hs = self._result(pair.head, got_h, k)
-            b50, b99, bs = self._result(pair.base, got_b, k)
-            raw, braw = samples_from_wire(got_h["raw"]), samples_from_wire(got_b["raw"])
+            raw, braw = self._result(pair.head, got_h, k), self._result(pair.base, got_b, k)
+            _, h99 = paired.block_p50_p99s(raw.values, raw.block_sizes)
+            _, b99 = paired.block_p50_p99s(braw.values, braw.block_sizes)
             if self.host is None:
                 self.host = HostState.from_json(got_h.get("host"))
             self.taken.append(raw)
@@ -400,10 +400,8 @@ class Rounds:
             fresh.extend(float(x) for x in ratios)
             self.head_p99 += h99
             self.base_p99 += b99
-            self.head_p50 += h50
-            self.base_p50 += b50
-            self.head_sizes += hs
-            self.base_sizes += bs
+            self.head_sizes += raw.block_sizes
+            self.base_sizes += braw.block_sizes
         return np.asarray(fresh)
 
     def merged(self) -> Samples:

@@ -1,8 +1,8 @@
 """One replica session of ``--hostperf-against``: a pytest session the head started in the head
 tree or the base tree, one side of one process pair. Each ``hostperf()`` call meets the head's
 call of the same name, samples in turns with its partner on one CPU when told to, and sends
-its block statistics back (the head-tree replicas send their raw samples too: the head reports
-them as its result). It gates nothing and writes nothing: the head decides and reports. The
+its samples back (the head computes their statistics, and reports the head-tree replicas'
+samples as its result). It gates nothing and writes nothing: the head decides and reports. The
 pytest hooks that run the tests the head names live in ``run/against.py``.
 """
 from __future__ import annotations
@@ -17,7 +17,6 @@ from pytest_hostperf.measure import sampling
 from pytest_hostperf.measure.turns import BatonTurns, Side, schedule
 from pytest_hostperf.pairing.channel import FD_ENV, ROLE_ENV, Channel
 from pytest_hostperf.pairing.wire import samples_to_wire
-from pytest_hostperf.stats import paired
 
 if TYPE_CHECKING:
     from pytest_hostperf.pairing.sides import Sampler
@@ -48,7 +47,7 @@ class Replica:
                 warm: tuple[object, ...] = ()) -> Result | None:
         """One ``hostperf()`` call: meet the head's call of the same name, then do what the head
         says until it has enough: ``probe`` (time a few calls alone, say the batch size), ``go``
-        (sample in turns with the partner, send the block statistics). None when the head has no
+        (sample in turns with the partner, send the samples). None when the head has no
         such measurement or never asked for samples."""
         self.ctl.send(ready=name)
         taken: list[sampling.Samples] = []
@@ -65,9 +64,7 @@ class Replica:
             with sampler.controlled() as host:
                 raw = sampler.sample(plan, BatonTurns(self.role, self.baton, schedule(plan.blocks)))
             taken.append(raw)
-            p50s, p99s = paired.block_p50_p99s(raw.values, raw.block_sizes)
-            extra = {"raw": samples_to_wire(raw), "host": host.to_json()} if msg.get("raw") else {}
-            self.ctl.send(result=name, p99_blocks=p99s, p50_blocks=p50s, sizes=list(raw.block_sizes), **extra)
+            self.ctl.send(result=name, raw=samples_to_wire(raw), host=host.to_json())
         if not taken:
             return None
         return summarize(functools.reduce(sampling.merge, taken))

@@ -12,12 +12,21 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pytest_hostperf.reports.model import Comparison, Measurement, Source, Step
-from pytest_hostperf.reports.tables import cell, md_code, md_escape, md_table, percentile_label, stat_label, table
+from pytest_hostperf.reports.tables import (
+    cell,
+    could_tell_text,
+    md_code,
+    md_escape,
+    md_table,
+    percentile_label,
+    stat_label,
+    table,
+)
 from pytest_hostperf.reports.tables import ratio_text as _ratio_text
 from pytest_hostperf.stats.percentiles import QUANTILES
 from pytest_hostperf.store.histogram import decode_histogram, histogram_percentiles
 from pytest_hostperf.store.records import Commit
-from pytest_hostperf.units import could_tell_pct, format_ns
+from pytest_hostperf.units import format_ns
 
 #: ``hostperf compare --format json`` format history:
 #: 1 - first version
@@ -120,12 +129,6 @@ def _footer(cmp: Comparison) -> list[str]:
     if any(m is not None and m.batch > 1 for r in cmp.rows for m in r.values):
         lines.append(_BATCHED)
     return lines + list(cmp.notes)
-
-
-def could_tell_text(interval: tuple[float, float] | None) -> str:
-    """``±4%``: the smallest change the comparison could tell (units.could_tell_pct); empty without one."""
-    tell = could_tell_pct(interval)
-    return "" if tell is None else f"±{tell:.0f}%"
 
 
 def _bold(markdown: bool) -> Callable[[str], str]:

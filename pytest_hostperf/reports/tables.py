@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pytest_hostperf.units import STAT_LABELS, format_factor
+from pytest_hostperf.units import STAT_LABELS, could_tell_pct, format_factor
 
 __all__ = ["cell", "md_code", "md_escape", "md_table", "percentile_label", "ratio_text", "stat_label", "table"]
 
@@ -66,3 +66,9 @@ def percentile_label(q: float) -> str:
 def stat_label(stat: str) -> str:
     """A statistic's name as a reader sees it: ``p999`` -> ``p99.9``; ``max`` stays ``max``."""
     return STAT_LABELS.get(stat, stat)
+
+
+def could_tell_text(interval: tuple[float, float] | None) -> str:
+    """``±4%``: the smallest change a comparison could tell (``units.could_tell_pct``); empty without one."""
+    tell = could_tell_pct(interval)
+    return "" if tell is None else f"±{tell:.0f}%"

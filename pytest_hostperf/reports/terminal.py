@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from pytest_hostperf.host.cpus import format_cpu_list
 from pytest_hostperf.host.sched import short_policy
 from pytest_hostperf.reports import steps
-from pytest_hostperf.reports.tables import stat_label, table
+from pytest_hostperf.reports.tables import could_tell_text, stat_label, table
 from pytest_hostperf.store.records import HostState, Report, ResultRecord, Timer, VerdictRecord
 from pytest_hostperf.units import format_ns
 
@@ -54,9 +54,8 @@ def result_rows(results: Iterable[ResultRecord], *, compare: bool = False) -> li
             v = r.verdict
             # --hostperf-gate: the verdict shown is the worst gated statistic's; name it unless p99*
             stat = f" ({stat_label(v.stat)}*)" if v and v.stat != "p99" and v.ratio else ""
-            tell = v.could_tell_pct if v else None
             row += [format_ns(v.baseline_ns if v else None) + stat, delta_cell(v) + stat,
-                    "" if tell is None else f"±{tell:.0f}%", verdict_label(r),
+                    could_tell_text(v.interval if v else None), verdict_label(r),
                     (r.why or "") if r.status not in ("unchanged", "-", "new") else ""]
         rows.append(row)
     return rows

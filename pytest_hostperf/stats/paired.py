@@ -69,12 +69,8 @@ def verdict(ratios: np.ndarray, *, tolerance_pct: float, stat: str = "p99", conf
     boot = np.median(r[idx], axis=1)
     alpha = (1 - confidence) / 2
     lo, hi = (float(x) for x in np.quantile(boot, [alpha, 1 - alpha]))
-    centre = float(np.median(r))
-    margin = float(np.log1p(tolerance_pct / 100))
-    ratio, interval = float(np.exp(centre)), (float(np.exp(lo)), float(np.exp(hi)))
-    status, why = _rule(lo, hi, margin, tolerance_pct)
-    return PairedVerdict(status, stat, ratio, interval, int(r.size), tolerance_pct,
-                         f"{r.size} block pairs, {why}")
+    return _decided(float(np.median(r)), lo, hi, tolerance_pct=tolerance_pct, stat=stat, pairs=int(r.size),
+                    what=f"{r.size} block pairs")
 
 
 #: Student's t quantile at 0.975 for 1..30 degrees of freedom (beyond 30: the 30's, a little
@@ -158,12 +154,11 @@ def pooled_verdict(groups: Sequence[tuple[Sequence[np.ndarray], Sequence[np.ndar
                                 np.log(np.percentile(np.concatenate([bb[j] for j in pick]), q)) for pick in picks]))
     what = f"{len(estimates)} process pair(s), {pairs} block pairs, each side's {stat} over all its calls"
     return hierarchical(estimates, np.stack(within) if within else np.empty((0, 0)), tolerance_pct=tolerance_pct,
-                        stat=stat, pairs=pairs,
-                        rng=rng, what=what)
+                        stat=stat, pairs=pairs, what=what)
 
 
 def hierarchical(estimates: Sequence[float], within: np.ndarray, *, tolerance_pct: float, stat: str, pairs: int,
-                 rng: np.random.Generator, what: str) -> PairedVerdict:
+                 what: str) -> PairedVerdict:
     """The verdict from one log-ratio estimate per process pair (``within[i]``: the bootstrap
     distribution of estimate ``i``, resampling its block pairs; used when there is one pair).
 
@@ -190,10 +185,7 @@ def hierarchical(estimates: Sequence[float], within: np.ndarray, *, tolerance_pc
         se = max(float(np.std(estimates, ddof=1)), PAIR_SPREAD_FLOOR) / float(np.sqrt(n))
         half = T975[min(n - 1, len(T975)) - 1] * se
         lo, hi = centre - half, centre + half
-    margin = float(np.log1p(tolerance_pct / 100))
-    status, why = _rule(lo, hi, margin, tolerance_pct)
-    return PairedVerdict(status, stat, float(np.exp(centre)), (float(np.exp(lo)), float(np.exp(hi))), pairs,
-                         tolerance_pct, f"{what}, {why}")
+    return _decided(centre, lo, hi, tolerance_pct=tolerance_pct, stat=stat, pairs=pairs, what=what)
 
 
 def _rule(lo: float, hi: float, margin: float, tolerance_pct: float) -> tuple[str, str]:

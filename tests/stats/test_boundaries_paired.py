@@ -207,8 +207,7 @@ def _no_spread_floor(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
 def test_the_spread_floor_widens_pairs_that_agree_by_chance() -> None:
     # three process pairs at exactly the same estimate: without the floor a zero-width interval
     est = [0.05] * 3
-    v = paired.hierarchical(est, np.empty((3, 0)), tolerance_pct=10, stat="p99", pairs=3,
-                            rng=np.random.default_rng(0), what="W")
+    v = paired.hierarchical(est, np.empty((3, 0)), tolerance_pct=10, stat="p99", pairs=3, what="W")
     half = 4.303 * paired.PAIR_SPREAD_FLOOR / np.sqrt(3)
     assert v.interval == (pytest.approx(np.exp(0.05 - half)), pytest.approx(np.exp(0.05 + half)))
     g = paired.grouped_verdict([[0.05] * 6] * 3, tolerance_pct=10)
@@ -218,8 +217,7 @@ def test_the_spread_floor_widens_pairs_that_agree_by_chance() -> None:
 
 def _h(estimates: list[float], tol: float = 10, within: np.ndarray | None = None) -> paired.PairedVerdict:
     w = np.empty((len(estimates), 0)) if within is None else within
-    return paired.hierarchical(estimates, w, tolerance_pct=tol, stat="p50", pairs=7, rng=np.random.default_rng(0),
-                               what="W")
+    return paired.hierarchical(estimates, w, tolerance_pct=tol, stat="p50", pairs=7, what="W")
 
 
 def test_hierarchical_rule_on_both_sides_of_each_edge() -> None:
