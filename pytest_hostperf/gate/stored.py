@@ -158,9 +158,10 @@ def settle(first: Samples, again: Callable[[], Samples], summarize: Callable[[Sa
 
 
 def compare_once(res: Result, base: Sequence[StoredMeasurement], *, tolerance: float,
-                 gated: Sequence[str] = ("p99",)) -> verdict.Verdict:
-    """One round against the baseline (samples timed by another tool cannot be re-measured)."""
-    return gated_verdict([res.blocks], base, gated, tolerance=tolerance)
+                 gated: Sequence[str] = ("p99",), drift: float = 0.0) -> verdict.Verdict:
+    """One round against the baseline (samples timed by another tool cannot be re-measured);
+    ``drift`` as for :func:`settle`."""
+    return gated_verdict([res.blocks], base, gated, tolerance=tolerance, extra_spread=drift)
 
 
 #: The run's note when a measurement took fewer blocks than asked for (:func:`plan_by_noise`).

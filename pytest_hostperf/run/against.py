@@ -22,8 +22,42 @@ if TYPE_CHECKING:
     from pytest_hostperf.run.settings import RunSettings
 
 
-def base_args(s: RunSettings) -> list[str]:
-    """The replica sessions' options: the head's sampling and host controls, nothing they write."""
+#: pytest-benchmark's options that decide how a replica's rounds run, forwarded from the head's
+#: command line (its ini and addopts the replicas read themselves). Never its output options
+#: (--benchmark-json, --benchmark-autosave, ...): a replica writes nothing.
+BENCHMARK_OPTIONS = ("--benchmark-enable", "--benchmark-disable", "--benchmark-max-time", "--benchmark-min-time",
+                     "--benchmark-min-rounds", "--benchmark-timer", "--benchmark-calibration-precision",
+                     "--benchmark-warmup", "--benchmark-warmup-iterations", "--benchmark-disable-gc")
+#: Of those, the ones that take a value.
+_VALUED = {o for o in BENCHMARK_OPTIONS if o not in ("--benchmark-enable", "--benchmark-disable",
+                                                     "--benchmark-disable-gc")}
+
+
+def benchmark_args(config: pytest.Config) -> list[str]:
+    """The head's pytest-benchmark options of ``BENCHMARK_OPTIONS``, as given on its command line
+    (``--opt=value`` or ``--opt value``), for the replica sessions."""
+    out: list[str] = []
+    given = [str(a) for a in config.invocation_params.args]
+    for i, arg in enumerate(given):
+        name = arg.split("=", 1)[0]
+        if name not in BENCHMARK_OPTIONS:
+            continue
+        if "=" in arg or name not in _VALUED:
+            out.append(arg)
+        elif i + 1 < len(given):
+            out.append(f"{name}={given[i + 1]}")
+    return out
+
+
+def benchmarks_enabled(config: pytest.Config) -> bool:
+    """Whether pytest-benchmark measures in this session (installed, and not disabled)."""
+    bs = getattr(config, "_benchmarksession", None)
+    return bs is not None and not getattr(bs, "disabled", True)
+
+
+def base_args(s: RunSettings, extra: list[str] | None = None) -> list[str]:
+    """The replica sessions' options: the head's sampling and host controls, nothing they write;
+    ``extra``: the head's pytest-benchmark options (:func:`benchmark_args`)."""
     args = [f"--hostperf-samples={s.samples}", f"--hostperf-max-time={s.max_time:g}",
             "--hostperf-rt=" + ("off" if s.rt is None else str(s.rt)),
             # auto (the default) is forwarded as nothing: an older base harness would refuse "auto"
@@ -31,7 +65,7 @@ def base_args(s: RunSettings) -> list[str]:
             "--hostperf-no-noise", "--hostperf-no-counters", "-p", "no:xdist"]
     if s.cpus:
         args.append("--hostperf-cpus=" + ",".join(map(str, s.cpus)))
-    return args
+    return args + list(extra or ())
 
 
 class HeadRole:
@@ -52,7 +86,7 @@ class HeadRole:
 
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         head = self.head
-        if not head.lead or head.broken is not None or "hostperf" not in getattr(item, "fixturenames", ()):
+        if not head.lead or head.broken is not None or not _measures(item):
             return
         if not head.started and self.lazy:
             try:
@@ -69,12 +103,31 @@ class HeadRole:
         self.head.close()
 
 
+def _measures(item: pytest.Item) -> bool:
+    """Whether ``item`` measures: it uses the hostperf fixture, or pytest-benchmark's, measuring."""
+    names = getattr(item, "fixturenames", ())
+    return "hostperf" in names or ("benchmark" in names and benchmarks_enabled(item.config))
+
+
 class ReplicaRole:
     """Inside a replica session: run the tests the head names, report each one's outcome."""
 
     def __init__(self, side: Replica) -> None:
         self.side = side
         self.outcome = "passed"
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        # a replica writes nothing: not the pytest-benchmark files the tree's addopts may ask for
+        bs = getattr(session.config, "_benchmarksession", None)
+        for attr in ("json", "save", "autosave", "histogram"):
+            if bs is not None and hasattr(bs, attr):
+                setattr(bs, attr, None)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        bs = getattr(session.config, "_benchmarksession", None)
+        if bs is not None and isinstance(getattr(bs, "benchmarks", None), list):
+            bs.benchmarks.clear()  # no table, no comparison: the head reports
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> bool:

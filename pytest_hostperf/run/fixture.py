@@ -34,9 +34,10 @@ from pytest_hostperf.run.settings import (
 from pytest_hostperf.units import STATS
 
 if TYPE_CHECKING:
-    from pytest_hostperf.gate.seam import Gate, Judged
+    from pytest_hostperf.gate.seam import Asked, Gate, Judged
     from pytest_hostperf.measure.counters import Reader
     from pytest_hostperf.measure.sampling import Plan, Samples, TimerInfo, Turns
+    from pytest_hostperf.pairing.sides import Sampler
     from pytest_hostperf.stats.checks import BudgetCheck, SpeedupCheck
     from pytest_hostperf.stats.result import Result
     from pytest_hostperf.stats.verdict import Verdict
@@ -149,7 +150,6 @@ class Recorder:
         """
         from pytest_hostperf.gate.seam import Asked  # numpy: loaded by the first measurement
         from pytest_hostperf.measure import sampling  # numpy: loaded where first used
-        from pytest_hostperf.store import records  # numpy: loaded where first used
 
         if not callable(fn):
             raise InvalidArgument(f"hostperf(fn, ...): {fn!r} is not callable; pass the function, not its result")
@@ -176,6 +176,13 @@ class Recorder:
         asked = Asked(mid=mid, nodeid=self._nodeid, name=name, plan=plan, tolerance=self.tolerance,
                       budgeted=bool(budgets), sampler=sampler,
                       summarize=lambda raw: self._summarize(raw, name=name, smoke=smoke))
+        return self._judge(asked, budgets)
+
+    def _judge(self, asked: Asked, budgets: Mapping[str, int] | None) -> Result:
+        """Hand one measurement to the run's gate and keep what it judged (only the record where
+        nothing is decided: a smoke run, a replica session)."""
+        from pytest_hostperf.store import records  # numpy: loaded by the first measurement
+
         judged = self._gate.judge(asked)
         if self._records_only:  # nothing is decided: no budget, no verdict
             entry = Entry(judged.result, records.ResultRecord.of(judged.result))
@@ -183,6 +190,24 @@ class Recorder:
             self._log.keep(entry)
             return judged.result
         return self._keep(judged, budgets=budgets)
+
+    def measure_rounds(self, sampler: Sampler, plan: Plan, *, name: str = "benchmark") -> tuple[Result, Samples]:
+        """Measure another tool's rounds (pytest-benchmark's, through ``sampler``) by the run's
+        gate as a hostperf measurement ``name``: paired with the base under ``--hostperf-against``,
+        in turns with the head in a replica session. Returns the result and the rounds it rests on
+        (the head replicas' under pairing), for the tool's own statistics."""
+        from pytest_hostperf.gate.seam import Asked  # numpy: loaded by the first measurement
+
+        taken: list[Samples] = []
+
+        def summarize(raw: Samples) -> Result:
+            taken.append(raw)
+            return self._summarize(raw, name=name)
+
+        asked = Asked(mid=f"{self._nodeid}[{name}]", nodeid=self._nodeid, name=name, plan=plan,
+                      tolerance=self.tolerance, budgeted=False, sampler=sampler, summarize=summarize)
+        res = self._judge(asked, None)  # the marker's budgets, as record_external's
+        return res, taken[-1]
 
     def _summarize(self, raw: Samples, *, name: str, smoke: bool = False) -> Result:
         from pytest_hostperf.stats import result  # numpy: loaded by the first measurement
@@ -227,19 +252,21 @@ class Recorder:
         return res
 
     def record_external(self, raw: Samples, *, name: str, host: HostState, gate: bool,
-                        why_not: str | None = None, again: Callable[[], Samples] | None = None) -> Result:
+                        why_not: str | None = None, again: Callable[[], Samples] | None = None,
+                        plan: Plan | None = None) -> Result:
         """Record samples timed by another tool (pytest-benchmark) as one measurement, judged by the
         run's rounds gate: compared with the baseline when ``gate``, else reported with ``why_not``
         in place of a verdict. ``again()``, where the tool's timing loop can be run again
         (pytest-benchmark's runner for as many rounds): a regressed verdict is re-measured up to
-        ``MAX_ROUNDS`` times and must hold over the rounds, as for hostperf's own measurements."""
+        ``MAX_ROUNDS`` times and must hold over the rounds, as for hostperf's own measurements, then
+        confirmed paired with ``plan`` (the rounds' plan, :func:`rounds_plan`)."""
         from pytest_hostperf.gate.rounds import TakenRounds  # numpy: loaded by the first measurement
         from pytest_hostperf.gate.seam import Asked  # numpy: loaded where first used
         from pytest_hostperf.measure import sampling  # numpy: loaded where first used
 
         if self._rounds_gate is None:
             raise InvalidArgument("hostperf: samples timed by another tool are recorded under --hostperf only")
-        asked = Asked(mid=f"{self._nodeid}[{name}]", nodeid=self._nodeid, name=name, plan=sampling.Plan(),
+        asked = Asked(mid=f"{self._nodeid}[{name}]", nodeid=self._nodeid, name=name, plan=plan or sampling.Plan(),
                       tolerance=self.tolerance, budgeted=False, sampler=TakenRounds(raw, host, again),
                       summarize=lambda x: self._summarize(x, name=name),
                       not_gated=None if gate else (why_not or "not gated"), repeatable=again is not None)
@@ -353,6 +380,22 @@ def _takes_keyword(fn: Callable[..., Any], key: str) -> bool:
     except (TypeError, ValueError):
         return False
     return param is not None and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY)
+
+
+#: Rounds of a pytest-benchmark test measured by the run's gate (paired, settled, confirmed):
+#: as many as fill its --benchmark-max-time on each side, in hostperf's 20 blocks.
+ROUNDS_SAMPLES = 20_000
+
+
+def rounds_plan(max_time_s: float) -> Plan:
+    """The plan of a pytest-benchmark test's rounds measured by hostperf (paired, or confirming a
+    stored verdict paired): each side's rounds fill pytest-benchmark's own time budget
+    (``--benchmark-max-time``), as its plain run's do; the first rounds warm up."""
+    from pytest_hostperf.measure import sampling  # numpy: loaded where first used
+
+    budget = max(float(max_time_s), 0.01)
+    return sampling.Plan(samples=ROUNDS_SAMPLES, max_seconds=budget, warmup_calls=100,
+                         warmup_seconds=min(0.3, budget / 10))
 
 
 def sampling_plan(run: RunSettings, samples: int | None, *, batch: int | None = None) -> Plan:

@@ -23,9 +23,9 @@ from pytest_hostperf.host.fingerprint import fingerprint
 from pytest_hostperf.measure import noise
 from pytest_hostperf.pairing import worktree
 from pytest_hostperf.run import outputs
-from pytest_hostperf.run.against import HeadRole, ReplicaGate, base_args
+from pytest_hostperf.run.against import HeadRole, ReplicaGate, base_args, benchmark_args
 from pytest_hostperf.run.context import Entry, Instruments, RunContext, RunLog, noisy
-from pytest_hostperf.run.fixture import MAX_ROUNDS, Recorder, sampling_plan
+from pytest_hostperf.run.fixture import MAX_ROUNDS, Recorder, rounds_plan, sampling_plan
 from pytest_hostperf.run.placement import Placement
 from pytest_hostperf.run.progress import Progress
 from pytest_hostperf.run.settings import RunSettings
@@ -79,6 +79,7 @@ class HostperfSession:
         self.confirming: dict[str, AgainstHead | None] = {}  # baseline commit -> its paired session
         self._gate: Gate | None = None
         self._rounds_gate: Gate | None = None
+        self._confirm: Confirmation | None = None
         self.report: Report | None = None  # built once, at the end of the run (outputs.finish)
         if self.ctx.baseline is not None:
             want = self.ctx.baseline_path()
@@ -130,10 +131,17 @@ class HostperfSession:
 
         ctx = self.ctx
         return RoundsGate(baseline_of=ctx.baseline_of, gated=ctx.settings.gate, noisy=lambda: noisy(ctx, self.log),
-                          max_rounds=MAX_ROUNDS, paired=ctx.settings.against is not None, note=self.log.note,
-                          note_once=self.log.note_once)
+                          max_rounds=MAX_ROUNDS, note=self.log.note, note_once=self.log.note_once,
+                          confirmation=self._confirmation() if ctx.settings.confirm else None,
+                          runs_created=[run.created_utc for run in ctx.stored_runs])
 
     def _confirmation(self) -> Confirmation:
+        """The run's one ``Confirmation`` (both gates and the end-of-run settlement share it)."""
+        if self._confirm is None:
+            self._confirm = self._make_confirmation()
+        return self._confirm
+
+    def _make_confirmation(self) -> Confirmation:
         from pytest_hostperf.gate.confirm import Confirmation  # numpy: loaded where first used
         from pytest_hostperf.store import provenance  # numpy: loaded where first used
 
@@ -155,7 +163,7 @@ class HostperfSession:
                 self.confirming[sha] = None
             else:
                 self.confirming[sha] = head = AgainstHead(
-                    sha, rootdir=self.ctx.rootdir, base_args=base_args(self.ctx.settings),
+                    sha, rootdir=self.ctx.rootdir, base_args=base_args(self.ctx.settings, benchmark_args(self.config)),
                     python=self.ctx.settings.against_python, tolerance=self.ctx.settings.tolerance,
                     progress=self.progress, note=self.log.note, lead=False, pairs=self.ctx.settings.pairs)
                 self.config.pluginmanager.register(HeadRole(head, lazy=True), f"hostperf-confirm-{sha[:12]}")
@@ -222,32 +230,35 @@ class HostperfSession:
         so fails the run (its test already passed on the stored verdict: the summary says so)."""
         import math
 
+        from pytest_hostperf.gate.rounds import RoundsGate  # numpy: loaded by the first measurement
         from pytest_hostperf.gate.stored import StoredGate  # numpy: loaded by the first measurement
         from pytest_hostperf.store import records  # numpy: loaded by the first measurement
 
-        gate = self._gate
-        if not isinstance(gate, StoredGate) or gate.confirmation is None:
-            return
+        if not isinstance(self._gate or self._rounds_gate, (StoredGate, RoundsGate)) or not self.ctx.settings.confirm:
+            return  # no measurement was compared with a stored baseline, or --hostperf-no-confirm
+        confirmation = self._confirmation()
         todo = [(i, e) for i, e in enumerate(self.log.entries)
                 if e.verdict is not None and e.verdict.status in ("inconclusive", "improved")
-                and e.verdict.stat == "p99" and e.verdict.ratio is not None and e.record.host is not None
-                and e.record.host.timed_by is None]
+                and e.verdict.stat == "p99" and e.verdict.ratio is not None and e.record.host is not None]
         if not todo:
             return
         budget = self.ctx.settings.settle
-        why = gate.confirmation.unpairable()
+        why = confirmation.unpairable()
         if why:
             self.log.note(f"{len(todo)} stored inconclusive or improved verdict(s) not settled paired: {why}")
             return
         todo.sort(key=lambda ie: -abs(math.log(ie[1].verdict.ratio)))  # type: ignore[union-attr, arg-type]
         plan = sampling_plan(self.ctx.settings, None)
+        # pytest-benchmark's rounds: as many as fill its own time budget on each side
+        rounds = rounds_plan(float(self.config.getoption("benchmark_max_time", 1.0) or 1.0))
         regressed = []
         for n, (i, e) in enumerate(todo):
             assert e.verdict is not None
             if n < budget:
                 self.progress.begin(e.result.id)
-                v = gate.confirmation.settle(e.verdict, nodeid=e.result.nodeid, mid=e.result.id, name=e.result.name,
-                                             plan=plan)
+                timed_by = e.record.host.timed_by if e.record.host is not None else None
+                v = confirmation.settle(e.verdict, nodeid=e.result.nodeid, mid=e.result.id, name=e.result.name,
+                                             plan=rounds if timed_by == "pytest-benchmark" else plan)
                 self.progress.end()
             else:
                 v = replace(e.verdict, reason=f"{e.verdict.reason}; not settled paired: the run's settle budget "

@@ -1,11 +1,12 @@
-"""pytest-benchmark support: gate its per-call rounds on p99, import its JSON files.
+"""pytest-benchmark support: gate its rounds on p99, import its JSON files.
 
 pytest-benchmark times *rounds*; each round runs the function ``iterations`` times and it
 stores the round's time divided by ``iterations``. With ``iterations=1``
 (``benchmark.pedantic(fn, rounds=N, iterations=1)``) every stored value is one call's latency,
-so its percentiles are real and hostperf gates p99 like any of its own measurements. With
-more iterations each value is a mean of ``iterations`` calls: the tail is averaged away, and
-the result says so instead of pretending (``mode`` ``batched(k)``, not gated).
+so its percentiles are the calls'. With k iterations each value is a mean of k calls: its p99
+is the p99 of round times, a well-defined statistic that moves when the code does but
+understates the calls' own tail, so the result is labelled ``batched(k)`` (as hostperf's own
+batched measurements are) and compared only with rounds of the same k (:func:`like_for_like`).
 """
 from __future__ import annotations
 
@@ -104,15 +105,6 @@ def samples_from_data(data_s: object, iterations: int, seconds: float = 0.0) -> 
                    truncated=False)
 
 
-def tail_note(iterations: int) -> str | None:
-    """Why a batched pytest-benchmark result cannot speak for the tail (None when per call)."""
-    if iterations == 1:
-        return None
-    return (f"pytest-benchmark ran {iterations} iterations per round and stores their mean: the "
-            "tail is averaged away, so p99 is not gated; time it per call with "
-            "benchmark.pedantic(fn, rounds=..., iterations=1)")
-
-
 @dataclass(frozen=True, slots=True)
 class Benchmark:
     """One benchmark of a pytest-benchmark file: its per-round values and rounds' size."""
@@ -193,8 +185,7 @@ def import_benchmark(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> Report:
         except HostperfError as exc:
             raise HostperfError(f"{path}: {b.fullname}: {exc}") from None
         res = summarize(raw, nodeid=b.fullname, name="benchmark", group=b.group)
-        results.append(ResultRecord.of(res, histogram=encode_histogram(raw.values),
-                                       not_gated=tail_note(b.iterations)))
+        results.append(ResultRecord.of(res, histogram=encode_histogram(raw.values)))
     return Report(
         created_utc=f.created_utc or "", mode="imported", commit=f.commit,
         settings=Settings(samples=0, max_time_s=0.0, tolerance_pct=10.0, strict=False), baseline=None,

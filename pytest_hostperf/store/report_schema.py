@@ -118,6 +118,10 @@ def _result_host(h: object, where: str) -> None:
     for i, a in enumerate(_array(h.get("controls", []), f"{where}.controls")):
         _applied(a, f"{where}.controls[{i}]")
     _text(h.get("timed_by"), f"{where}.timed_by", nullable=True)
+    if h.get("paced") is not None:  # pytest-benchmark's rounds paced at SCHED_FIFO
+        paced = _object(h["paced"], f"{where}.paced")
+        _whole(paced.get("pauses"), f"{where}.paced.pauses")
+        _number(paced.get("paused_s"), f"{where}.paced.paused_s")
 
 
 def _budget(b: object, where: str) -> None:

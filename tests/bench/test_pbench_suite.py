@@ -71,7 +71,9 @@ def test_unchanged_suite_passes_five_times_after_three_saves_and_3x_is_caught(
         by = _results(suite.path / f"r{i}.json")
         assert by[work_id]["n"] == runs[-1]["measurements"][work_id]["n"]  # the baseline's rounds, again
         assert by[work_id]["verdict"]["status"] in ("unchanged", "improved", "inconclusive")
-        assert by["test_suite.py::test_tiny[benchmark]"]["not_gated"]  # batched: reported, not gated
+        tiny = by["test_suite.py::test_tiny[benchmark]"]  # batched: gated as batched(k), like for like
+        assert tiny["mode"].startswith("batched(") and "not_gated" not in tiny
+        assert tiny["verdict"]["status"] in ("unchanged", "improved", "inconclusive")
     res.stdout.fnmatch_lines(["*rounds and iterations fixed by hostperf*"])
     monkeypatch.setenv("HOSTPERF_SLOWDOWN", SLOWDOWN)
     slow = suite.runpytest_subprocess("--hostperf", TOLERANCE, measure_alone)
@@ -88,7 +90,7 @@ def test_one_saved_run_passes_a_strict_suite_and_says_how_many_runs_to_save(suit
     res.stdout.fnmatch_lines(["inconclusive: test_suite.py::test_work[[]benchmark[]]: *",
                               "*save 2 more run(s): pytest --hostperf --hostperf-save*"])
     assert out.count("save 2 more run(s)") == 1
-    res.stdout.fnmatch_lines(["*not gated: not compared: samples are means of several calls*"])
+    assert "not gated" not in out  # batched rounds are gated, as batched(k)
 
 
 def test_benchmark_disable_says_what_was_not_measured(suite: pytest.Pytester) -> None:
@@ -189,7 +191,7 @@ def test_one_host_id_for_a_run_and_an_import_on_the_same_machine(tmp_path: Path)
     assert source_from_report(imported).host_id == host_id(fingerprint())
 
 
-def test_compare_honours_not_gated_and_like_for_like(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_compare_honours_like_for_like(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from pytest_hostperf import cli
 
     fast = [1e-5] * 400
@@ -199,10 +201,11 @@ def test_compare_honours_not_gated_and_like_for_like(tmp_path: Path, capsys: pyt
     for name, f in files.items():
         assert cli.main(["import-benchmark", str(f), "-o", str(tmp_path / f"{name}r.json")]) == 0
     capsys.readouterr()
-    # 2x slower on both, but neither compares like for like: no failure on them
+    # 2x slower on both, but neither compares like for like (20 iterations against 1; 400 rounds
+    # against 40): no failure on them
     assert cli.main(["compare", str(tmp_path / "ar.json"), str(tmp_path / "br.json"), "--fail-on-regression"]) == 0
     out = capsys.readouterr().out
-    assert "not gated" in out and "rounds differ (400 stored, 40 now)" in out
+    assert "rounds differ (400 stored, 40 now)" in out and "batched(20)" in out
     assert "unversio " not in out and "unversioned" in out and "(unknown)" not in out
 
 

@@ -15,13 +15,13 @@ def test_per_call_rounds_become_blocks_of_samples() -> None:
     s = pbench.samples_from_data([1e-6] * 95 + [5e-6] * 5, iterations=1)
     assert s.batch == 1 and s.calls == 100 and sum(s.block_sizes) == 100 and len(s.block_sizes) == 10
     assert s.values.max() == pytest.approx(5000) and s.values.min() == pytest.approx(1000)
-    assert pbench.tail_note(1) is None
 
 
-def test_batched_rounds_say_why_they_are_not_gated() -> None:
+def test_batched_rounds_are_samples_of_k_calls_each() -> None:
     s = pbench.samples_from_data(np.full(1000, 2e-7), iterations=50)
     assert s.batch == 50 and s.calls == 50_000 and len(s.block_sizes) == pbench.BLOCKS
-    assert "50 iterations per round" in pbench.tail_note(50) and "iterations=1" in pbench.tail_note(50)
+    assert pbench.like_for_like(1000, 50, (1000, 50)) is None
+    assert "iterations per round differ" in (pbench.like_for_like(1000, 50, (1000, 20)) or "")
 
 
 @pytest.mark.parametrize("data, iterations, match", [
@@ -64,7 +64,7 @@ def test_import_gives_a_report_record_that_reads_back(tmp_path: Path) -> None:
     assert isinstance(rec, Report) and rec.mode == "imported" and rec.commit.branch == "main"
     a, b = rec.results
     assert (a.id, a.n, a.mode, a.not_gated) == ("t.py::test_a[benchmark]", 200, "single", None)
-    assert (b.group, b.mode, b.batch) == ("g", "batched(5)", 5) and "5 iterations per round" in (b.not_gated or "")
+    assert (b.group, b.mode, b.batch, b.not_gated) == ("g", "batched(5)", 5, None)  # gated, labelled batched(5)
     assert a.histogram is not None and a.histogram["total"] == 200
     assert rec.host is not None and rec.host.fingerprint["cpu_model"] == "Some CPU"
     doc = json.loads(disk.to_json(rec.to_json()))

@@ -116,18 +116,21 @@ class HostState:
     memory_locked: bool | None
     controls: tuple[Json, ...] = ()  # Applied.as_dict() of each control (older files hold fewer keys)
     timed_by: str | None = None  # "pytest-benchmark" when another tool timed the calls
+    # pytest-benchmark's rounds paced at SCHED_FIFO: {"pauses": n, "paused_s": seconds outside its rounds}
+    paced: Json | None = None
 
     def to_json(self) -> Json:
         return _opt({"cpus": list(self.cpus), "policy": self.policy, "priority": self.priority,
                      "memory_locked": self.memory_locked, "controls": [dict(a) for a in self.controls]},
-                    timed_by=self.timed_by)
+                    timed_by=self.timed_by, paced=dict(self.paced) if self.paced is not None else None)
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any] | None) -> HostState | None:
         if not d:
             return None
         return cls(tuple(int(c) for c in d.get("cpus") or ()), str(d.get("policy")), d.get("priority"),
-                   d.get("memory_locked"), tuple(dict(a) for a in d.get("controls") or ()), d.get("timed_by"))
+                   d.get("memory_locked"), tuple(dict(a) for a in d.get("controls") or ()), d.get("timed_by"),
+                   dict(d["paced"]) if isinstance(d.get("paced"), dict) else None)
 
     @property
     def rt(self) -> bool:
