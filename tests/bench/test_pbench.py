@@ -44,6 +44,12 @@ def test_per_call_benchmark_is_measured_under_control_and_gated(bench: pytest.Py
     by = {r["id"]: r for r in doc["results"]}
     per_call, batched = by["test_bench.py::test_per_call[benchmark]"], by["test_bench.py::test_batched[benchmark]"]
     assert per_call["host"]["timed_by"] == "pytest-benchmark" and per_call["host"]["policy"] == "SCHED_FIFO"
+    # each test's pacing at SCHED_FIFO, in the JSON (the summary folds them into one line)
+    assert per_call["host"]["paced"]["pauses"] >= 0 and per_call["host"]["paced"]["paused_s"] >= 0
+    jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is not installed (it is in the dev extra)")
+    from pathlib import Path
+    schema = json.loads((Path(__file__).resolve().parents[2] / "docs" / "schemas" / "report.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(doc)
     assert per_call["mode"] == "single" and per_call["verdict"]["status"] == "new"
     # batched rounds are gated too, on the p99 of their times per iteration, labelled batched(k)
     assert batched["mode"] == "batched(20)" and batched["verdict"]["status"] == "new" and "not_gated" not in batched

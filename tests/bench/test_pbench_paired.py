@@ -116,3 +116,27 @@ def test_a_slower_commit_fails_exactly_that_benchmark_paired(pytester: pytest.Py
     res.stdout.fnmatch_lines(["*test_suite.py::test_spin[[]benchmark[]]: block-median p99 regressed: base * -> head *"
                               "paired with HEAD: 4 process pair*"])
     assert "FAILED test_suite.py::test_spin" in res.stdout.str()
+
+
+def test_a_stored_regression_of_a_benchmark_is_confirmed_paired_and_the_rest_settled(
+        pytester: pytest.Pytester, measure_alone: str) -> None:
+    git = _suite(pytester.path)
+    # the commit the runs are saved at: the one they are confirmed paired against
+    sha = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    for _ in range(3):
+        pytester.runpytest_subprocess("--hostperf", "--hostperf-save", "--benchmark-enable",
+                                      measure_alone).assert_outcomes(passed=3)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "baselines"], check=True)
+    (pytester.path / "mylib.py").write_text(LIB.format(scale=3))  # spin does 3x the work
+    res = pytester.runpytest_subprocess("--hostperf", "--benchmark-enable", "--hostperf-tolerance=50",
+                                        "--hostperf-json=r.json", measure_alone)
+    res.assert_outcomes(passed=2, failed=1)
+    res.stdout.fnmatch_lines([f"*test_spin[[]benchmark[]]*confirmed paired against {sha[:12]} now*"])
+    by = {r["id"]: r for r in json.loads((pytester.path / "r.json").read_text())["results"]}
+    assert by["test_suite.py::test_spin[benchmark]"]["verdict"]["status"] == "regressed"
+    for name in ("test_other_batched", "test_sorted_pedantic"):  # unchanged code: never regressed
+        v = by[f"test_suite.py::{name}[benchmark]"]["verdict"]
+        assert v["status"] in ("unchanged", "improved", "inconclusive"), v
+        if v["status"] != "unchanged" or "stored" in v["reason"]:  # settled paired at the end of the run
+            assert f"paired against {sha[:12]} now" in v["reason"] or "not settled" in v["reason"], v
