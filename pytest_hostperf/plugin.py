@@ -18,7 +18,7 @@ from pytest_hostperf.host import control, warm
 from pytest_hostperf.pairing import channel, worktree
 from pytest_hostperf.pairing.channel import PairingError
 from pytest_hostperf.run import options, placement
-from pytest_hostperf.run.against import HeadRole, ReplicaRole, base_args, benchmark_args
+from pytest_hostperf.run.against import HeadRole, ReplicaRole, base_args, benchmark_args, test_paths
 from pytest_hostperf.run.context import RunContext
 from pytest_hostperf.run.fixture import Recorder
 from pytest_hostperf.run.session import HostperfSession
@@ -66,7 +66,8 @@ def pytest_configure(config: pytest.Config) -> None:
             session.pairing = AgainstHead(ref, rootdir=ctx.rootdir,
                                           base_args=base_args(ctx.settings, benchmark_args(config)),
                                           python=ctx.settings.against_python, tolerance=ctx.settings.tolerance,
-                                          progress=session.progress, note=log.note, pairs=ctx.settings.pairs)
+                                          progress=session.progress, note=log.note, pairs=ctx.settings.pairs,
+                                          paths=test_paths(config))
             config.pluginmanager.register(HeadRole(session.pairing, lazy=where is not None), "hostperf-against")
         else:  # the xdist controller runs no test: it only checks REF, once, before workers start
             try:

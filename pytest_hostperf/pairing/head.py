@@ -88,7 +88,8 @@ class AgainstHead:
     measurements, and stops them at the end of the run."""
 
     def __init__(self, ref: str, *, rootdir: Path, base_args: list[str], python: str | None, tolerance: float,
-                 progress: Steps, note: Callable[[str], None], lead: bool = True, pairs: int = 4) -> None:
+                 progress: Steps, note: Callable[[str], None], lead: bool = True, pairs: int = 4,
+                 paths: list[str] | None = None) -> None:
         self.ref = ref
         self.rootdir = rootdir
         self.base_args = base_args
@@ -98,6 +99,7 @@ class AgainstHead:
         self.note = note
         self.lead = lead  # False: confirming one flagged measurement at a time, not every test
         self.npairs = max(1, int(pairs))
+        self.paths = list(paths or [])  # the head's test paths, relative to its rootdir: what replicas collect
         self.pairs: list[ProcessPair] = []
         self.tree: Path | None = None
         self._tmp: Path | None = None
@@ -126,8 +128,8 @@ class AgainstHead:
             for i, seed in enumerate(seeds):
                 h_end, b_end = socket.socketpair()  # the pair's baton: one end each, the head keeps none
                 try:
-                    lh, lb = padded(launch("head", self.rootdir, self.base_args, sys.executable, seed),
-                                    launch("base", self.tree, self.base_args, self.python, seed))
+                    lh, lb = padded(launch("head", self.rootdir, self.base_args, sys.executable, seed, self.paths),
+                                    launch("base", self.tree, self.base_args, self.python, seed, self.paths))
                     head = Replica(f"head session of pair {i + 1}", lh, h_end)
                     try:
                         base = Replica(f"base session of pair {i + 1}", lb, b_end)

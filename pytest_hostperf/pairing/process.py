@@ -43,7 +43,16 @@ class Launch:
             sum(len(k.encode()) + len(v.encode()) + 2 for k, v in self.env.items())
 
 
-def launch(role: Side, tree: Path, args: list[str], python: str | None, seed: int) -> Launch:
+def collected(tree: Path, paths: list[str]) -> list[str]:
+    """What a replica in ``tree`` collects: the head's own test paths (relative to its rootdir,
+    ``file::node`` kept) that exist in ``tree``, as absolute paths (never read as an option); the
+    whole tree where none is given or none exists there."""
+    out = [str(tree / p) for p in paths if (tree / p.split("::", 1)[0]).exists()]
+    return out or [str(tree)]
+
+
+def launch(role: Side, tree: Path, args: list[str], python: str | None, seed: int,
+           paths: list[str] | None = None) -> Launch:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("PYTEST_XDIST", "HOSTPERF_AGAINST", "HOSTPERF_PAIRING")) and k != "GITHUB_STEP_SUMMARY"}
     env[TREE_ENV] = str(tree)
@@ -53,7 +62,7 @@ def launch(role: Side, tree: Path, args: list[str], python: str | None, seed: in
     argv = [python or sys.executable, "-c", BOOT, "-p", "pytest_hostperf.pairing.replica", "-p", "no:cacheprovider",
             # plain asserts: a replica's outcome is only passed or not (the head reports the test), and
             # rewriting every module it imports cost each replica seconds of CPU at start and at exit
-            "--assert=plain", "-q", "--hostperf", *args, str(tree)]
+            "--assert=plain", "-q", "--hostperf", *args, *collected(tree, paths or [])]
     return Launch(argv, env)
 
 

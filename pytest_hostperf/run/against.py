@@ -8,6 +8,7 @@ is ``pairing/``'s; these hooks only drive it. pairing loads here when a run pair
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -47,6 +48,24 @@ def benchmark_args(config: pytest.Config) -> list[str]:
         elif i + 1 < len(given):
             out.append(f"{name}={given[i + 1]}")
     return out
+
+
+def test_paths(config: pytest.Config) -> list[str]:
+    """The head's test paths (its positional arguments, or testpaths), relative to its rootdir,
+    ``::node`` parts kept: a replica collects these in its own tree, not the whole tree (a large
+    project's other tests may not even import in this environment). Paths outside the rootdir
+    are left out; none left: the replicas collect the whole tree."""
+    root = Path(config.rootpath).resolve()
+    here = Path(config.invocation_params.dir)
+    out = []
+    for arg in config.args:
+        path, sep, node = str(arg).partition("::")
+        try:
+            rel = (here / path).resolve().relative_to(root)
+        except (ValueError, OSError):
+            continue
+        out.append(f"{rel.as_posix()}{sep}{node}" if str(rel) != "." else "")
+    return [] if "" in out else out
 
 
 def benchmarks_enabled(config: pytest.Config) -> bool:

@@ -23,7 +23,7 @@ from pytest_hostperf.host.fingerprint import fingerprint
 from pytest_hostperf.measure import noise
 from pytest_hostperf.pairing import worktree
 from pytest_hostperf.run import outputs
-from pytest_hostperf.run.against import HeadRole, ReplicaGate, base_args, benchmark_args
+from pytest_hostperf.run.against import HeadRole, ReplicaGate, base_args, benchmark_args, test_paths
 from pytest_hostperf.run.context import Entry, Instruments, RunContext, RunLog, noisy
 from pytest_hostperf.run.fixture import MAX_ROUNDS, Recorder, rounds_plan, sampling_plan
 from pytest_hostperf.run.placement import Placement
@@ -165,7 +165,8 @@ class HostperfSession:
                 self.confirming[sha] = head = AgainstHead(
                     sha, rootdir=self.ctx.rootdir, base_args=base_args(self.ctx.settings, benchmark_args(self.config)),
                     python=self.ctx.settings.against_python, tolerance=self.ctx.settings.tolerance,
-                    progress=self.progress, note=self.log.note, lead=False, pairs=self.ctx.settings.pairs)
+                    progress=self.progress, note=self.log.note, lead=False, pairs=self.ctx.settings.pairs,
+                    paths=test_paths(self.config))
                 self.config.pluginmanager.register(HeadRole(head, lazy=True), f"hostperf-confirm-{sha[:12]}")
         return self.confirming[sha]
 

@@ -573,3 +573,25 @@ def test_the_sessions_start_under_the_strictest_configuration_the_head_runs_unde
     assert "PytestAssertRewriteWarning" not in res.stdout.str() + res.stderr.str()
     (r,) = json.loads((pytester.path / "r.json").read_text())["results"]
     assert r["verdict"]["reason"].startswith(f"paired with {tmp_path / 'base'}: 4 process pairs")
+
+
+def test_replicas_collect_the_heads_test_paths_in_their_own_tree(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from pytest_hostperf.pairing.process import collected
+    from pytest_hostperf.run.against import test_paths
+
+    root = tmp_path / "root"
+    (root / "tests" / "bench").mkdir(parents=True)
+    (root / "tests" / "bench" / "test_a.py").write_text("")
+    config = SimpleNamespace(rootpath=root, invocation_params=SimpleNamespace(dir=root / "tests"),
+                             args=["bench/test_a.py::test_x[1]", "bench", str(tmp_path / "elsewhere.py")])
+    paths = test_paths(config)  # type: ignore[arg-type]
+    assert paths == ["tests/bench/test_a.py::test_x[1]", "tests/bench"]  # relative to rootdir; outside left out
+    base = tmp_path / "base"
+    (base / "tests" / "bench").mkdir(parents=True)  # the base has the folder, not the new file
+    assert collected(base, paths) == [str(base / "tests/bench")]
+    assert collected(root, paths) == [str(root / "tests/bench/test_a.py::test_x[1]"), str(root / "tests/bench")]
+    assert collected(base, []) == [str(base)]  # none given: the whole tree
+    whole = SimpleNamespace(rootpath=root, invocation_params=SimpleNamespace(dir=root), args=[str(root)])
+    assert test_paths(whole) == []  # type: ignore[arg-type]
