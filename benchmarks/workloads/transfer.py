@@ -14,14 +14,14 @@ memory with no fault at all (see :mod:`benchmarks.workloads.arena`).
 CUDA variant (torch imported lazily; skip with the reason from :func:`cuda_available`)::
 
     ok, why = cuda_available()
-    copy = CudaCopy(64 << 20, pinned=True, direction="h2d")
-    ns = copy()          # one copy, timed on the GPU with CUDA events -> elapsed ns
-    copy.wall()          # one copy + synchronize, for wall-clock timing by the fixture
+    copy = CudaCopy(64 << 20, memory="registered", direction="h2d")
+    hostperf(copy, timer="cuda")   # each copy's device time from CUDA events, wall time beside it
 
 From pageable memory the driver stages the copy through its own pinned buffer, so it is
-slower and ``non_blocking=True`` does not make it asynchronous; from ``pin_memory`` tensors
-the DMA engine reads the host buffer directly. :class:`CudaOverlap` shows what that buys:
-a non-blocking copy from pinned memory on a side stream overlapped with a matmul.
+slower and ``non_blocking=True`` does not make it asynchronous; from ``pin_memory`` tensors,
+or a buffer registered in place (``cudaHostRegister``, here a /dev/shm segment), the DMA
+engine reads the host buffer directly. :class:`CudaOverlap` shows what that buys: a
+non-blocking copy from pinned memory on a side stream overlapped with a matmul.
 """
 from __future__ import annotations
 
@@ -42,6 +42,8 @@ __all__ = [
     "cuda_available",
     "CudaCopy",
     "CudaOverlap",
+    "MEMORY",
+    "RegisteredSegment",
 ]
 
 _PAGE = mmap.PAGESIZE
@@ -193,65 +195,117 @@ def _check_nbytes(nbytes: int) -> None:
         raise InvalidArgument(f"nbytes: {nbytes!r} is not a positive byte count (e.g. 64 << 20)")
 
 
+#: Host memory a transfer reads or writes: ``pageable`` (malloc'd; the driver stages the copy
+#: through its own pinned buffer), ``pinned`` (``pin_memory``: page-locked by the CUDA allocator),
+#: ``registered`` (an existing buffer page-locked in place with ``cudaHostRegister``: here a
+#: POSIX shared-memory segment in /dev/shm, as stream buffers shared between processes are).
+MEMORY = ("pageable", "pinned", "registered")
+
+
+class RegisteredSegment:
+    """A POSIX shared-memory segment of ``nbytes`` in /dev/shm, registered with CUDA in place
+    (``cudaHostRegister``), as a uint8 tensor over its pages (``tensor``). ``close()`` (or the
+    with-block) unregisters it, closes and unlinks the segment: none is ever left behind."""
+
+    def __init__(self, torch: Any, nbytes: int) -> None:
+        from multiprocessing import shared_memory
+
+        self._torch = torch
+        self._shm: Any = shared_memory.SharedMemory(create=True, size=nbytes)
+        self._registered = False
+        try:
+            self.tensor = torch.frombuffer(self._shm.buf, dtype=torch.uint8, count=nbytes)
+            self.tensor.fill_(1)  # every page faulted in before it is registered
+            err = torch.cuda.cudart().cudaHostRegister(self.tensor.data_ptr(), nbytes, 0)
+            if int(err) != 0:
+                raise HostperfError(f"cudaHostRegister of {nbytes} bytes in /dev/shm failed (cudaError {int(err)}); "
+                                    "raise the memlock limit (ulimit -l unlimited) or use pinned memory")
+            self._registered = True
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Unregister, close and unlink (idempotent)."""
+        if self._shm is None:
+            return
+        if self._registered:
+            self._torch.cuda.cudart().cudaHostUnregister(self.tensor.data_ptr())
+            self._registered = False
+        self.tensor = None
+        shm, self._shm = self._shm, None
+        try:
+            shm.close()
+        finally:
+            shm.unlink()
+
+    def __enter__(self) -> RegisteredSegment:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _host_buffer(torch: Any, nbytes: int, memory: str) -> tuple[Any, RegisteredSegment | None]:
+    if memory == "registered":
+        seg = RegisteredSegment(torch, nbytes)
+        return seg.tensor, seg
+    host = torch.empty(nbytes, dtype=torch.uint8, pin_memory=memory == "pinned")
+    host.fill_(1)  # first touch now, not in the first timed copy
+    return host, None
+
+
 class CudaCopy:
-    """One host<->device copy of ``nbytes``, from/to pinned or pageable host memory.
+    """One host<->device copy of ``nbytes``, from/to pageable, pinned or registered host memory.
 
-    ``copy()`` (also ``copy.gpu_ns()``) does one copy bracketed by CUDA events on the
-    device's current stream, waits for the end event, and returns the GPU-measured elapsed
-    time in ns (``elapsed_time`` is in ms, resolution ~0.5 us). ``copy.wall()`` does one
-    copy and synchronizes the stream, returning nothing: time it with the wall clock.
-
-    Buffers are allocated and touched once, at construction, so a call measures the copy
-    only. ``non_blocking=True`` lets a pinned copy be asynchronous (the events still bound
-    it); from pageable memory it changes nothing.
+    ``copy()`` issues one copy on the current stream and returns: time it with
+    ``hostperf(copy, timer="cuda")``, which brackets each call with CUDA events and waits for
+    the device once per block (its device time), keeping the host's wall time of each call
+    beside it. Buffers are allocated and touched once, at construction, so a call measures the
+    copy only. ``non_blocking=True`` lets a copy from page-locked memory be asynchronous for
+    the host; from pageable memory it changes nothing. ``close()`` frees a registered segment.
     """
 
-    def __init__(self, nbytes: int, pinned: bool, direction: str = "h2d", non_blocking: bool = False,
+    def __init__(self, nbytes: int, memory: str = "pinned", direction: str = "h2d", non_blocking: bool = False,
                  device: Any = None) -> None:
         _check_nbytes(nbytes)
         if direction not in ("h2d", "d2h"):
             raise InvalidArgument(f"direction: {direction!r} is not 'h2d' or 'd2h'")
+        if memory not in MEMORY:
+            raise InvalidArgument(f"memory: {memory!r} is not one of {', '.join(MEMORY)}")
         torch = _torch()
-        self.nbytes, self.pinned, self.direction, self.non_blocking = nbytes, bool(pinned), direction, non_blocking
+        self.nbytes, self.memory, self.direction, self.non_blocking = nbytes, memory, direction, non_blocking
         self.device = torch.device("cuda") if device is None else torch.device(device)
-        host = torch.empty(nbytes, dtype=torch.uint8, pin_memory=self.pinned)
-        host.fill_(1)  # first touch now, not in the first timed copy
+        host, self._segment = _host_buffer(torch, nbytes, memory)
         dev = torch.empty(nbytes, dtype=torch.uint8, device=self.device)
         dev.fill_(1)
         self._src, self._dst = (host, dev) if direction == "h2d" else (dev, host)
-        self._stream = torch.cuda.current_stream(self.device)
-        self._start = torch.cuda.Event(enable_timing=True)
-        self._end = torch.cuda.Event(enable_timing=True)
         torch.cuda.synchronize(self.device)
 
-    def gpu_ns(self) -> int:
-        """One copy, timed with CUDA events; returns the GPU-side elapsed ns."""
-        self._start.record(self._stream)
+    def __call__(self) -> None:
+        """Issue one copy on the current stream."""
         self._dst.copy_(self._src, non_blocking=self.non_blocking)
-        self._end.record(self._stream)
-        self._end.synchronize()
-        return int(self._start.elapsed_time(self._end) * 1_000_000)
-
-    __call__ = gpu_ns
-
-    def wall(self) -> None:
-        """One copy, then wait for it: the shape the wall-clock fixture times."""
-        self._dst.copy_(self._src, non_blocking=self.non_blocking)
-        self._stream.synchronize()
 
     def gbps(self, ns: float) -> float:
         """Bandwidth in GB/s of one copy that took ``ns``."""
         return self.nbytes / ns if ns > 0 else float("inf")
+
+    def close(self) -> None:
+        self._src = self._dst = None
+        if self._segment is not None:
+            self._segment.close()
 
 
 class CudaOverlap:
     """A host->device copy and a matmul, overlapped on two streams or run one after the other.
 
     ``overlap=True``: the copy is issued ``non_blocking`` on a side stream while an ``n x n``
-    float32 matmul runs on the current stream; the step ends when both have. With
-    ``pinned=True`` the two overlap and the step takes ~max(copy, compute); with pageable
-    memory (or ``overlap=False``) it takes ~copy + compute. ``step()`` returns GPU ns (events),
-    ``wall()`` just runs the step and synchronizes.
+    float32 matmul runs on the current stream; the step ends (on the current stream) when both
+    have. With ``pinned=True`` the two overlap and the step takes ~max(copy, compute); with
+    pageable memory (or ``overlap=False``) it takes ~copy + compute. ``step()`` issues one step:
+    time it with ``hostperf(step, timer="cuda")``, whose events on the current stream bracket
+    both streams' work (the side stream waits for the current one first, and the current one
+    for the side stream last).
     """
 
     def __init__(self, nbytes: int, *, pinned: bool = True, overlap: bool = True, matmul_n: int = 2048,
@@ -271,38 +325,22 @@ class CudaOverlap:
         self._c = torch.empty(matmul_n, matmul_n, device=self.device)
         self._compute = torch.cuda.current_stream(self.device)
         self._side = torch.cuda.Stream(self.device)
-        self._start = torch.cuda.Event(enable_timing=True)
-        self._end = torch.cuda.Event(enable_timing=True)
         torch.cuda.synchronize(self.device)
 
-    def _issue(self) -> None:
+    def step(self) -> None:
+        """Issue one copy and one matmul."""
         torch = self._torch
-        self._start.record(self._compute)
         if self.overlap:
-            # The side stream must not start the copy before the start event, or the events
-            # would not bracket it.
-            self._side.wait_event(self._start)
+            # the copy may not start before what the current stream holds (the timer's start event)
+            self._side.wait_stream(self._compute)
             with torch.cuda.stream(self._side):
                 self._dev.copy_(self._host, non_blocking=True)
             with torch.cuda.stream(self._compute):
                 torch.mm(self._a, self._b, out=self._c)
-            # End only when the copy is done too.
-            self._compute.wait_stream(self._side)
+            self._compute.wait_stream(self._side)  # what follows (the timer's end event) waits for the copy too
         else:
             with torch.cuda.stream(self._compute):
                 self._dev.copy_(self._host, non_blocking=True)
                 torch.mm(self._a, self._b, out=self._c)
-        self._end.record(self._compute)
-
-    def step(self) -> int:
-        """Copy and compute once; returns the GPU-side elapsed ns of the whole step."""
-        self._issue()
-        self._end.synchronize()
-        return int(self._start.elapsed_time(self._end) * 1_000_000)
 
     __call__ = step
-
-    def wall(self) -> None:
-        """Copy and compute once and wait, for wall-clock timing."""
-        self._issue()
-        self._end.synchronize()

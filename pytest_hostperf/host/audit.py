@@ -1,6 +1,7 @@
 """The latency-tuning audit, read-only: one :class:`Check` per tuning item (swappiness,
 memlock, /dev/shm, huge pages, THP, governor, isolation, SMT, NUMA, RT throttling, rtprio,
-load, clock), each with its reading, its verdict and, when it warns, the exact fix;
+load, clock; and where a GPU is visible its NUMA node, persistence mode, clocks, PCIe link and
+memlock: ``gpu.py``), each with its reading, its verdict and, when it warns, the exact fix;
 :func:`audit` runs them all, and the header line, the table and the JSON render them.
 
 Every /proc and /sys read goes through ``root`` (default ``/``) so tests hand in fake
@@ -351,6 +352,12 @@ def audit(
             checks.append(fn(root, **injected.get(fn, {})))
         except Exception as exc:  # noqa: BLE001 - the audit must not break the run it reports on
             checks.append(Check(name, f"unreadable ({type(exc).__name__}: {exc})", "unknown"))
+    from pytest_hostperf.host import gpu  # imports this module: loaded here, not at the top
+
+    try:
+        checks += gpu.check_gpus(root, limits=limits)  # none where no GPU is visible
+    except Exception as exc:  # noqa: BLE001 - the audit must not break the run it reports on
+        checks.append(Check("gpu", f"unreadable ({type(exc).__name__}: {exc})", "unknown"))
     return checks
 
 

@@ -25,9 +25,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from pytest_hostperf.errors import InvalidArgument
-from pytest_hostperf.host.warm import flat_bytes  # the warm_cache fixture's view of a buffer
+from pytest_hostperf.host.warm import flat_bytes
+from pytest_hostperf.measure import device  # the warm_cache fixture's view of a buffer
 
 Clock = Callable[[], int]
+CudaSurface = device.CudaSurface
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +107,9 @@ class Samples:
     truncated: bool  # the time budget stopped sampling before `plan.samples` were taken
     counter_names: tuple[str, ...] = ()  # counters read around each block (counters.py)
     counter_deltas: np.ndarray | None = None  # (blocks, counters): each block's delta
+    # timer="cuda": ``values`` are each call's device time (CUDA events), and this its host wall time
+    wall: np.ndarray | None = None
+    timer: str = "wall"
 
 
 def _block_single(fn: Callable[..., Any], args: tuple[Any, ...], buf: array[int], start: int, stop: int,
@@ -244,7 +249,7 @@ def touch(buf: Any) -> int:
 def sample(fn: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None, *,
            plan: Plan, timer: TimerInfo, clock: Clock = time.perf_counter_ns,
            sleep: Callable[[float], None] = time.sleep, self_timed: bool = False,
-           counters: Any = None, turns: Turns | None = None) -> Samples:
+           counters: Any = None, turns: Turns | None = None, cuda: CudaSurface | None = None) -> Samples:
     """Warm up, choose the batch size, and take ``plan.samples`` samples in ``plan.blocks`` blocks.
 
     Each block has an equal share of ``plan.max_seconds`` and of the samples; the garbage
@@ -254,18 +259,26 @@ def sample(fn: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str,
     which is recorded instead of the wall time around it; such calls are never batched.
     ``counters`` (a :class:`pytest_hostperf.measure.counters.Reader`) is read just before each block's
     first timestamp and just after its last, never inside the timed region. ``turns``
-    decides when each block runs (default :class:`PauseBetweenBlocks` of the plan).
+    decides when each block runs (default :class:`PauseBetweenBlocks` of the plan). With
+    ``cuda`` (``timer="cuda"``) each call is bracketed by CUDA events from a ring made before the
+    blocks (``device.py``), its device time recorded as its latency and its host wall time
+    beside it; the host waits for the device once per block, inside the block's turn.
     """
     if turns is None:
         turns = PauseBetweenBlocks(plan.pause_fraction, plan.min_pause_seconds, sleep)
     if kwargs:
         fn = functools.partial(fn, **kwargs)
+    if cuda is not None:
+        cuda.synchronize()  # the CUDA context exists before the first turn: never made inside one
     started = time.monotonic()
     turns.before(0)  # the warm-up runs in this side's first turn: never beside the other side's block
     warm = warm_up(fn, args, plan, clock)
     call_ns = float(np.median(warm))
     warm_calls = int(warm.size)
-    batch = 1 if self_timed else plan.batch or batch_size(call_ns, timer.overhead_ns, timer.resolution_ns)
+    if cuda is not None:
+        cuda.synchronize()  # the warm-up's device work ends inside this turn
+    batch = 1 if self_timed or cuda is not None else plan.batch or batch_size(call_ns, timer.overhead_ns,
+                                                                               timer.resolution_ns)
     if batch > 1 and plan.batch is None:
         # A single timed call is mostly timer; time groups of calls to learn what one costs.
         call_ns, probe_calls = _per_call_ns(fn, args, clock, deadline=clock() + int(plan.warmup_seconds * 1e9))
@@ -279,6 +292,8 @@ def sample(fn: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str,
     block_ns = int(plan.max_seconds * 1e9 / blocks)
 
     buf = array("q", bytes(8 * per_block * blocks))
+    ring = device.EventRing(cuda, per_block) if cuda is not None else None
+    dev = np.zeros(per_block * blocks) if ring is not None else None
     sizes: list[int] = []
     deltas: list[np.ndarray] = []
     truncated = False
@@ -293,7 +308,10 @@ def sample(fn: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str,
                 touch(warm_buf)
             before = counters.read() if counters is not None else None
             t_start = clock()
-            if self_timed:
+            if ring is not None and dev is not None:
+                end = device.block_cuda(fn, args, ring, buf, start, start + want[b], t_start + block_ns, clock)
+                dev[start:end] = ring.elapsed_ns(end - start)  # one wait per block, in this turn
+            elif self_timed:
                 end = _block_returned(fn, args, buf, start, start + want[b], t_start + block_ns, clock)
             elif batch == 1:
                 end = _block_single(fn, args, buf, start, start + want[b], t_start + block_ns, clock)
@@ -315,24 +333,32 @@ def sample(fn: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str,
     raw = np.frombuffer(buf, dtype=np.int64)
     taken = np.concatenate([raw[i * per_block: i * per_block + n] for i, n in enumerate(sizes)])
     values = taken.astype(np.float64) / batch
+    wall = None
+    if dev is not None:  # the device times are the latencies; the host's wall times ride beside them
+        wall, values = values, np.concatenate([dev[i * per_block: i * per_block + n] for i, n in enumerate(sizes)])
     return Samples(values=values, block_sizes=tuple(sizes), batch=batch, warmup_calls=warm_calls,
                    calls=int(taken.size) * batch + warm_calls, seconds=time.monotonic() - started,
                    truncated=truncated, counter_names=counters.names if counters is not None else (),
-                   counter_deltas=np.array(deltas) if deltas else None)
+                   counter_deltas=np.array(deltas) if deltas else None, wall=wall,
+                   timer="cuda" if dev is not None else "wall")
 
 
 def merge(first: Samples, more: Samples) -> Samples:
     """Samples of two sampling rounds of the same function and batch size, as one (more blocks)."""
     if first.batch != more.batch:
         raise InvalidArgument(f"merge: batch sizes differ ({first.batch} vs {more.batch})")
+    if first.timer != more.timer:
+        raise InvalidArgument(f"merge: timers differ ({first.timer} vs {more.timer})")
     same = first.counter_names == more.counter_names and first.counter_deltas is not None \
         and more.counter_deltas is not None
+    wall = np.concatenate([first.wall, more.wall]) if first.wall is not None and more.wall is not None else None
     return Samples(values=np.concatenate([first.values, more.values]),
                    block_sizes=first.block_sizes + more.block_sizes, batch=first.batch,
                    warmup_calls=first.warmup_calls + more.warmup_calls, calls=first.calls + more.calls,
                    seconds=first.seconds + more.seconds, truncated=first.truncated or more.truncated,
                    counter_names=first.counter_names if same else (),
-                   counter_deltas=np.concatenate([first.counter_deltas, more.counter_deltas]) if same else None)
+                   counter_deltas=np.concatenate([first.counter_deltas, more.counter_deltas]) if same else None,
+                   wall=wall, timer=first.timer)
 
 
 def batch_size(call_ns: float, overhead_ns: float, resolution_ns: float, *,

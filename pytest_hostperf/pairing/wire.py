@@ -11,10 +11,17 @@ from pytest_hostperf.measure.sampling import Samples
 from pytest_hostperf.pairing.channel import Json
 
 
+def _b64(a: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(a, dtype="<f8").tobytes()).decode("ascii")
+
+
 def samples_to_wire(raw: Samples) -> Json:
-    return {"values": base64.b64encode(np.ascontiguousarray(raw.values, dtype="<f8").tobytes()).decode("ascii"),
-            "block_sizes": list(raw.block_sizes), "batch": raw.batch, "warmup_calls": raw.warmup_calls,
-            "calls": raw.calls, "seconds": raw.seconds, "truncated": raw.truncated}
+    out: Json = {"values": _b64(raw.values), "block_sizes": list(raw.block_sizes), "batch": raw.batch,
+                 "warmup_calls": raw.warmup_calls, "calls": raw.calls, "seconds": raw.seconds,
+                 "truncated": raw.truncated}
+    if raw.wall is not None:  # timer="cuda": each call's host wall time beside its device time
+        out["wall"] = _b64(raw.wall)
+    return out
 
 
 def samples_from_wire(d: Json) -> Samples:
@@ -22,5 +29,9 @@ def samples_from_wire(d: Json) -> Samples:
     sizes = tuple(int(x) for x in d["block_sizes"])
     if sum(sizes) != values.size:
         raise ValueError(f"samples_from_wire: {values.size} values for blocks of {sum(sizes)}")
+    wall = np.frombuffer(base64.b64decode(d["wall"]), dtype="<f8").astype(np.float64) if d.get("wall") else None
+    if wall is not None and wall.size != values.size:
+        raise ValueError(f"samples_from_wire: {wall.size} wall times for {values.size} values")
     return Samples(values=values, block_sizes=sizes, batch=int(d["batch"]), warmup_calls=int(d["warmup_calls"]),
-                   calls=int(d["calls"]), seconds=float(d["seconds"]), truncated=bool(d["truncated"]))
+                   calls=int(d["calls"]), seconds=float(d["seconds"]), truncated=bool(d["truncated"]), wall=wall,
+                   timer="cuda" if wall is not None else "wall")

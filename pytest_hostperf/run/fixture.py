@@ -36,6 +36,7 @@ from pytest_hostperf.units import STATS
 if TYPE_CHECKING:
     from pytest_hostperf.gate.seam import Asked, Gate, Judged
     from pytest_hostperf.measure.counters import Reader
+    from pytest_hostperf.measure.device import CudaSurface
     from pytest_hostperf.measure.sampling import Plan, Samples, TimerInfo, Turns
     from pytest_hostperf.pairing.sides import Sampler
     from pytest_hostperf.stats.checks import BudgetCheck, SpeedupCheck
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     from pytest_hostperf.store.records import HostState
 
 #: hostperf's own keywords: never passed to the measured function (``kwargs={...}`` passes those).
-OWN_KEYWORDS = ("name", "samples", "self_timed", *BUDGET_KEYS, "warm", "kwargs")
+OWN_KEYWORDS = ("name", "samples", "self_timed", "timer", *BUDGET_KEYS, "warm", "kwargs")
 
 
 @contextlib.contextmanager
@@ -73,6 +74,7 @@ class CallSampler:
     controls: Controls
     log: RunLog
     counters: Reader | None = None
+    cuda: CudaSurface | None = None  # timer="cuda": each call's device time from CUDA events
 
     def controlled(self) -> contextlib.AbstractContextManager[HostState]:
         return controlled(self.log, self.controls)
@@ -81,7 +83,7 @@ class CallSampler:
         from pytest_hostperf.measure import sampling  # numpy: loaded by the first measurement
 
         return sampling.sample(self.fn, self.args, self.kwargs, plan=plan, timer=self.timer,
-                               self_timed=self.self_timed, counters=self.counters, turns=turns)
+                               self_timed=self.self_timed, counters=self.counters, turns=turns, cuda=self.cuda)
 
 
 class Recorder:
@@ -132,7 +134,8 @@ class Recorder:
     def __call__(self, fn: Callable[..., Any], *args: Any, name: str | None = None,
                  samples: int | None = None, self_timed: bool = False, p99: str | float | None = None,
                  p999: str | float | None = None, max: str | float | None = None,  # budgets: the marker's keys
-                 warm: object = None, kwargs: Mapping[str, Any] | None = None, **fn_kwargs: Any) -> Result:
+                 warm: object = None, timer: str = "wall", kwargs: Mapping[str, Any] | None = None,
+                 **fn_kwargs: Any) -> Result:
         """Measure ``fn(*args, **kwargs)`` call by call and return its ``Result``.
 
         ``name`` labels the measurement (default: the function's name); it must be unique
@@ -144,6 +147,12 @@ class Recorder:
         ``warm``: buffers (numpy arrays, bytearrays, memoryviews) read through, one byte per
         cache line, before every block, outside its timing: what the calls find in the caches
         is then the buffers, not what the previous test left.
+        ``timer="cuda"``: each call's latency is its device time, between two CUDA events
+        recorded on the current stream around it (the host waits for the device once per
+        block), and its host wall time is kept beside it (``wall_ns`` in the report); the
+        measurement is labelled ``cuda-events``. Needs torch with a CUDA device (else a clear
+        error naming the fix); without ``--hostperf-cpus`` or a marker's ``cpus`` it is pinned
+        to a CPU local to the GPU where the GPU's NUMA node is known.
         Every other keyword goes to ``fn``; ``kwargs={...}`` passes ``fn`` keywords that share a
         name with one of hostperf's own (``name``, ``samples``, ``self_timed``, ``p99``,
         ``p999``, ``max``, ``warm``, ``kwargs``).
@@ -164,14 +173,27 @@ class Recorder:
                                   "give each measurement its own name=...")
         if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 1):
             raise InvalidArgument(f"hostperf(..., samples=...): {samples!r} is not a whole number >= 1")
+        if timer not in ("wall", "cuda"):
+            raise InvalidArgument(f"hostperf(..., timer=...): {timer!r} is not 'wall' or 'cuda'")
+        cuda = None
+        controls = self.controls
+        if timer == "cuda":
+            from pytest_hostperf.host import gpu  # numpy: loaded where first used
+            from pytest_hostperf.measure import device  # numpy: loaded where first used
+
+            cuda = device.cuda_surface()
+            if controls.cpus is None:  # pinned near the GPU unless told where (issue 25)
+                near = gpu.local_cpu()
+                if near is not None:
+                    controls = replace(controls, cpus=(near,))
         mid = f"{self._nodeid}[{name}]"
         base = self._ctx.baseline_of(mid)
         plan = replace(sampling_plan(self._ctx.settings, samples or self.settings.samples,
                                      batch=base[-1].batch if base else None), warm=sampling.warm_buffers(warm))
         instruments = self._ctx.instruments
         paired = self._ctx.settings.against is not None  # the paired head reads no counters in its turns
-        sampler = CallSampler(fn, args, kwargs, instruments.timer, self_timed, self.controls, self._log,
-                              None if paired else instruments.reader)
+        sampler = CallSampler(fn, args, kwargs, instruments.timer, self_timed, controls, self._log,
+                              None if paired else instruments.reader, cuda)
         smoke = not self._ctx.full
         asked = Asked(mid=mid, nodeid=self._nodeid, name=name, plan=plan, tolerance=self.tolerance,
                       budgeted=bool(budgets), sampler=sampler,

@@ -45,10 +45,15 @@ class Result:
     samples: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
     counters: dict[str, Any] | None = field(default=None, repr=False)  # per call (counter_changes.py)
     series: str | None = None  # the marker's ``series``: a steps table (steps.py)
+    timer: str = "wall"  # "cuda": each latency is the call's device time from CUDA events
+    wall: dict[str, float] | None = None  # timer="cuda": the host wall time of the calls, p50 and p99
 
     @property
     def mode(self) -> str:
-        """``single`` when each call was timed alone, else ``batched(k)``."""
+        """``single`` when each call was timed alone, else ``batched(k)``; ``cuda-events`` when
+        each call's device time was taken with CUDA events (``timer="cuda"``)."""
+        if self.timer == "cuda":
+            return "cuda-events"
         return "single" if self.batch == 1 else f"batched({self.batch})"
 
     @property
@@ -87,5 +92,7 @@ def summarize(raw: Samples, *, nodeid: str, name: str, group: str | None = None,
         calls=raw.calls, p50=est["p50"], p90=est["p90"], p99=est["p99"], p999=est["p999"],
         max=float(raw.values.max()), min=float(raw.values.min()), mean=float(raw.values.mean()), blocks=blocks,
         intervals=intervals, seconds=raw.seconds, truncated=raw.truncated, smoke=smoke, samples=raw.values,
-        counters=counters, series=series,
+        counters=counters, series=series, timer=raw.timer,
+        wall=None if raw.wall is None or not raw.wall.size else
+        {"p50": float(np.percentile(raw.wall, 50)), "p99": float(np.percentile(raw.wall, 99))},
     )

@@ -160,7 +160,11 @@ def _result(r: object, w: str, seen: set[str]) -> None:
         raise _Invalid(f"{w}.id", f"{r['id']!r} appears twice")
     seen.add(r["id"])
     if not isinstance(r.get("mode"), str):
-        raise _Invalid(f"{w}.mode", "expected 'single' or 'batched(k)'")
+        raise _Invalid(f"{w}.mode", "expected 'single', 'batched(k)' or 'cuda-events'")
+    if r.get("wall_ns") is not None:  # timer="cuda": the calls' host wall time beside their device time
+        wall = _object(r["wall_ns"], f"{w}.wall_ns")
+        for k in ("p50", "p99"):
+            _number(wall.get(k), f"{w}.wall_ns.{k}")
     if isinstance(r.get("batch"), bool) or not isinstance(r.get("batch"), int) or r["batch"] < 1:
         raise _Invalid(f"{w}.batch", "expected a whole number >= 1")
     for s in STATS:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import types
 from collections.abc import Iterator
@@ -84,7 +85,7 @@ def test_cuda_unavailable_reasons(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch -> ImportError
     assert cuda_available() == (False, "torch not installed (pip install pytest-hostperf[cuda])")
     with pytest.raises(CudaUnavailable, match="torch not installed"):
-        CudaCopy(1024, pinned=True)
+        CudaCopy(1024, memory="pinned")
     monkeypatch.setitem(sys.modules, "torch", _fake_torch([], cuda=False))
     ok, why = cuda_available()
     assert not ok and why.startswith("torch has no CUDA device")
@@ -100,6 +101,9 @@ def _fake_torch(log: list[tuple[Any, ...]], cuda: bool = True) -> types.ModuleTy
     class Tensor:
         def __init__(self, where: str, pinned: bool = False) -> None:
             self.where, self.pinned = where, pinned
+
+        def data_ptr(self) -> int:
+            return 0x1000
 
         def fill_(self, v: int) -> Tensor:
             return self
@@ -152,7 +156,21 @@ def _fake_torch(log: list[tuple[Any, ...]], cuda: bool = True) -> types.ModuleTy
     def empty(*shape: int, dtype: Any = None, pin_memory: bool = False, device: Any = None) -> Tensor:
         return Tensor("device" if device is not None else ("pinned" if pin_memory else "pageable"), pin_memory)
 
+    class Cudart:
+        def cudaHostRegister(self, ptr: int, size: int, flags: int) -> int:  # noqa: N802 (CUDA's name)
+            log.append(("register", ptr, size, flags))
+            return 0
+
+        def cudaHostUnregister(self, ptr: int) -> int:  # noqa: N802
+            log.append(("unregister", ptr))
+            return 0
+
+    def frombuffer(buf: Any, dtype: Any = None, count: int = -1) -> Tensor:
+        log.append(("frombuffer", len(buf), count))
+        return Tensor("registered")
+
     torch.empty = empty
+    torch.frombuffer = frombuffer
     torch.randn = lambda *shape, device=None: Tensor("device")
     torch.mm = lambda a, b, out=None: log.append(("mm", current[0]))
     torch.device = lambda d: f"dev:{d}"
@@ -164,28 +182,46 @@ def _fake_torch(log: list[tuple[Any, ...]], cuda: bool = True) -> types.ModuleTy
         current_stream=lambda device=None: default,
         stream=stream,
         synchronize=lambda device=None: None,
+        cudart=Cudart,
     )
     return torch
 
 
-@pytest.mark.parametrize(("direction", "pinned", "src", "dst"),
-                         [("h2d", True, "pinned", "device"), ("d2h", False, "device", "pageable")])
-def test_cuda_copy_is_bracketed_by_events(monkeypatch: pytest.MonkeyPatch, direction: str, pinned: bool,
-                                          src: str, dst: str) -> None:
+@pytest.mark.parametrize(("direction", "memory", "src", "dst"),
+                         [("h2d", "pinned", "pinned", "device"), ("d2h", "pageable", "device", "pageable")])
+def test_cuda_copy_issues_one_copy_for_the_cuda_timer_to_bracket(monkeypatch: pytest.MonkeyPatch, direction: str,
+                                                                  memory: str, src: str, dst: str) -> None:
     log: list[tuple[Any, ...]] = []
     monkeypatch.setitem(sys.modules, "torch", _fake_torch(log))
     assert cuda_available() == (True, "torch 0.0-fake, FakeGPU")
-    copy = CudaCopy(1 << 20, pinned=pinned, direction=direction, non_blocking=True)
+    copy = CudaCopy(1 << 20, memory=memory, direction=direction, non_blocking=True)
     log.clear()
-    assert copy() == 12_500  # 0.0125 ms
-    assert log == [("record", "start", "default"), ("copy", src, dst, True, "default"),
-                   ("record", "end", "default"), ("event.sync", "end")]
-    log.clear()
-    assert copy.wall() is None
-    assert log == [("copy", src, dst, True, "default"), ("stream.sync", "default")]
+    assert copy() is None
+    assert log == [("copy", src, dst, True, "default")]  # no events of its own: timer="cuda" brackets it
     assert copy.gbps(1e6) == pytest.approx(1.048576)
     with pytest.raises(InvalidArgument, match="'h2d' or 'd2h'"):
-        CudaCopy(1024, pinned=True, direction="d2d")
+        CudaCopy(1024, direction="d2d")
+    with pytest.raises(InvalidArgument, match="pageable, pinned, registered"):
+        CudaCopy(1024, memory="managed")
+
+
+def test_registered_memory_is_a_dev_shm_segment_registered_in_place_and_always_unlinked(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    log: list[tuple[Any, ...]] = []
+    monkeypatch.setitem(sys.modules, "torch", _fake_torch(log))
+    before = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+    copy = CudaCopy(1 << 16, memory="registered")
+    assert ("frombuffer", 1 << 16, 1 << 16) in log and ("register", 0x1000, 1 << 16, 0) in log
+    made = (set(os.listdir("/dev/shm")) - before) if os.path.isdir("/dev/shm") else set()
+    assert len(made) == 1 or not os.path.isdir("/dev/shm")  # the segment lives in /dev/shm
+    log.clear()
+    copy()
+    assert log == [("copy", "registered", "device", False, "default")]
+    copy.close()
+    copy.close()  # idempotent
+    assert log[1:] == [("unregister", 0x1000)]
+    if os.path.isdir("/dev/shm"):
+        assert set(os.listdir("/dev/shm")) == before  # unlinked
 
 
 def test_cuda_overlap_orders_the_streams(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -193,21 +229,17 @@ def test_cuda_overlap_orders_the_streams(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setitem(sys.modules, "torch", _fake_torch(log))
     step = CudaOverlap(1 << 20, matmul_n=64)
     log.clear()
-    assert step() == 12_500
+    assert step() is None
     assert log == [
-        ("record", "start", "default"),
-        ("wait_event", "side", "start"),  # the copy may not start before the start event
+        ("wait_stream", "side", "default"),  # the copy may not start before the timer's start event
         ("copy", "pinned", "device", True, "side"),
         ("mm", "default"),
-        ("wait_stream", "default", "side"),  # the end event waits for the copy too
-        ("record", "end", "default"),
-        ("event.sync", "end"),
+        ("wait_stream", "default", "side"),  # the timer's end event waits for the copy too
     ]
     serial = CudaOverlap(1 << 20, matmul_n=64, overlap=False, pinned=False)
     log.clear()
-    serial.wall()
-    assert [e[0] for e in log] == ["record", "copy", "mm", "record", "event.sync"]
-    assert log[1] == ("copy", "pageable", "device", True, "default")
+    serial.step()
+    assert log == [("copy", "pageable", "device", True, "default"), ("mm", "default")]
 
 
 # --- CUDA variant on a GPU ---------------------------------------------------------------------
@@ -216,10 +248,17 @@ _CUDA_OK, _CUDA_WHY = cuda_available()
 
 
 @pytest.mark.skipif(not _CUDA_OK, reason=_CUDA_WHY)
-@pytest.mark.parametrize("pinned", [True, False])
+@pytest.mark.parametrize("memory", ["pageable", "pinned", "registered"])
 @pytest.mark.parametrize("direction", ["h2d", "d2h"])
-def test_real_cuda_copy(pinned: bool, direction: str) -> None:
-    copy = CudaCopy(1 << 20, pinned=pinned, direction=direction)
-    assert all(copy() > 0 for _ in range(5))
-    copy.wall()
-    assert CudaOverlap(1 << 20, matmul_n=256)() > 0
+def test_real_cuda_copy(memory: str, direction: str) -> None:
+    import torch
+
+    copy = CudaCopy(1 << 20, memory=memory, direction=direction)
+    try:
+        for _ in range(5):
+            copy()
+        torch.cuda.synchronize()
+    finally:
+        copy.close()
+    CudaOverlap(1 << 20, matmul_n=256)()
+    torch.cuda.synchronize()

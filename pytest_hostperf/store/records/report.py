@@ -58,6 +58,7 @@ class ResultRecord:
     counters: Json | None = None  # per-call counters (counters.py)
     worker: str | None = None  # the xdist worker that measured it
     series: str | None = None  # the steps table it is a step of (the marker's ``series``; steps.py)
+    wall_ns: Json | None = None  # timer="cuda": the calls' host wall time, {"p50": ns, "p99": ns}
 
     def get(self, stat: str) -> int:
         """``get("p99")`` -> ``p99_ns``."""
@@ -84,7 +85,7 @@ class ResultRecord:
         return _opt(d, host=None if self.host is None else self.host.to_json(),
                     verdict=None if self.verdict is None else self.verdict.to_json(), why=self.why,
                     not_gated=self.not_gated, counters=self.counters, worker=self.worker,
-                    series=self.series)
+                    series=self.series, wall_ns=dict(self.wall_ns) if self.wall_ns else None)
 
     @classmethod
     def of(cls, r: Result, *, budgets: Sequence[BudgetRecord] = (), histogram: Json | None = None,
@@ -97,7 +98,7 @@ class ResultRecord:
                    intervals_ns={s: (_ns(lo), _ns(hi)) for s, (lo, hi) in r.intervals.items()},
                    blocks=tuple(Block.of(b) for b in r.blocks), budgets=tuple(budgets), histogram=histogram,
                    host=host, verdict=verdict, why=why, not_gated=not_gated, counters=counters,
-                   series=r.series)
+                   series=r.series, wall_ns={s: _ns(v) for s, v in r.wall.items()} if r.wall else None)
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> ResultRecord:
@@ -114,7 +115,8 @@ class ResultRecord:
             histogram=d.get("histogram"), host=HostState.from_json(d.get("host")),
             verdict=VerdictRecord.from_json(d.get("verdict")), why=d.get("why"), not_gated=d.get("not_gated"),
             counters=d.get("counters") if isinstance(d.get("counters"), dict) else None, worker=d.get("worker"),
-            series=d.get("series") if isinstance(d.get("series"), str) else None)
+            series=d.get("series") if isinstance(d.get("series"), str) else None,
+            wall_ns=dict(d["wall_ns"]) if isinstance(d.get("wall_ns"), dict) else None)
 
 
 def _nodeid_of(mid: str) -> str:
