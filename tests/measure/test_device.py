@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import types
 from array import array
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -185,3 +186,24 @@ def test_without_a_device_timer_cuda_is_one_clear_error(pytester: pytest.Pyteste
     res = pytester.runpytest_subprocess("--hostperf")
     res.assert_outcomes(failed=1)
     res.stdout.fnmatch_lines(["*timer='cuda'): torch is not installed; run it on a machine with an NVIDIA GPU*"])
+
+
+def test_cuda_measurements_pair_each_side_with_its_own_context(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    """--hostperf-against with timer="cuda": each replica session makes its own (fake) CUDA
+    context, the device times travel back with their wall times, and the verdict is paired."""
+    tests = "import sys\n\ndef test_k(hostperf):\n    hostperf(lambda: setattr(sys.modules['torch'].cuda, " \
+            "'now', sys.modules['torch'].cuda.now + 20_000.0), name='kernel', timer='cuda')\n"
+    base = tmp_path / "base"
+    for where in (pytester.path, base):
+        where.mkdir(exist_ok=True)
+        (where / "conftest.py").write_text(FAKE_TORCH)
+        (where / "test_cuda.py").write_text(tests)
+    res = pytester.runpytest_subprocess("--hostperf", f"--hostperf-against={base}", "--hostperf-samples=2000",
+                                        "--hostperf-max-time=0.3", "--hostperf-json=r.json")
+    res.assert_outcomes(passed=1)
+    import json
+
+    (r,) = json.loads((pytester.path / "r.json").read_text())["results"]
+    assert r["mode"] == "cuda-events" and r["wall_ns"]["p50"] > 0
+    assert r["verdict"]["reason"].startswith(f"paired with {base}: 4 process pair")
+    assert r["verdict"]["status"] == "unchanged"  # the same device time on both sides
