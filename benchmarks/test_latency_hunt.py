@@ -59,3 +59,28 @@ def test_latency_hunt(hostperf, cpu_pair, request, fixes):
         hostperf.expect_faster(r, MEASURED["+pinned FIFO"], factor=1.5, at="p99")
     if step == "+warm" and "baseline" in MEASURED:
         hostperf.expect_faster(r, MEASURED["baseline"], factor=3, at="p99")
+
+
+#: The offered rates of each step's sweep: from below the slow steps' capacity (~2-3k/s, the
+#: multiprocessing.Queue hand-off) to past the fast steps' (~15k/s, +warm), fixed so that every
+#: run, and both sides of a pair, offer the same rates.
+RATES = ["1k/s", "2k/s", "4k/s", "8k/s", "12k/s", "16k/s"]
+#: Requests per rate.
+SWEEP_SAMPLES = 1500
+SWEEPS = [pytest.param(dict(), id="1-baseline", marks=pytest.mark.hostperf(group="hunt-knee", rt="off", cpus="all")),
+          pytest.param(dict(arena=True, ring=True), id="3-ring",
+                       marks=pytest.mark.hostperf(group="hunt-knee", rt="off", cpus="all")),
+          pytest.param(dict(arena=True, ring=True, warm=True), id="5-warm",
+                       marks=pytest.mark.hostperf(group="hunt-knee"))]
+
+
+@pytest.mark.parametrize("fixes", SWEEPS)
+def test_latency_hunt_knee(hostperf, cpu_pair, request, fixes):
+    """Each fix's knee: the request path served open-loop at each of RATES (latency from each
+    request's intended start), and the highest rate whose p99 stays within 1 ms. A fix that
+    shortens the path moves the knee up; a commit that slows it moves the knee down, which
+    fails the paired gate (docs/open-loop.md)."""
+    with Pipeline(cpus=cpu_pair, **fixes) as path:
+        sw = hostperf.sweep(path.serve, name="serve", rates=RATES, p99="1ms", samples=SWEEP_SAMPLES)
+    hostperf.note(f"knee of {request.node.callspec.id}: "
+                  + (f"{sw.knee / 1000:g}k/s" if sw.knee else "below 1k/s") + "\n" + sw.table())

@@ -82,6 +82,22 @@ class Pipeline:
     def __exit__(self, *exc: object) -> None:
         self.consumer.__exit__(*exc)
 
+    def serve(self) -> None:
+        """One request, as an open-loop client issues it: the path alone, timed by the caller
+        (``hostperf.sweep(path.serve, rates=...)``); nothing evicted or warmed between requests,
+        which arrive as the rate says."""
+        req = self.requests[self.i % REQUESTS]
+        self.i += 1
+        ids = np.frombuffer(req, dtype=np.uint32)
+        feats = self.table[ids]
+        h = self.arena.empty((FEATURES, ROW, HIDDEN)) if self.arena is not None else np.empty((FEATURES, ROW, HIDDEN))
+        np.multiply(feats[:, :, None], self.weights[None, :, :], out=h)
+        np.maximum(h, 0.0, out=h)
+        self.checksum += float(h.sum())
+        if self.arena is not None:
+            self.arena.reset()
+        self.consumer.roundtrip()
+
     def __call__(self) -> int:
         touch(self.table if self.evict is None else self.evict)  # between requests: untimed
         req = self.requests[self.i % REQUESTS]

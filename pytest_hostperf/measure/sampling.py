@@ -26,7 +26,7 @@ import numpy as np
 
 from pytest_hostperf.errors import InvalidArgument
 from pytest_hostperf.host.warm import flat_bytes
-from pytest_hostperf.measure import device  # the warm_cache fixture's view of a buffer
+from pytest_hostperf.measure import device, openloop  # the warm_cache fixture's view of a buffer
 
 Clock = Callable[[], int]
 CudaSurface = device.CudaSurface
@@ -110,6 +110,10 @@ class Samples:
     # timer="cuda": ``values`` are each call's device time (CUDA events), and this its host wall time
     wall: np.ndarray | None = None
     timer: str = "wall"
+    # open loop (``rate=``): ``values`` are each call's latency from its intended start, ``service``
+    # its time from its actual start; ``load`` what was asked and what happened (:func:`load_of`)
+    service: np.ndarray | None = None
+    load: dict[str, Any] | None = None
 
 
 def _block_single(fn: Callable[..., Any], args: tuple[Any, ...], buf: array[int], start: int, stop: int,
@@ -249,7 +253,8 @@ def touch(buf: Any) -> int:
 def sample(fn: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None, *,
            plan: Plan, timer: TimerInfo, clock: Clock = time.perf_counter_ns,
            sleep: Callable[[float], None] = time.sleep, self_timed: bool = False,
-           counters: Any = None, turns: Turns | None = None, cuda: CudaSurface | None = None) -> Samples:
+           counters: Any = None, turns: Turns | None = None, cuda: CudaSurface | None = None,
+           open_loop: openloop.OpenLoop | None = None) -> Samples:
     """Warm up, choose the batch size, and take ``plan.samples`` samples in ``plan.blocks`` blocks.
 
     Each block has an equal share of ``plan.max_seconds`` and of the samples; the garbage
@@ -262,7 +267,9 @@ def sample(fn: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str,
     decides when each block runs (default :class:`PauseBetweenBlocks` of the plan). With
     ``cuda`` (``timer="cuda"``) each call is bracketed by CUDA events from a ring made before the
     blocks (``device.py``), its device time recorded as its latency and its host wall time
-    beside it; the host waits for the device once per block, inside the block's turn.
+    beside it; the host waits for the device once per block, inside the block's turn. With
+    ``open_loop`` (``rate=``) the calls are issued at its rate, each timed from its intended start
+    (``openloop.py``), its service time beside it; each block starts a fresh schedule.
     """
     if turns is None:
         turns = PauseBetweenBlocks(plan.pause_fraction, plan.min_pause_seconds, sleep)
@@ -277,8 +284,8 @@ def sample(fn: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str,
     warm_calls = int(warm.size)
     if cuda is not None:
         cuda.synchronize()  # the warm-up's device work ends inside this turn
-    batch = 1 if self_timed or cuda is not None else plan.batch or batch_size(call_ns, timer.overhead_ns,
-                                                                               timer.resolution_ns)
+    per_call = self_timed or cuda is not None or open_loop is not None  # each call its own sample
+    batch = 1 if per_call else plan.batch or batch_size(call_ns, timer.overhead_ns, timer.resolution_ns)
     if batch > 1 and plan.batch is None:
         # A single timed call is mostly timer; time groups of calls to learn what one costs.
         call_ns, probe_calls = _per_call_ns(fn, args, clock, deadline=clock() + int(plan.warmup_seconds * 1e9))
@@ -286,6 +293,8 @@ def sample(fn: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str,
         batch = batch_size(call_ns, timer.overhead_ns, timer.resolution_ns)
     # A call slower than the whole budget would still run once per block: shrink the blocks.
     sample_ns = max(call_ns * batch, 1.0)
+    if open_loop is not None:  # a call takes its slot in the schedule at least
+        sample_ns = max(sample_ns, 1e9 / open_loop.rate)
     blocks = max(1, min(plan.blocks, plan.samples, int(plan.max_seconds * 1e9 // sample_ns)))
     per_block = math.ceil(plan.samples / blocks)  # the buffer's stride; the first blocks take one more call
     want = [plan.samples // blocks + (b < plan.samples % blocks) for b in range(blocks)]  # sums to plan.samples
@@ -294,6 +303,10 @@ def sample(fn: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str,
     buf = array("q", bytes(8 * per_block * blocks))
     ring = device.EventRing(cuda, per_block) if cuda is not None else None
     dev = np.zeros(per_block * blocks) if ring is not None else None
+    svc = array("q", bytes(8 * per_block * blocks)) if open_loop is not None else None
+    offsets = open_loop.offsets(per_block) if open_loop is not None and open_loop.arrivals == "fixed" else None
+    active_ns = 0
+    backlogged = 0
     sizes: list[int] = []
     deltas: list[np.ndarray] = []
     truncated = False
@@ -308,7 +321,16 @@ def sample(fn: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str,
                 touch(warm_buf)
             before = counters.read() if counters is not None else None
             t_start = clock()
-            if ring is not None and dev is not None:
+            if open_loop is not None and svc is not None:
+                sched = offsets if offsets is not None else \
+                    open_loop.offsets(per_block, np.random.default_rng((open_loop.seed, b)))  # made before the block
+                first = clock()
+                end, late = openloop.block_open(fn, args, buf, svc, start, start + want[b], sched, first,
+                                                t_start + block_ns, clock, sleep)
+                active_ns += clock() - first
+                span = sched[max(end - start - 1, 0)]
+                backlogged += late > openloop.BACKLOG_SHARE * max(span, 1)
+            elif ring is not None and dev is not None:
                 end = device.block_cuda(fn, args, ring, buf, start, start + want[b], t_start + block_ns, clock)
                 dev[start:end] = ring.elapsed_ns(end - start)  # one wait per block, in this turn
             elif self_timed:
@@ -333,6 +355,12 @@ def sample(fn: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str,
     raw = np.frombuffer(buf, dtype=np.int64)
     taken = np.concatenate([raw[i * per_block: i * per_block + n] for i, n in enumerate(sizes)])
     values = taken.astype(np.float64) / batch
+    service = load = None
+    if svc is not None and open_loop is not None:
+        service = np.concatenate([np.frombuffer(svc, dtype=np.int64)[i * per_block: i * per_block + n]
+                                  for i, n in enumerate(sizes)]).astype(np.float64)
+        load = {"rate": open_loop.rate, "arrivals": open_loop.arrivals, "calls": int(taken.size),
+                "active_s": active_ns / 1e9, "backlogged": backlogged, "blocks": len(sizes)}
     wall = None
     if dev is not None:  # the device times are the latencies; the host's wall times ride beside them
         wall, values = values, np.concatenate([dev[i * per_block: i * per_block + n] for i, n in enumerate(sizes)])
@@ -340,7 +368,7 @@ def sample(fn: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str,
                    calls=int(taken.size) * batch + warm_calls, seconds=time.monotonic() - started,
                    truncated=truncated, counter_names=counters.names if counters is not None else (),
                    counter_deltas=np.array(deltas) if deltas else None, wall=wall,
-                   timer="cuda" if dev is not None else "wall")
+                   timer="cuda" if dev is not None else "wall", service=service, load=load)
 
 
 def merge(first: Samples, more: Samples) -> Samples:
@@ -352,13 +380,19 @@ def merge(first: Samples, more: Samples) -> Samples:
     same = first.counter_names == more.counter_names and first.counter_deltas is not None \
         and more.counter_deltas is not None
     wall = np.concatenate([first.wall, more.wall]) if first.wall is not None and more.wall is not None else None
+    service = np.concatenate([first.service, more.service]) \
+        if first.service is not None and more.service is not None else None
+    load = None
+    if first.load is not None and more.load is not None:
+        load = dict(first.load, **{k: first.load[k] + more.load[k] for k in ("calls", "active_s", "backlogged",
+                                                                             "blocks")})
     return Samples(values=np.concatenate([first.values, more.values]),
                    block_sizes=first.block_sizes + more.block_sizes, batch=first.batch,
                    warmup_calls=first.warmup_calls + more.warmup_calls, calls=first.calls + more.calls,
                    seconds=first.seconds + more.seconds, truncated=first.truncated or more.truncated,
                    counter_names=first.counter_names if same else (),
                    counter_deltas=np.concatenate([first.counter_deltas, more.counter_deltas]) if same else None,
-                   wall=wall, timer=first.timer)
+                   wall=wall, timer=first.timer, service=service, load=load)
 
 
 def batch_size(call_ns: float, overhead_ns: float, resolution_ns: float, *,
@@ -381,3 +415,15 @@ def batch_size(call_ns: float, overhead_ns: float, resolution_ns: float, *,
     if k > 1 and (k - 1) * per_call >= need:  # need/per_call rounded up past an exact multiple
         k -= 1
     return int(min(max_batch, k))
+
+
+def load_of(raw: Samples) -> dict[str, Any] | None:
+    """An open-loop measurement's load, as reported: the rate asked and achieved, whether it was
+    saturated (``openloop.saturated``), the arrivals; None for a closed loop."""
+    if raw.load is None:
+        return None
+    d = raw.load
+    achieved = d["calls"] / d["active_s"] if d["active_s"] > 0 else 0.0
+    return {"rate": d["rate"], "achieved": achieved, "arrivals": d["arrivals"],
+            "saturated": openloop.saturated(d["rate"], achieved, d["backlogged"], d["blocks"]),
+            "backlogged_blocks": d["backlogged"], "blocks": d["blocks"]}

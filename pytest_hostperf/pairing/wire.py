@@ -21,6 +21,9 @@ def samples_to_wire(raw: Samples) -> Json:
                  "truncated": raw.truncated}
     if raw.wall is not None:  # timer="cuda": each call's host wall time beside its device time
         out["wall"] = _b64(raw.wall)
+    if raw.service is not None and raw.load is not None:  # rate=: each call's service time, and the load
+        out["service"] = _b64(raw.service)
+        out["load"] = dict(raw.load)
     return out
 
 
@@ -32,6 +35,11 @@ def samples_from_wire(d: Json) -> Samples:
     wall = np.frombuffer(base64.b64decode(d["wall"]), dtype="<f8").astype(np.float64) if d.get("wall") else None
     if wall is not None and wall.size != values.size:
         raise ValueError(f"samples_from_wire: {wall.size} wall times for {values.size} values")
+    service = np.frombuffer(base64.b64decode(d["service"]), dtype="<f8").astype(np.float64) \
+        if d.get("service") else None
+    if service is not None and service.size != values.size:
+        raise ValueError(f"samples_from_wire: {service.size} service times for {values.size} values")
     return Samples(values=values, block_sizes=sizes, batch=int(d["batch"]), warmup_calls=int(d["warmup_calls"]),
                    calls=int(d["calls"]), seconds=float(d["seconds"]), truncated=bool(d["truncated"]), wall=wall,
-                   timer="cuda" if wall is not None else "wall")
+                   timer="cuda" if wall is not None else "wall", service=service,
+                   load=dict(d["load"]) if service is not None and isinstance(d.get("load"), dict) else None)

@@ -162,3 +162,59 @@ def write_plots(inputs: Sequence[tuple[str, Source]], out_dir: Path) -> list[Pat
                 fig.savefig(path, format=ext, dpi=110, metadata={"Date": None} if ext == "svg" else None)
                 written.append(path)
     return written
+
+
+def sweep_points(results: Sequence[Any]) -> dict[str, list[tuple[float, float, float, float, bool]]]:
+    """The rate sweeps among a run's result records (open-loop measurements named
+    ``<label>@<rate>``, ``hostperf.sweep``): ``"<test> <label>"`` -> [(rate, p50, p99, p99.9,
+    saturated)] by rate, for sweeps of two rates or more."""
+    out: dict[str, list[tuple[float, float, float, float, bool]]] = {}
+    for r in results:
+        load = getattr(r, "load", None)
+        if not load or "@" not in r.name:
+            continue
+        label = f"{r.nodeid} {r.name.rsplit('@', 1)[0]}"
+        out.setdefault(label, []).append((float(load["rate_per_s"]), float(r.p50_ns), float(r.p99_ns),
+                                          float(r.p999_ns), bool(load["saturated"])))
+    return {k: sorted(v) for k, v in out.items() if len(v) >= 2}
+
+
+def write_sweep_plots(results: Sequence[Any], out_dir: Path) -> list[Path]:
+    """``--hostperf-plot``: for each rate sweep, its p50, p99 and p99.9 against the offered rate
+    (log latency), saturated rates marked; ``sweep-<label>.png`` and ``.svg``."""
+    sweeps = sweep_points(results)
+    if not sweeps:
+        return []
+    matplotlib = require_matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    taken: set[str] = set()
+    for label, pts in sweeps.items():
+        fig = Figure(figsize=(8.0, 5.0), layout="constrained")
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        rates = np.array([p[0] for p in pts])
+        for i, stat in enumerate(("p50", "p99", "p99.9")):
+            ax.plot(rates, np.maximum([p[1 + i] for p in pts], 1.0), marker="o", label=stat)
+        sat = [p for p in pts if p[4]]
+        if sat:
+            ax.plot([p[0] for p in sat], [p[2] for p in sat], "x", color="red", markersize=10, label="saturated")
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(_tick))
+        ax.grid(True, which="major", alpha=0.35)
+        ax.set_xlabel("offered rate (calls/s)")
+        ax.set_ylabel("latency from the intended start (log scale)")
+        fig.suptitle(f"{label}: latency against offered rate", fontsize=11)
+        ax.legend(fontsize=8, loc="upper left")
+        stem = _file_stem(f"sweep-{label}", taken)
+        with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "pytest-hostperf"}):
+            for ext in ("png", "svg"):
+                path = out_dir / f"{stem}.{ext}"
+                fig.savefig(path, format=ext, dpi=110, metadata={"Date": None} if ext == "svg" else None)
+                written.append(path)
+    return written

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -31,21 +31,22 @@ from pytest_hostperf.run.settings import (
     parse_marker,
     resolve_controls,
 )
-from pytest_hostperf.units import STATS
+from pytest_hostperf.units import STATS, format_ns, parse_duration
 
 if TYPE_CHECKING:
     from pytest_hostperf.gate.seam import Asked, Gate, Judged
     from pytest_hostperf.measure.counters import Reader
     from pytest_hostperf.measure.device import CudaSurface
+    from pytest_hostperf.measure.openloop import OpenLoop
     from pytest_hostperf.measure.sampling import Plan, Samples, TimerInfo, Turns
     from pytest_hostperf.pairing.sides import Sampler
-    from pytest_hostperf.stats.checks import BudgetCheck, SpeedupCheck
+    from pytest_hostperf.stats.checks import BudgetCheck, SpeedupCheck, Sweep
     from pytest_hostperf.stats.result import Result
     from pytest_hostperf.stats.verdict import Verdict
     from pytest_hostperf.store.records import HostState
 
 #: hostperf's own keywords: never passed to the measured function (``kwargs={...}`` passes those).
-OWN_KEYWORDS = ("name", "samples", "self_timed", "timer", *BUDGET_KEYS, "warm", "kwargs")
+OWN_KEYWORDS = ("name", "samples", "self_timed", "timer", "rate", "arrivals", *BUDGET_KEYS, "warm", "kwargs")
 
 
 @contextlib.contextmanager
@@ -75,6 +76,7 @@ class CallSampler:
     log: RunLog
     counters: Reader | None = None
     cuda: CudaSurface | None = None  # timer="cuda": each call's device time from CUDA events
+    open_loop: OpenLoop | None = None  # rate=: calls issued at a rate, timed from their intended start
 
     def controlled(self) -> contextlib.AbstractContextManager[HostState]:
         return controlled(self.log, self.controls)
@@ -83,7 +85,8 @@ class CallSampler:
         from pytest_hostperf.measure import sampling  # numpy: loaded by the first measurement
 
         return sampling.sample(self.fn, self.args, self.kwargs, plan=plan, timer=self.timer,
-                               self_timed=self.self_timed, counters=self.counters, turns=turns, cuda=self.cuda)
+                               self_timed=self.self_timed, counters=self.counters, turns=turns, cuda=self.cuda,
+                               open_loop=self.open_loop)
 
 
 class Recorder:
@@ -113,6 +116,8 @@ class Recorder:
         self.verdicts: dict[str, Verdict] = {}
         self.why: dict[str, str] = {}  # measurement id -> counters that changed against the baseline
         self.speedups: list[SpeedupCheck] = []
+        self.sweeps: list[Sweep] = []
+        self.knee_failures: list[str] = []  # sweeps whose knee fell against the base
         if ctx.full and self.controls.rt_required:
             ok, reason, fix = sched.rt_available(self.controls.rt or sched.DEFAULT_RT_PRIORITY)
             if not ok:
@@ -134,8 +139,8 @@ class Recorder:
     def __call__(self, fn: Callable[..., Any], *args: Any, name: str | None = None,
                  samples: int | None = None, self_timed: bool = False, p99: str | float | None = None,
                  p999: str | float | None = None, max: str | float | None = None,  # budgets: the marker's keys
-                 warm: object = None, timer: str = "wall", kwargs: Mapping[str, Any] | None = None,
-                 **fn_kwargs: Any) -> Result:
+                 warm: object = None, timer: str = "wall", rate: str | float | None = None,
+                 arrivals: str = "fixed", kwargs: Mapping[str, Any] | None = None, **fn_kwargs: Any) -> Result:
         """Measure ``fn(*args, **kwargs)`` call by call and return its ``Result``.
 
         ``name`` labels the measurement (default: the function's name); it must be unique
@@ -153,6 +158,12 @@ class Recorder:
         measurement is labelled ``cuda-events``. Needs torch with a CUDA device (else a clear
         error naming the fix); without ``--hostperf-cpus`` or a marker's ``cpus`` it is pinned
         to a CPU local to the GPU where the GPU's NUMA node is known.
+        ``rate="20k/s"``: open loop. The calls are issued at that rate (``arrivals="fixed"``
+        intervals, or ``"poisson"``), each call's latency measured from its **intended** start (a
+        call queued behind a stall counts its wait: no coordinated omission) and its service time
+        from its actual start kept beside it; the achieved rate is reported, and a function that
+        cannot keep up is ``saturated``: over any budget, never a passing comparison
+        (docs/open-loop.md).
         Every other keyword goes to ``fn``; ``kwargs={...}`` passes ``fn`` keywords that share a
         name with one of hostperf's own (``name``, ``samples``, ``self_timed``, ``p99``,
         ``p999``, ``max``, ``warm``, ``kwargs``).
@@ -186,6 +197,18 @@ class Recorder:
                 near = gpu.local_cpu()
                 if near is not None:
                     controls = replace(controls, cpus=(near,))
+        open_loop = None
+        if rate is not None:
+            import zlib
+
+            from pytest_hostperf.measure import openloop  # numpy: loaded where first used
+
+            if self_timed or timer != "wall":
+                raise InvalidArgument("hostperf(..., rate=...): an open-loop measurement times each call from its "
+                                      "intended start on the host clock; drop self_timed / timer")
+            # Poisson arrivals: one schedule per measurement, the same on both sides of a pair
+            open_loop = openloop.OpenLoop(openloop.parse_rate(rate), arrivals,
+                                          seed=zlib.crc32(f"{self._nodeid}[{name}]".encode()))
         mid = f"{self._nodeid}[{name}]"
         base = self._ctx.baseline_of(mid)
         plan = replace(sampling_plan(self._ctx.settings, samples or self.settings.samples,
@@ -193,7 +216,7 @@ class Recorder:
         instruments = self._ctx.instruments
         paired = self._ctx.settings.against is not None  # the paired head reads no counters in its turns
         sampler = CallSampler(fn, args, kwargs, instruments.timer, self_timed, controls, self._log,
-                              None if paired else instruments.reader, cuda)
+                              None if paired else instruments.reader, cuda, open_loop)
         smoke = not self._ctx.full
         asked = Asked(mid=mid, nodeid=self._nodeid, name=name, plan=plan, tolerance=self.tolerance,
                       budgeted=bool(budgets), sampler=sampler,
@@ -243,10 +266,14 @@ class Recorder:
         from pytest_hostperf.gate.seam import NotCompared  # numpy: loaded by the first measurement
         from pytest_hostperf.stats import checks as budget_checks  # numpy: loaded where first used
         from pytest_hostperf.stats import counter_changes  # numpy: loaded where first used
+        from pytest_hostperf.stats.checks import saturation_text as checks_saturation  # numpy: loaded where first used
         from pytest_hostperf.store import records  # numpy: loaded where first used
 
         self._progress_end()
         res = judged.result
+        saturated = checks_saturation(res)
+        if saturated:  # said in the summary with the rate achieved, whatever the budgets and verdicts
+            self._log.note(f"{res.id}: {saturated}")
         budgets = self.settings.budgets if budgets is None else budgets
         checks = [budget_checks.check_budget(res, stat, budget) for stat, budget in budgets.items()]
         self.checks.extend(checks)
@@ -264,6 +291,9 @@ class Recorder:
                                             current_ns=int(round(res.gate_p99)), tolerance_pct=self.tolerance,
                                             baseline_runs=0, extra_rounds=judged.extra_rounds, reason=outcome.why)
         elif outcome is not None:
+            if res.saturated and outcome.status != "regressed":  # never a passing comparison of a queue
+                outcome = replace(outcome, status="inconclusive",
+                                  reason=f"{checks_saturation(res)}; {outcome.reason}")
             self.verdicts[res.id] = outcome
             verdict = records.VerdictRecord.of(outcome, judged.extra_rounds)
         record = records.ResultRecord.of(res, budgets=[records.BudgetRecord.of(c) for c in checks], host=judged.host,
@@ -293,6 +323,65 @@ class Recorder:
                       summarize=lambda x: self._summarize(x, name=name),
                       not_gated=None if gate else (why_not or "not gated"), repeatable=again is not None)
         return self._keep(self._rounds_gate.judge(asked))
+
+    def sweep(self, fn: Callable[..., Any], *args: Any, rates: Sequence[str | float], p99: str | float | None = None,
+              within: float = 3.0, name: str | None = None, arrivals: str = "fixed", samples: int | None = None,
+              kwargs: Mapping[str, Any] | None = None, **fn_kwargs: Any) -> Sweep:
+        """Latency against offered rate: ``fn`` measured open-loop at each of ``rates`` (each a
+        measurement ``<name>@<rate>``, gated as any other, with no budget of its own), and the
+        **knee**: the highest rate whose p99 stays within ``p99`` (a budget, ``"200us"``), or
+        without one within ``within`` x the unloaded p99 (the service time's p99 at the lowest
+        rate). The knee is gated too: against the baseline or the base measured now, a knee
+        that falls fails the test (``knee fell from 42k/s to 31k/s``)."""
+        from pytest_hostperf.measure import openloop  # numpy: loaded where first used
+        from pytest_hostperf.stats import checks  # numpy: loaded where first used
+
+        if not rates:
+            raise InvalidArgument("hostperf.sweep(..., rates=...): give at least one rate, "
+                                  "e.g. rates=['10k/s', '20k/s']")
+        if not (isinstance(within, (int, float)) and within > 1):
+            raise InvalidArgument(f"hostperf.sweep(..., within=...): {within!r} is not a factor above 1 (e.g. 3)")
+        offered = sorted(openloop.parse_rate(r) for r in rates)
+        label = name if name is not None else getattr(fn, "__qualname__", None) or type(fn).__name__
+        results = [self(fn, *args, name=f"{label}@{openloop.format_rate(r)}", rate=r, arrivals=arrivals,
+                        samples=samples, p99="off", p999="off", max="off", kwargs=kwargs, **fn_kwargs)
+                   for r in offered]
+        if p99 is not None:
+            limit_ns = float(parse_duration(p99, what="hostperf.sweep(..., p99=...)"))
+            limit = f"p99 <= {format_ns(limit_ns)}"
+        else:
+            unloaded = (results[0].load or {}).get("service", {}).get("p99", results[0].p99)
+            limit_ns = within * float(unloaded)
+            limit = f"p99 <= {within:g}x the unloaded p99 ({format_ns(unloaded)}, the service time at " \
+                    f"{openloop.format_rate(offered[0])})"
+        rows = tuple(checks.SweepRow(rate=r, achieved=(res.load or {}).get("achieved", r), p50=res.p50, p99=res.p99,
+                                     p999=res.p999, saturated=res.saturated, result_id=res.id)
+                     for r, res in zip(offered, results))
+        sw = checks.Sweep(label, rows, limit_ns, limit, checks.knee([(r.rate, r.p99, r.saturated) for r in rows],
+                                                                     limit_ns))
+        self._log.note(f"{self._nodeid}: sweep {label}: knee "
+                       f"{openloop.format_rate(sw.knee) if sw.knee else 'below the lowest rate'} ({limit})")
+        self.sweeps.append(sw)
+        self._gate_knee(sw, results)
+        return sw
+
+    def _gate_knee(self, sw: Sweep, results: Sequence[Result]) -> None:
+        """Fail the test when the knee fell against the baseline (or the base measured now): both
+        knees from the gate's statistic (the median block p99) of each rate, head and base alike."""
+        from pytest_hostperf.measure import openloop  # numpy: loaded where first used
+        from pytest_hostperf.stats import checks  # numpy: loaded where first used
+
+        verdicts = [self.verdicts.get(r.id) for r in results]
+        if not all(v is not None and v.baseline_ns for v in verdicts):
+            return  # a rate new here, or not compared: no knee of the base to compare with
+        head = checks.knee([(row.rate, v.current_ns, row.saturated) for row, v in zip(sw.rows, verdicts)
+                            if v is not None], sw.limit_ns)
+        base = checks.knee([(row.rate, float(v.baseline_ns or 0), False) for row, v in zip(sw.rows, verdicts)
+                            if v is not None], sw.limit_ns)
+        if base is not None and (head is None or head < base):
+            fell = openloop.format_rate(head) if head is not None else "below the lowest rate"
+            self.knee_failures.append(f"{self._nodeid}: sweep {sw.name}: knee fell from {openloop.format_rate(base)} "
+                                      f"to {fell} ({sw.limit}, on the median block p99 of each rate, head and base)")
 
     def note(self, text: str) -> None:
         """Add a line to the hostperf section of the terminal summary and the JSON report
@@ -340,7 +429,7 @@ class Recorder:
         def why(mid: str) -> str:
             return f" — {self.why[mid]}" if mid in self.why else ""
 
-        failures = [c.message + why(c.result_id) for c in self.checks if c.failed]
+        failures = [c.message + why(c.result_id) for c in self.checks if c.failed] + list(self.knee_failures)
         failures += [verdict.regression_message(mid, v) + why(mid) for mid, v in self.verdicts.items() if v.failed]
         if not strict:
             return failures

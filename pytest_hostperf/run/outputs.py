@@ -230,6 +230,7 @@ def write_plots(ctx: RunContext, log: RunLog, report: Report) -> None:
         if ctx.baseline is not None:
             inputs.insert(0, ("baseline", compare.source_from_baseline(ctx.baseline, name=ctx.baseline_name())))
         written = plots.write_plots(inputs, out)
+        written += plots.write_sweep_plots(report.results, out)  # latency against offered rate
     except PlotUnavailable as exc:
         log.warnings.append(f"plots NOT written: {exc}")
         return

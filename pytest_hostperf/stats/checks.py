@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pytest_hostperf.measure.openloop import format_rate
 from pytest_hostperf.stats import percentiles as stats
 from pytest_hostperf.stats.verdict import GATED, ratio_interval
 from pytest_hostperf.units import STAT_LABELS, format_ns
@@ -32,6 +33,7 @@ class BudgetCheck:
     interval_ns: tuple[float, float]
     status: str  # "within" | "over-budget" | "inconclusive"
     mode: str
+    saturated: str | None = None  # an open-loop measurement that could not keep up: never within a budget
 
     @property
     def failed(self) -> bool:
@@ -44,8 +46,10 @@ class BudgetCheck:
         what = {"within": "is within", "over-budget": "is over", "inconclusive": "may be over"}[self.status]
         text = (f"{self.result_id}: {label} {format_ns(self.estimate_ns)} "
                 f"[95% CI {format_ns(lo)} .. {format_ns(hi)}] {what} its budget of {format_ns(self.budget_ns)}")
-        if self.mode != "single":
+        if self.mode.startswith("batched("):
             text += f" ({self.mode}: percentiles of {self.mode[8:-1]}-call means)"
+        if self.saturated:
+            text += f"; {self.saturated}"
         return text
 
 
@@ -74,7 +78,21 @@ def check_budget(result: Result, stat: str, budget_ns: int) -> BudgetCheck:
         status = "inconclusive"
     else:
         status = "within"
-    return BudgetCheck(result.id, stat, int(budget_ns), est, (lo, hi), status, result.mode)
+    why = saturation_text(result)
+    if why:  # its latency grows with the run's length: no budget is met by a queue that never drains
+        status = "over-budget"
+    return BudgetCheck(result.id, stat, int(budget_ns), est, (lo, hi), status, result.mode, why)
+
+
+def saturation_text(result: Result) -> str | None:
+    """Why an open-loop result cannot be judged as it stands (None unless saturated): the rate it
+    achieved against the rate asked."""
+    load = result.load
+    if not load or not load.get("saturated"):
+        return None
+    return (f"saturated: achieved {format_rate(load['achieved'])} of the {format_rate(load['rate'])} asked "
+            f"({load['backlogged_blocks']} of {load['blocks']} blocks ended with a backlog); the function cannot "
+            "keep up with this rate, so its latency from the intended start grows with the run")
 
 
 # --------------------------------------------------------------------------- relative budgets
@@ -117,3 +135,52 @@ def check_speedup(fast: Result, slow: Result, *, factor: float, stat: str = "p99
     speedup, s_lo, s_hi = 1 / ratio, 1 / hi, 1 / lo
     status = "holds" if s_lo >= factor else "fails" if s_hi < factor else "inconclusive"
     return SpeedupCheck(fast.id, slow.id, stat, factor, speedup, (s_lo, s_hi), status)
+
+
+# --------------------------------------------------------------------------- rate sweeps
+
+
+@dataclass(frozen=True, slots=True)
+class SweepRow:
+    """One offered rate of a sweep: what it measured (ns) and the rate it achieved."""
+
+    rate: float
+    achieved: float
+    p50: float
+    p99: float
+    p999: float
+    saturated: bool
+    result_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    """Latency against offered rate (``hostperf.sweep``): one row per rate, and the knee, the
+    highest rate whose p99 stays within ``limit_ns`` (unsaturated; None: no rate did)."""
+
+    name: str
+    rows: tuple[SweepRow, ...]
+    limit_ns: float
+    limit: str  # how the limit was set: "p99 <= 200 us" or "p99 <= 3x the unloaded p99 (...)"
+    knee: float | None
+
+    def table(self) -> str:
+        """The sweep as lines: rate, achieved, p50, p99, p99.9, and where the knee is."""
+        lines = [f"{'offered':>10}  {'achieved':>10}  {'p50':>9}  {'p99':>9}  {'p99.9':>9}"]
+        for r in self.rows:
+            mark = "  saturated" if r.saturated else ("  <- knee" if self.knee == r.rate else "")
+            lines.append(f"{format_rate(r.rate):>10}  {format_rate(r.achieved):>10}  {format_ns(r.p50):>9}  "
+                         f"{format_ns(r.p99):>9}  {format_ns(r.p999):>9}{mark}")
+        return "\n".join(lines)
+
+
+def knee(rates: list[tuple[float, float, bool]], limit_ns: float) -> float | None:
+    """The highest rate whose p99 is within ``limit_ns`` and that was not saturated, among
+    ``(rate, p99_ns, saturated)``; a rate past one that failed does not count (the knee is where
+    the tail first falls apart, not a lucky rate beyond it). None: not even the lowest rate."""
+    best = None
+    for rate, p99, sat in sorted(rates):
+        if sat or not p99 <= limit_ns:
+            break
+        best = rate
+    return best

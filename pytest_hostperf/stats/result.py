@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from pytest_hostperf.measure.sampling import Samples
+from pytest_hostperf.measure.openloop import format_rate
+from pytest_hostperf.measure.sampling import Samples, load_of
 from pytest_hostperf.stats import counter_changes
 from pytest_hostperf.stats import percentiles as stats
 
@@ -47,6 +48,8 @@ class Result:
     series: str | None = None  # the marker's ``series``: a steps table (steps.py)
     timer: str = "wall"  # "cuda": each latency is the call's device time from CUDA events
     wall: dict[str, float] | None = None  # timer="cuda": the host wall time of the calls, p50 and p99
+    # rate=: the load (rate asked and achieved, saturated, arrivals) and the calls' service time percentiles
+    load: dict[str, Any] | None = None
 
     @property
     def mode(self) -> str:
@@ -54,7 +57,14 @@ class Result:
         each call's device time was taken with CUDA events (``timer="cuda"``)."""
         if self.timer == "cuda":
             return "cuda-events"
+        if self.load is not None:
+            return f"open-loop({format_rate(self.load['rate'])})"
         return "single" if self.batch == 1 else f"batched({self.batch})"
+
+    @property
+    def saturated(self) -> bool:
+        """An open-loop measurement whose function could not keep up with the rate asked."""
+        return bool(self.load and self.load.get("saturated"))
 
     @property
     def batched(self) -> bool:
@@ -95,4 +105,14 @@ def summarize(raw: Samples, *, nodeid: str, name: str, group: str | None = None,
         counters=counters, series=series, timer=raw.timer,
         wall=None if raw.wall is None or not raw.wall.size else
         {"p50": float(np.percentile(raw.wall, 50)), "p99": float(np.percentile(raw.wall, 99))},
+        load=_load(raw),
     )
+
+
+def _load(raw: Samples) -> dict[str, Any] | None:
+    """An open-loop result's load: what ``sampling.load_of`` says, and the service time's p50, p99, p99.9."""
+    load = load_of(raw)
+    if load is None or raw.service is None or not raw.service.size:
+        return load
+    return dict(load, service={s: float(np.percentile(raw.service, q)) for s, q in
+                               (("p50", 50), ("p99", 99), ("p999", 99.9))})

@@ -161,6 +161,12 @@ def _result(r: object, w: str, seen: set[str]) -> None:
     seen.add(r["id"])
     if not isinstance(r.get("mode"), str):
         raise _Invalid(f"{w}.mode", "expected 'single', 'batched(k)' or 'cuda-events'")
+    if r.get("load") is not None:  # rate=: an open-loop measurement's load
+        load = _object(r["load"], f"{w}.load")
+        for k in ("rate_per_s", "achieved_per_s"):
+            _number(load.get(k), f"{w}.load.{k}")
+        _flag(load.get("saturated"), f"{w}.load.saturated")
+        _text(load.get("arrivals"), f"{w}.load.arrivals")
     if r.get("wall_ns") is not None:  # timer="cuda": the calls' host wall time beside their device time
         wall = _object(r["wall_ns"], f"{w}.wall_ns")
         for k in ("p50", "p99"):

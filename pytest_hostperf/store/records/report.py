@@ -59,6 +59,7 @@ class ResultRecord:
     worker: str | None = None  # the xdist worker that measured it
     series: str | None = None  # the steps table it is a step of (the marker's ``series``; steps.py)
     wall_ns: Json | None = None  # timer="cuda": the calls' host wall time, {"p50": ns, "p99": ns}
+    load: Json | None = None  # rate=: rate asked and achieved, saturated, arrivals, service time percentiles
 
     def get(self, stat: str) -> int:
         """``get("p99")`` -> ``p99_ns``."""
@@ -85,7 +86,8 @@ class ResultRecord:
         return _opt(d, host=None if self.host is None else self.host.to_json(),
                     verdict=None if self.verdict is None else self.verdict.to_json(), why=self.why,
                     not_gated=self.not_gated, counters=self.counters, worker=self.worker,
-                    series=self.series, wall_ns=dict(self.wall_ns) if self.wall_ns else None)
+                    series=self.series, wall_ns=dict(self.wall_ns) if self.wall_ns else None,
+                    load=dict(self.load) if self.load else None)
 
     @classmethod
     def of(cls, r: Result, *, budgets: Sequence[BudgetRecord] = (), histogram: Json | None = None,
@@ -98,7 +100,8 @@ class ResultRecord:
                    intervals_ns={s: (_ns(lo), _ns(hi)) for s, (lo, hi) in r.intervals.items()},
                    blocks=tuple(Block.of(b) for b in r.blocks), budgets=tuple(budgets), histogram=histogram,
                    host=host, verdict=verdict, why=why, not_gated=not_gated, counters=counters,
-                   series=r.series, wall_ns={s: _ns(v) for s, v in r.wall.items()} if r.wall else None)
+                   series=r.series, wall_ns={s: _ns(v) for s, v in r.wall.items()} if r.wall else None,
+                   load=_load_record(r.load))
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> ResultRecord:
@@ -116,7 +119,19 @@ class ResultRecord:
             verdict=VerdictRecord.from_json(d.get("verdict")), why=d.get("why"), not_gated=d.get("not_gated"),
             counters=d.get("counters") if isinstance(d.get("counters"), dict) else None, worker=d.get("worker"),
             series=d.get("series") if isinstance(d.get("series"), str) else None,
-            wall_ns=dict(d["wall_ns"]) if isinstance(d.get("wall_ns"), dict) else None)
+            wall_ns=dict(d["wall_ns"]) if isinstance(d.get("wall_ns"), dict) else None,
+            load=dict(d["load"]) if isinstance(d.get("load"), dict) else None)
+
+
+def _load_record(load: Mapping[str, Any] | None) -> Json | None:
+    """An open-loop result's load as the report keeps it (rates in calls/s, times in whole ns)."""
+    if not load:
+        return None
+    out = {"rate_per_s": round(float(load["rate"]), 3), "achieved_per_s": round(float(load["achieved"]), 3),
+           "saturated": bool(load["saturated"]), "arrivals": str(load["arrivals"])}
+    if load.get("service"):
+        out["service_ns"] = {s: _ns(v) for s, v in load["service"].items()}
+    return out
 
 
 def _nodeid_of(mid: str) -> str:
