@@ -256,6 +256,7 @@ def sample(fn: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str,
     first timestamp and just after its last, never inside the timed region. ``turns``
     decides when each block runs (default :class:`PauseBetweenBlocks` of the plan).
     """
+    in_turns = turns is not None  # paired: the other side expects exactly plan.blocks blocks
     if turns is None:
         turns = PauseBetweenBlocks(plan.pause_fraction, plan.min_pause_seconds, sleep)
     if kwargs:
@@ -274,6 +275,8 @@ def sample(fn: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str,
     # A call slower than the whole budget would still run once per block: shrink the blocks.
     sample_ns = max(call_ns * batch, 1.0)
     blocks = max(1, min(plan.blocks, plan.samples, int(plan.max_seconds * 1e9 // sample_ns)))
+    if in_turns:  # each block takes its turn with one call at least, however slow the call
+        blocks = max(1, min(plan.blocks, plan.samples))
     per_block = math.ceil(plan.samples / blocks)  # the buffer's stride; the first blocks take one more call
     want = [plan.samples // blocks + (b < plan.samples % blocks) for b in range(blocks)]  # sums to plan.samples
     block_ns = int(plan.max_seconds * 1e9 / blocks)

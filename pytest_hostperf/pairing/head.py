@@ -362,7 +362,9 @@ class Rounds:
             raw = samples_from_wire(got["raw"])
         except (KeyError, TypeError, ValueError) as exc:
             raise MeasurementError(f"paired {self.mid}: the {rep.who} sent no readable samples ({exc})") from None
-        if len(raw.block_sizes) != blocks:
+        if len(raw.block_sizes) != blocks:  # the pair's turns no longer match: nothing later can pair
+            self.head.break_pairing(f"the {rep.who} took {len(raw.block_sizes)} blocks of {self.mid}, not {blocks}",
+                                    rep)
             raise MeasurementError(f"paired {self.mid}: the {rep.who} took {len(raw.block_sizes)} blocks, "
                                    f"not {blocks}")
         return raw
