@@ -271,6 +271,7 @@ def sample(fn: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str,
     ``open_loop`` (``rate=``) the calls are issued at its rate, each timed from its intended start
     (``openloop.py``), its service time beside it; each block starts a fresh schedule.
     """
+    in_turns = turns is not None  # paired: the other side expects exactly plan.blocks blocks
     if turns is None:
         turns = PauseBetweenBlocks(plan.pause_fraction, plan.min_pause_seconds, sleep)
     if kwargs:
@@ -296,6 +297,8 @@ def sample(fn: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str,
     if open_loop is not None:  # a call takes its slot in the schedule at least
         sample_ns = max(sample_ns, 1e9 / open_loop.rate)
     blocks = max(1, min(plan.blocks, plan.samples, int(plan.max_seconds * 1e9 // sample_ns)))
+    if in_turns:  # each block takes its turn with one call at least, however slow the call
+        blocks = max(1, min(plan.blocks, plan.samples))
     per_block = math.ceil(plan.samples / blocks)  # the buffer's stride; the first blocks take one more call
     want = [plan.samples // blocks + (b < plan.samples % blocks) for b in range(blocks)]  # sums to plan.samples
     block_ns = int(plan.max_seconds * 1e9 / blocks)

@@ -306,7 +306,11 @@ class AgainstHead:
         pplan = replace(plan, batch=int(probed["batch"]), samples=samples,
                         max_seconds=plan.max_seconds * min(samples / plan.samples, PAIRED_TIME_SCALE))
         self._stage = "turns"
-        rounds = Rounds(self, mid, name, pplan)
+        # a sample slower than a block's share of the time budget: each pair's first round takes the
+        # fewest block pairs (2, one ABBA), not the plan's share of blocks (a 250 ms round would
+        # otherwise take 6 turns a side in each of the 4 pairs: 12 s where pytest-benchmark took 1.3)
+        slow = float(probed.get("sample_ns") or 0.0) * 1e-9 > pplan.max_seconds / pplan.blocks
+        rounds = Rounds(self, mid, name, pplan, slow=slow)
         decided = rounds.run(self.tolerance)
         for rep in self.replicas:
             rep.ctl.send(enough=name)
@@ -331,7 +335,7 @@ class AgainstHead:
 class Rounds:
     """The block pairs of one measurement, as each process pair takes them."""
 
-    def __init__(self, head: AgainstHead, mid: str, name: str, plan: Plan) -> None:
+    def __init__(self, head: AgainstHead, mid: str, name: str, plan: Plan, *, slow: bool = False) -> None:
         self.head = head
         self.mid = mid
         self.name = name
@@ -340,7 +344,7 @@ class Rounds:
         n = len(head.pairs)
         # block pairs per process pair in the first round: the plan's blocks shared out, even so
         # that each process pair's ABBA schedule starts with each side as often
-        self.first = max(2, 2 * math.ceil(plan.blocks / n / 2))
+        self.first = 2 if slow else max(2, 2 * math.ceil(plan.blocks / n / 2))
         self.groups: list[list[float]] = [[] for _ in range(n)]  # per process pair: log ratios of its block pairs
         self.head_p99: list[float] = []
         self.base_p99: list[float] = []
@@ -362,7 +366,9 @@ class Rounds:
             raw = samples_from_wire(got["raw"])
         except (KeyError, TypeError, ValueError) as exc:
             raise MeasurementError(f"paired {self.mid}: the {rep.who} sent no readable samples ({exc})") from None
-        if len(raw.block_sizes) != blocks:
+        if len(raw.block_sizes) != blocks:  # the pair's turns no longer match: nothing later can pair
+            self.head.break_pairing(f"the {rep.who} took {len(raw.block_sizes)} blocks of {self.mid}, not {blocks}",
+                                    rep)
             raise MeasurementError(f"paired {self.mid}: the {rep.who} took {len(raw.block_sizes)} blocks, "
                                    f"not {blocks}")
         return raw
@@ -424,8 +430,11 @@ class Rounds:
         """The first round of pairs, more while undecided, and the verdict of them all."""
         n = len(self.head.pairs)
         first = self.next_round(self.first)
+        # more pairs while undecided, for at most MORE_S or 3x the measurement's own time budget
+        # (pytest-benchmark's 1 s --benchmark-max-time: 3 s more at most, not 10)
         pv = paired.sequential(lambda more: self.next_round(max(2, 2 * round(more / n / 2))),
-                               tolerance_pct=tolerance, first=first.size, initial=first, decide=self.decide)
+                               tolerance_pct=tolerance, first=first.size, initial=first, decide=self.decide,
+                               deadline_s=min(paired.MORE_S, 3 * self.plan.max_seconds))
         why = f"paired with {self.head.ref}: {pv.reason}"
         if self.small():
             why += (f" (blocks of {min(min(self.head_sizes), min(self.base_sizes))} to "

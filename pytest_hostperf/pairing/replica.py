@@ -59,7 +59,9 @@ class Replica:
             if msg.get("probe"):
                 with sampler.controlled():
                     probe = sampler.sample(plan, None)
-                self.ctl.send(probed=name, batch=probe.batch)
+                # the time one sample takes, so the head can give a slow call fewer, longer turns
+                sample_ns = float(probe.values[len(probe.values) // 2]) * probe.batch if len(probe.values) else 0.0
+                self.ctl.send(probed=name, batch=probe.batch, sample_ns=sample_ns)
                 continue
             with sampler.controlled() as host:
                 raw = sampler.sample(plan, BatonTurns(self.role, self.baton, schedule(plan.blocks)))

@@ -5,6 +5,7 @@ files written by addopts) runs every benchmark paired against a git revision; a 
 fails exactly the slower benchmark; pytest-benchmark's own JSON keeps the head's rounds."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -89,6 +90,8 @@ def test_a_strict_suite_runs_every_benchmark_paired_and_pytest_benchmark_keeps_t
     res.assert_outcomes(passed=3)
     out = res.stdout.str()
     assert "Traceback" not in out and "PytestAssertRewriteWarning" not in out
+    if importlib.util.find_spec("pytest_codspeed") is not None:  # the dev extra installs it, as suites have it
+        assert "codspeed" in out.split("collected")[0]  # loaded beside pytest-benchmark, disabled
     by = {r["id"]: r for r in json.loads((pytester.path / "r.json").read_text())["results"]}
     assert sorted(by) == [f"test_suite.py::{t}[benchmark]" for t in ("test_other_batched", "test_sorted_pedantic",
                                                                      "test_spin")]

@@ -89,6 +89,26 @@ def test_call_slower_than_budget_shrinks_blocks() -> None:
     assert len(raw.block_sizes) == 2 and sum(raw.block_sizes) == 2
 
 
+def test_in_turns_a_slow_call_still_takes_every_block_the_other_side_expects() -> None:
+    """Paired, the two sides take plan.blocks turns each: a call slower than a block's time share
+    takes one call a block rather than fewer blocks (a pydantic benchmark's 1-block round broke a
+    pairing that expected 6)."""
+    clock = FakeClock(step=0)
+    timer = measure.TimerInfo("fake", 50, 10, 100)
+    turns: list[int] = []
+
+    class Turns:
+        def before(self, block: int) -> None:
+            turns.append(block)
+
+        def after(self, block: int, elapsed_ns: int) -> None:
+            pass
+
+    plan = measure.Plan(samples=1000, blocks=6, max_seconds=0.1, warmup_calls=1)
+    raw = measure.sample(clock.spend, (50_000_000,), plan=plan, timer=timer, clock=clock, turns=Turns())
+    assert raw.block_sizes == (1,) * 6 and turns == [0, 0, 1, 2, 3, 4, 5]
+
+
 def test_pauses_between_blocks_keep_duty_cycle() -> None:
     clock = FakeClock(step=0)
     timer = measure.TimerInfo("fake", 50, 10, 100)
