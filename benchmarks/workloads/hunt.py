@@ -48,6 +48,11 @@ SCRATCH_BYTES = FEATURES * ROW * HIDDEN * 8
 REQUESTS = 1024
 
 
+#: Extra work on each served request, in us: 0 here; a commit that sets it slows the path (the
+#: paired knee's demonstration: 20 us is ~25% of the +warm step's p50).
+SERVE_EXTRA_US = 0
+
+
 class Pipeline:
     """One request per call; returns its latency in ns (``hostperf(..., self_timed=True)``).
 
@@ -97,6 +102,10 @@ class Pipeline:
         if self.arena is not None:
             self.arena.reset()
         self.consumer.roundtrip()
+        if SERVE_EXTRA_US:  # a slower commit of the path, for the paired knee (docs/open-loop.md)
+            end = time.perf_counter_ns() + int(SERVE_EXTRA_US * 1000)
+            while time.perf_counter_ns() < end:
+                pass
 
     def __call__(self) -> int:
         touch(self.table if self.evict is None else self.evict)  # between requests: untimed

@@ -14,8 +14,9 @@ calls and time and paused between as closed-loop blocks are (the RT duty cycle).
 starts a fresh schedule after its pause, so a backlog never carries across blocks.
 
 ``saturated``: the function could not keep up with the rate, read from what happened: the
-achieved rate fell short of the asked by more than ``SATURATION_MARGIN``, or most blocks ended
-with a backlog of more than ``BACKLOG_SHARE`` of their span. Such a result never passes a
+achieved rate (calls started per second, from each block's first intended start to its last
+call's actual start) fell short of the asked by more than ``SATURATION_MARGIN``, or most blocks
+ended with a backlog of more than ``BACKLOG_SHARE`` of their span. Such a result never passes a
 budget or a comparison silently.
 """
 from __future__ import annotations

@@ -308,7 +308,8 @@ def sample(fn: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str,
     dev = np.zeros(per_block * blocks) if ring is not None else None
     svc = array("q", bytes(8 * per_block * blocks)) if open_loop is not None else None
     offsets = open_loop.offsets(per_block) if open_loop is not None and open_loop.arrivals == "fixed" else None
-    active_ns = 0
+    span_ns = 0  # each block: its last call's actual start after its first intended one
+    starts = 0  # each block: its calls after the first (the intervals the span holds)
     backlogged = 0
     sizes: list[int] = []
     deltas: list[np.ndarray] = []
@@ -330,8 +331,9 @@ def sample(fn: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str,
                 first = clock()
                 end, late = openloop.block_open(fn, args, buf, svc, start, start + want[b], sched, first,
                                                 t_start + block_ns, clock, sleep)
-                active_ns += clock() - first
                 span = sched[max(end - start - 1, 0)]
+                span_ns += span + late
+                starts += max(end - start - 1, 0)
                 backlogged += late > openloop.BACKLOG_SHARE * max(span, 1)
             elif ring is not None and dev is not None:
                 end = device.block_cuda(fn, args, ring, buf, start, start + want[b], t_start + block_ns, clock)
@@ -362,8 +364,8 @@ def sample(fn: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str,
     if svc is not None and open_loop is not None:
         service = np.concatenate([np.frombuffer(svc, dtype=np.int64)[i * per_block: i * per_block + n]
                                   for i, n in enumerate(sizes)]).astype(np.float64)
-        load = {"rate": open_loop.rate, "arrivals": open_loop.arrivals, "calls": int(taken.size),
-                "active_s": active_ns / 1e9, "backlogged": backlogged, "blocks": len(sizes)}
+        load = {"rate": open_loop.rate, "arrivals": open_loop.arrivals, "starts": starts,
+                "span_s": span_ns / 1e9, "backlogged": backlogged, "blocks": len(sizes)}
     wall = None
     if dev is not None:  # the device times are the latencies; the host's wall times ride beside them
         wall, values = values, np.concatenate([dev[i * per_block: i * per_block + n] for i, n in enumerate(sizes)])
@@ -387,7 +389,7 @@ def merge(first: Samples, more: Samples) -> Samples:
         if first.service is not None and more.service is not None else None
     load = None
     if first.load is not None and more.load is not None:
-        load = dict(first.load, **{k: first.load[k] + more.load[k] for k in ("calls", "active_s", "backlogged",
+        load = dict(first.load, **{k: first.load[k] + more.load[k] for k in ("starts", "span_s", "backlogged",
                                                                              "blocks")})
     return Samples(values=np.concatenate([first.values, more.values]),
                    block_sizes=first.block_sizes + more.block_sizes, batch=first.batch,
@@ -426,7 +428,9 @@ def load_of(raw: Samples) -> dict[str, Any] | None:
     if raw.load is None:
         return None
     d = raw.load
-    achieved = d["calls"] / d["active_s"] if d["active_s"] > 0 else 0.0
+    # calls started per second of schedule: the intervals between each block's first intended start
+    # and its last call's actual start (a stall draining after the last start does not count)
+    achieved = d["starts"] / d["span_s"] if d["span_s"] > 0 else d["rate"]
     return {"rate": d["rate"], "achieved": achieved, "arrivals": d["arrivals"],
             "saturated": openloop.saturated(d["rate"], achieved, d["backlogged"], d["blocks"]),
             "backlogged_blocks": d["backlogged"], "blocks": d["blocks"]}
