@@ -188,3 +188,17 @@ def test_a_sweep_finds_its_knee_and_a_knee_that_falls_fails(pytester: pytest.Pyt
     slow = pytester.runpytest_subprocess(*args, "--hostperf-no-confirm")
     slow.assert_outcomes(failed=1)
     slow.stdout.fnmatch_lines(["*test_sweep: sweep svc: knee fell from 1k/s to * (p99 <= 2.00 ms*"])
+
+
+def test_open_loop_blocks_pause_for_the_rt_duty_cycle_and_the_pauses_read_back() -> None:
+    """At SCHED_FIFO an open loop spins before each intended start: its blocks must still leave the
+    core idle ~12% of the time, as closed-loop blocks do, or RT throttling would stop it."""
+    clock = Clock()
+    fn = stalling(clock, work_ns=50_000, stall_ns=0, every=1)
+    timer = sampling.TimerInfo("fake", 40, 1, 2)
+    plan = sampling.Plan(samples=400, blocks=4, max_seconds=10, warmup_calls=1, warmup_seconds=0.01)
+    raw = sampling.sample(fn, plan=plan, timer=timer, clock=clock, sleep=clock.sleep,
+                          open_loop=openloop.OpenLoop(rate=10_000))  # 100 us apart: spins, never sleeps
+    assert raw.block_sizes == (100,) * 4
+    # every sleep is a pause after a block: 4 of them, each 12% of its block's ~10 ms
+    assert len(clock.slept) == 4 and all(s == pytest.approx(0.12 * 0.01, rel=0.05) for s in clock.slept)
