@@ -165,8 +165,8 @@ class Recorder:
         cannot keep up is ``saturated``: over any budget, never a passing comparison
         (docs/open-loop.md).
         Every other keyword goes to ``fn``; ``kwargs={...}`` passes ``fn`` keywords that share a
-        name with one of hostperf's own (``name``, ``samples``, ``self_timed``, ``p99``,
-        ``p999``, ``max``, ``warm``, ``kwargs``).
+        name with one of hostperf's own (``name``, ``samples``, ``self_timed``, ``timer``, ``rate``,
+        ``arrivals``, ``p99``, ``p999``, ``max``, ``warm``, ``kwargs``).
         """
         from pytest_hostperf.gate.seam import Asked  # numpy: loaded by the first measurement
         from pytest_hostperf.measure import sampling  # numpy: loaded where first used
