@@ -79,7 +79,7 @@ class ResultRecord:
     def to_json(self) -> Json:
         d: Json = {f.name: getattr(self, f.name) for f in fields(self)
                    if f.name not in ("intervals_ns", "blocks", "budgets", "host", "verdict", "why", "not_gated",
-                                     "counters", "worker", "series")}
+                                     "counters", "worker", "series", "wall_ns", "load")}
         d["intervals_ns"] = {s: list(v) for s, v in sorted(self.intervals_ns.items())}
         d["blocks"] = [b.to_json() for b in self.blocks]
         d["budgets"] = [b.to_json() for b in self.budgets]
