@@ -113,3 +113,22 @@ def test_without_matplotlib_the_message_says_how_to_install(pair: tuple[Path, Pa
 def test_legend_names_stay_unique_in_parametrized_groups() -> None:
     ids = ["t.py::test_a[64][fresh]", "t.py::test_a[4096][fresh]", "t.py::test_a[64][arena]"]
     assert plots._labels(ids) == {ids[0]: "test_a[64][fresh]", ids[1]: "test_a[4096][fresh]", ids[2]: "arena"}
+
+
+def test_rate_sweeps_are_drawn_latency_against_offered_rate(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from pytest_hostperf.reports import plots
+
+    def rec(name: str, rate: float, p99: float, saturated: bool = False) -> SimpleNamespace:
+        return SimpleNamespace(nodeid="t.py::test_knee", name=name, p50_ns=p99 / 2, p99_ns=p99, p999_ns=p99 * 2,
+                               load={"rate_per_s": rate, "saturated": saturated})
+
+    results = [rec("svc@8k/s", 8000, 9e4), rec("svc@4k/s", 4000, 8e4), rec("svc@16k/s", 16000, 3e6, True),
+               rec("alone@1k/s", 1000, 1e5), SimpleNamespace(nodeid="t.py::x", name="closed", load=None)]
+    pts = plots.sweep_points(results)
+    assert list(pts) == ["t.py::test_knee svc"]  # one sweep of 2+ rates; a single rate or a closed loop is none
+    assert [p[0] for p in pts["t.py::test_knee svc"]] == [4000, 8000, 16000] and pts["t.py::test_knee svc"][2][4]
+    written = plots.write_sweep_plots(results, tmp_path)
+    assert sorted(p.suffix for p in written) == [".png", ".svg"] and all(p.stat().st_size > 1000 for p in written)
+    assert "offered rate" in next(p for p in written if p.suffix == ".svg").read_text()
