@@ -595,3 +595,30 @@ def test_replicas_collect_the_heads_test_paths_in_their_own_tree(tmp_path: Path)
     assert collected(base, []) == [str(base)]  # none given: the whole tree
     whole = SimpleNamespace(rootpath=root, invocation_params=SimpleNamespace(dir=root), args=[str(root)])
     assert test_paths(whole) == []  # type: ignore[arg-type]
+
+
+def test_a_declined_measurement_in_a_replica_is_smoke_so_expect_faster_decides_nothing() -> None:
+    """Settling a later measurement, a replica declines the earlier ones: their few calls must not
+    fail the test's expect_faster before it reaches the one asked for (the main job's settlements
+    read 'not measured by the base: failed' for that reason)."""
+    from types import SimpleNamespace
+
+    from pytest_hostperf.gate.seam import Asked
+    from pytest_hostperf.measure import sampling
+    from pytest_hostperf.run.against import ReplicaGate
+    from pytest_hostperf.stats.result import summarize
+
+    side = SimpleNamespace(measure=lambda *a, **k: None)  # the head declined it
+    timer = sampling.TimerInfo("t", 40, 1, 2)
+
+    class Sampler:
+        def controlled(self):  # type: ignore[no-untyped-def]
+            raise AssertionError("not used")
+
+        def sample(self, plan: sampling.Plan, turns: object) -> sampling.Samples:
+            return sampling.sample(len, ("abc",), plan=plan, timer=timer)
+
+    asked = Asked(mid="t.py::t[a]", nodeid="t.py::t", name="a", plan=sampling.Plan(), tolerance=10.0,
+                  budgeted=False, sampler=Sampler(), summarize=lambda raw: summarize(raw, nodeid="t.py::t", name="a"))
+    judged = ReplicaGate(side).judge(asked)  # type: ignore[arg-type]
+    assert judged.result.smoke and judged.result.n == sampling.SMOKE_PLAN.samples
