@@ -83,7 +83,9 @@ def test_unchanged_suite_passes_five_times_after_three_saves_and_3x_is_caught(
 
 def test_one_saved_run_passes_a_strict_suite_and_says_how_many_runs_to_save(suite: pytest.Pytester) -> None:
     suite.runpytest_subprocess("--hostperf", "--hostperf-save").assert_outcomes(passed=3)
-    res = suite.runpytest_subprocess("--hostperf")
+    # TOLERANCE as above: batched rounds are gated now, and CI saw test_tiny's 34 ns len() read 71 ns
+    # against one saved run under the other xdist worker's load (2.12x [1.16, 3.88]), unconfirmable here
+    res = suite.runpytest_subprocess("--hostperf", TOLERANCE)
     res.assert_outcomes(passed=3)  # every verdict inconclusive (one run), none a warning raised in a hook
     out = res.stdout.str()
     assert "HostperfWarning" not in out and "warnings summary" not in out
