@@ -93,15 +93,7 @@ class Pipeline:
         which arrive as the rate says."""
         req = self.requests[self.i % REQUESTS]
         self.i += 1
-        ids = np.frombuffer(req, dtype=np.uint32)
-        feats = self.table[ids]
-        h = self.arena.empty((FEATURES, ROW, HIDDEN)) if self.arena is not None else np.empty((FEATURES, ROW, HIDDEN))
-        np.multiply(feats[:, :, None], self.weights[None, :, :], out=h)
-        np.maximum(h, 0.0, out=h)
-        self.checksum += float(h.sum())
-        if self.arena is not None:
-            self.arena.reset()
-        self.consumer.roundtrip()
+        self._request(req)
         if SERVE_EXTRA_US:  # a slower commit of the path, for the paired knee (docs/open-loop.md)
             end = time.perf_counter_ns() + int(SERVE_EXTRA_US * 1000)
             while time.perf_counter_ns() < end:
@@ -112,6 +104,11 @@ class Pipeline:
         req = self.requests[self.i % REQUESTS]
         self.i += 1
         t0 = time.perf_counter_ns()
+        self._request(req)
+        return time.perf_counter_ns() - t0
+
+    def _request(self, req: bytes) -> None:
+        """The request path itself: decode, gather, the model on the scratch buffer, the hand-off."""
         ids = np.frombuffer(req, dtype=np.uint32)
         feats = self.table[ids]
         if self.arena is not None:
@@ -124,4 +121,3 @@ class Pipeline:
         if self.arena is not None:
             self.arena.reset()
         self.consumer.roundtrip()
-        return time.perf_counter_ns() - t0

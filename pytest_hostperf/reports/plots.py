@@ -107,6 +107,17 @@ def _tick(value: float, _pos: object = None) -> str:
     return format_ns(value)
 
 
+def _save(matplotlib: ModuleType, fig: Any, stem: Path) -> list[Path]:
+    """``fig`` as ``<stem>.png`` and ``<stem>.svg`` (the SVG reproducible: no date, fixed ids)."""
+    paths = []
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "pytest-hostperf"}):
+        for ext in ("png", "svg"):
+            path = stem.with_name(f"{stem.name}.{ext}")
+            fig.savefig(path, format=ext, dpi=110, metadata={"Date": None} if ext == "svg" else None)
+            paths.append(path)
+    return paths
+
+
 def write_plots(inputs: Sequence[tuple[str, Source]], out_dir: Path) -> list[Path]:
     """Write ``<group>.png`` and ``<group>.svg`` into ``out_dir`` for every measurement group.
 
@@ -156,11 +167,7 @@ def write_plots(inputs: Sequence[tuple[str, Source]], out_dir: Path) -> list[Pat
                      fontsize=8, color="0.35")
         ax.legend(fontsize=8, loc="upper left")
         stem = _file_stem(group, taken)
-        with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "pytest-hostperf"}):
-            for ext in ("png", "svg"):
-                path = out_dir / f"{stem}.{ext}"
-                fig.savefig(path, format=ext, dpi=110, metadata={"Date": None} if ext == "svg" else None)
-                written.append(path)
+        written += _save(matplotlib, fig, out_dir / stem)
     return written
 
 
@@ -212,9 +219,5 @@ def write_sweep_plots(results: Sequence[Any], out_dir: Path) -> list[Path]:
         fig.suptitle(f"{label}: latency against offered rate", fontsize=11)
         ax.legend(fontsize=8, loc="upper left")
         stem = _file_stem(f"sweep-{label}", taken)
-        with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "pytest-hostperf"}):
-            for ext in ("png", "svg"):
-                path = out_dir / f"{stem}.{ext}"
-                fig.savefig(path, format=ext, dpi=110, metadata={"Date": None} if ext == "svg" else None)
-                written.append(path)
+        written += _save(matplotlib, fig, out_dir / stem)
     return written
